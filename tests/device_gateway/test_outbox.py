@@ -1,0 +1,151 @@
+"""Outbox: durable before publish, sent only on ack, in order after an outage, bounded and counted."""
+
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from device_gateway.fake_publisher import FakePublisher
+from device_gateway.outbox import Enqueued, Outbox, OutboxLimits, Overflow
+from monitor.records import DeadLetter, Reading, ReadingKind, Source, reading_id_for
+
+R = "vigil.readings.v1"
+D = "vigil.deadletter.v1"
+T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = T0
+
+    def __call__(self) -> datetime:
+        return self.t
+
+
+def reading(seq: int, value: float = 100.0) -> Reading:
+    measured = T0 + timedelta(minutes=5 * seq)
+    return Reading(
+        reading_id=reading_id_for("dev-1", "cgm", seq, measured),
+        patient_key="pk_" + "0" * 32,
+        device_id="dev-1",
+        kind=ReadingKind.CGM,
+        value=value,
+        unit="mg/dL",
+        measured_at=measured,
+        received_at=measured,
+        source=Source.BLE,
+        sequence=seq,
+    )
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def outbox(tmp_path: Path, clock: Clock) -> Outbox:
+    return Outbox(tmp_path / "outbox.db", now=clock)
+
+
+def test_records_are_sent_in_order_and_marked_sent(outbox: Outbox) -> None:
+    pub = FakePublisher()
+    for i in range(5):
+        assert isinstance(outbox.enqueue(R, reading(i)), Enqueued)
+    result = outbox.drain({R: pub})
+    assert result.sent == 5 and result.error is None
+    assert [r.sequence for r in pub.log] == [0, 1, 2, 3, 4]
+    assert outbox.stats().pending == 0
+    assert outbox.drain({R: pub}).sent == 0
+    assert len(pub.log) == 5
+
+
+def test_duplicate_reading_ids_are_ignored_even_after_sending(outbox: Outbox) -> None:
+    pub = FakePublisher()
+    assert outbox.enqueue(R, reading(1)) == Enqueued(reading(1).reading_id, True)
+    outbox.drain({R: pub})
+    assert outbox.enqueue(R, reading(1)) == Enqueued(reading(1).reading_id, False)
+    outbox.drain({R: pub})
+    assert len(pub.log) == 1
+
+
+def test_broker_down_piles_up_then_sends_in_order(outbox: Outbox) -> None:
+    pub = FakePublisher(down=True)
+    for i in range(10):
+        outbox.enqueue(R, reading(i))
+    result = outbox.drain({R: pub})
+    assert result.sent == 0 and result.error is not None
+    assert outbox.stats().pending == 10
+    pub.down = False
+    assert outbox.drain({R: pub}).sent == 10
+    assert [r.sequence for r in pub.log] == list(range(10))
+
+
+def test_unacknowledged_records_stay_pending(outbox: Outbox) -> None:
+    pub = FakePublisher(nack_every=3)
+    for i in range(6):
+        outbox.enqueue(R, reading(i))
+    first = outbox.publish_pending({R: pub})
+    assert first.sent == 4 and first.failed == 2
+    assert outbox.stats().pending == 2
+    pub.nack_every = 0
+    outbox.drain({R: pub})
+    assert outbox.stats().pending == 0
+    assert sorted(r.sequence for r in pub.log) == list(range(6))
+
+
+def test_pending_survives_a_reopen(tmp_path: Path, clock: Clock) -> None:
+    box = Outbox(tmp_path / "o.db", now=clock)
+    box.enqueue_many([(R, reading(i)) for i in range(3)])
+    box.close()
+    again = Outbox(tmp_path / "o.db", now=clock)
+    pub = FakePublisher()
+    assert again.drain({R: pub}).sent == 3
+
+
+def test_dead_letters_route_to_their_topic(outbox: Outbox) -> None:
+    readings, dead = FakePublisher(), FakePublisher()
+    dl = DeadLetter.of(b"\x01\x02", source="ble:dev-1", stage="decode", reason="truncated", at=T0)
+    outbox.enqueue(R, reading(1))
+    outbox.enqueue(D, dl)
+    outbox.drain({R: readings, D: dead})
+    assert dead.log == [dl] and len(readings.log) == 1
+
+
+def test_overflow_is_explicit_logged_and_counted(tmp_path: Path, clock: Clock,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    box = Outbox(tmp_path / "o.db", limits=OutboxLimits(max_pending=5, warn_ratio=0.6), now=clock)
+    with caplog.at_level(logging.WARNING, logger="device_gateway.outbox"):
+        results = box.enqueue_many([(R, reading(i)) for i in range(7)])
+    assert [type(r) for r in results] == [Enqueued] * 5 + [Overflow] * 2
+    stats = box.stats()
+    assert stats.overflowed == 2 and stats.pending == 5 and stats.warnings == 1
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("nearing its bound" in m for m in messages)
+    assert sum("outbox overflow" in m for m in messages) == 2
+
+
+def test_age_bound_drops_old_pending_rows_with_a_count(outbox: Outbox, clock: Clock) -> None:
+    outbox.enqueue(R, reading(1))
+    clock.t = T0 + timedelta(days=8)
+    outbox.enqueue(R, reading(2))
+    stats = outbox.stats()
+    assert stats.dropped == 1 and stats.pending == 1
+
+
+def test_sent_rows_are_pruned_after_keep_sent(outbox: Outbox, clock: Clock) -> None:
+    pub = FakePublisher()
+    outbox.enqueue(R, reading(1))
+    outbox.drain({R: pub})
+    assert outbox.stats().sent == 1
+    clock.t = T0 + timedelta(days=3)
+    assert outbox.expire() == 0
+    assert outbox.stats().sent == 0
+
+
+def test_missing_publisher_is_an_error_not_a_loss(outbox: Outbox) -> None:
+    outbox.enqueue(D, DeadLetter.of(b"x", source="s", stage="decode", reason="r", at=T0))
+    result = outbox.drain({R: FakePublisher()})
+    assert result.error is not None and "no publisher" in result.error
+    assert outbox.stats().pending == 1
