@@ -1,0 +1,1 @@
+"""Home gateway: Bluetooth SIG health profiles to Kafka, never losing a reading."""
