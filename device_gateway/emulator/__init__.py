@@ -1,0 +1,1 @@
+"""Emulated Bluetooth LE health wearables: bumble GATT servers on one in-process link."""
