@@ -538,9 +538,7 @@ def _cgm(r: _Reader, o: DecodeOptions) -> tuple[Measurement, ...]:
         else:
             crc = o.crc_present
             if size != bare + (2 if crc else 0):
-                raise _Bad(
-                    f"record at offset {start}: size byte {size} does not match flags and CRC setting"
-                )
+                raise _Bad(f"record at offset {start}: size byte {size} does not match flags and CRC setting")
         if start + size > len(r.data):
             left = len(r.data) - start
             raise _Bad(f"truncated: record at offset {start} claims {size} bytes, {left} left")
