@@ -1,0 +1,112 @@
+"""The `vigil` command: local broker, topics, worker and operator tools."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from monitor.config import ConfigError, Settings
+
+
+def _kafka(args: argparse.Namespace, settings: Settings) -> int:
+    from monitor.kafka_local import LocalKafka, LocalKafkaError
+
+    broker = LocalKafka(Path(args.dir or settings.home / f"kafka-{args.port}"), port=args.port)
+    try:
+        if args.action == "fetch":
+            print(broker.fetch())
+        elif args.action == "up":
+            print(f"vigil: broker ready at {broker.up()} (state in {broker.state_dir})")
+        elif args.action == "down":
+            print("vigil: broker stopped" if broker.down() else "vigil: no broker was running")
+        elif args.action == "status":
+            print(broker.status())
+        elif args.action == "logs":
+            print(broker.tail(args.lines))
+        elif args.action == "reset":
+            broker.destroy()
+            print(f"vigil: broker stopped and {broker.state_dir} removed")
+    except LocalKafkaError as exc:
+        print(f"vigil: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _topics(args: argparse.Namespace, settings: Settings) -> int:
+    from monitor import kafka_admin, topics
+
+    specs = topics.contract(args.namespace or settings.namespace)
+    if args.action == "create":
+        created = kafka_admin.create_topics(args.bootstrap or settings.bootstrap, specs)
+        for spec in specs:
+            mark = "created" if spec.name in created else "exists"
+            print(f"{mark:8} {spec.name:40} partitions={spec.partitions} {spec.config}")
+    else:
+        for spec in specs:
+            print(f"{spec.name:40} key={spec.key:12} value={spec.value:20} partitions={spec.partitions} {spec.config}")
+    return 0
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from monitor.agents import app
+
+    sys.argv = ["vigil", "worker", "--loglevel", args.loglevel, "--without-web"]
+    app.main()
+    return 0
+
+
+def _tail(args: argparse.Namespace, settings: Settings) -> int:
+    from monitor.tail import tail_topic
+
+    return tail_topic(args.bootstrap or settings.bootstrap, args.topic, from_beginning=args.from_beginning,
+                      max_messages=args.max, timeout_s=args.timeout)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vigil", description="vigil: remote-monitoring stream processor.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    kafka = sub.add_parser("kafka", help="run a real single-node Apache Kafka (KRaft) on 127.0.0.1")
+    kafka.add_argument("action", choices=["fetch", "up", "down", "status", "logs", "reset"])
+    kafka.add_argument("--port", type=int, default=None, help="broker port (default VIGIL_KAFKA_PORT or 9092)")
+    kafka.add_argument("--dir", default=None, help="state folder (default $VIGIL_HOME/kafka-<port>)")
+    kafka.add_argument("--lines", type=int, default=50, help="log lines for 'logs'")
+    kafka.set_defaults(func=_kafka)
+
+    top = sub.add_parser("topics", help="create or list the contract topics (idempotent)")
+    top.add_argument("action", choices=["create", "list"])
+    top.add_argument("--bootstrap", default=None, help="host:port (default VIGIL_BOOTSTRAP)")
+    top.add_argument("--namespace", default=None, help="prefix for an isolated study namespace")
+    top.set_defaults(func=_topics)
+
+    worker = sub.add_parser("worker", help="start the faust scoring worker")
+    worker.add_argument("--loglevel", default="warning", choices=["debug", "info", "warning", "error"])
+    worker.set_defaults(func=_worker)
+
+    tail = sub.add_parser("tail", help="print records of a topic as they arrive")
+    tail.add_argument("topic", help="topic name, e.g. vigil.alerts.v1")
+    tail.add_argument("--bootstrap", default=None)
+    tail.add_argument("--from-beginning", action="store_true")
+    tail.add_argument("--max", type=int, default=None, help="stop after this many records")
+    tail.add_argument("--timeout", type=float, default=None, help="stop after this many idle seconds")
+    tail.set_defaults(func=_tail)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"vigil: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if getattr(args, "port", "absent") is None:
+        args.port = settings.kafka_port
+    return int(args.func(args, settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

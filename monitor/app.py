@@ -1,0 +1,71 @@
+"""The faust application: its settings, topics and tables; agents live in monitor.agents."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from monitor import topics
+from monitor.config import Settings
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """The faust objects the agents need, built once per app."""
+
+    app: faust.App
+    readings: Any
+    alerts: Any
+    acks: Any
+    deadletter: Any
+    state: Any
+
+
+def _raw_topic(app: faust.App, name: str, namespace: str | None) -> Any:
+    return app.topic(
+        topics.namespaced(name, namespace),
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+
+def create_app(settings: Settings, **overrides: Any) -> Wiring:
+    """Builds the faust app for one deployment; exactly-once so a crash never duplicates an alert."""
+    options: dict[str, Any] = {
+        "broker": f"kafka://{settings.bootstrap}",
+        "store": "memory://",
+        "topic_partitions": 12,
+        "topic_replication_factor": 1,
+        "topic_allow_declare": True,
+        "processing_guarantee": "exactly_once",
+        "web_enabled": False,
+        "table_cleanup_interval": 3600.0,
+        "broker_commit_every": 1000,
+        "broker_commit_interval": 1.0,
+        "producer_linger_ms": 1,
+        "stream_wait_empty": True,
+        "consumer_auto_offset_reset": "earliest",
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+    }
+    options.update(overrides)
+    app = faust.App(settings.worker_group, **options)
+    state = app.Table(
+        "patient-state",
+        default=None,
+        key_type=str,
+        value_type=bytes,
+        partitions=12,
+    )
+    return Wiring(
+        app=app,
+        readings=_raw_topic(app, topics.READINGS, settings.namespace),
+        alerts=_raw_topic(app, topics.ALERTS, settings.namespace),
+        acks=_raw_topic(app, topics.ACKS, settings.namespace),
+        deadletter=_raw_topic(app, topics.DEADLETTER, settings.namespace),
+        state=state,
+    )

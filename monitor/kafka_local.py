@@ -1,0 +1,328 @@
+"""A real single-node Apache Kafka (KRaft) on 127.0.0.1, fetched from Maven Central and run from a folder."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+KAFKA_VERSION = "3.9.1"
+SCALA_VERSION = "2.13"
+# kafka-python 3.0 and aiokafka 0.14 (faust) both speak the 3.9 protocol versions; 4.x removes old ones.
+
+POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>vigil</groupId><artifactId>kafka-broker-dist</artifactId><version>1</version><packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_{scala}</artifactId><version>{version}</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-storage</artifactId><version>{version}</version></dependency>
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-reload4j</artifactId><version>1.7.36</version></dependency>
+  </dependencies>
+</project>
+"""
+
+LOG4J = """log4j.rootLogger=INFO, file
+log4j.appender.file=org.apache.log4j.FileAppender
+log4j.appender.file.File={log}
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka=INFO
+log4j.logger.org.apache.kafka=INFO
+log4j.logger.state.change.logger=WARN
+log4j.logger.kafka.request.logger=WARN
+"""
+
+
+class LocalKafkaError(RuntimeError):
+    """Raised with a message that tells the user what to install or fix."""
+
+
+def default_cache_dir() -> Path:
+    """Where broker jars live: outside git, shared by every checkout of this user."""
+    base = os.environ.get("VIGIL_KAFKA_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "vigil", "kafka"
+    )
+    return Path(base) / f"kafka_{SCALA_VERSION}-{KAFKA_VERSION}"
+
+
+def broker_properties(port: int, controller_port: int, data_dir: Path, extra: dict[str, str] | None = None) -> str:
+    """The single-node KRaft configuration (design section 8); docker-compose.yml mirrors these settings."""
+    props = {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
+        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "log.dirs": str(data_dir),
+        "num.partitions": "1",
+        "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": "12",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "transaction.state.log.num.partitions": "12",
+        "group.initial.rebalance.delay.ms": "0",
+        "auto.create.topics.enable": "false",
+        "log.retention.check.interval.ms": "60000",
+    }
+    props.update(extra or {})
+    return "".join(f"{k}={v}\n" for k, v in props.items())
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
+
+
+@dataclass
+class LocalKafka:
+    """One broker: its port, its state folder (config, KRaft data, PID file, log) and the cached jars."""
+
+    state_dir: Path
+    port: int = 9092
+    controller_port: int | None = None
+    cache_dir: Path | None = None
+    heap: str = "512m"
+
+    def __post_init__(self) -> None:
+        self.state_dir = Path(self.state_dir).resolve()
+        self.cache_dir = Path(self.cache_dir or default_cache_dir())
+        if self.controller_port is None:
+            self.controller_port = self.port + 1
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def libs(self) -> Path:
+        assert self.cache_dir is not None
+        return self.cache_dir / "libs"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.state_dir / "broker.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.state_dir / "server.log"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.state_dir / "data"
+
+    @property
+    def properties_file(self) -> Path:
+        return self.state_dir / "server.properties"
+
+    # -- jars -------------------------------------------------------------------------------------------------
+
+    def fetch(self, echo: bool = True) -> Path:
+        """Downloads the pinned broker jars with Maven once, into the cache folder."""
+        marker = self.libs / ".complete"
+        if marker.exists():
+            return self.libs
+        _require("java", "a Java runtime 17 or newer (Debian/Ubuntu: apt install openjdk-17-jre-headless)")
+        _require("mvn", "Apache Maven 3.6+ (Debian/Ubuntu: apt install maven)")
+        assert self.cache_dir is not None
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        (self.cache_dir / "pom.xml").write_text(POM.format(scala=SCALA_VERSION, version=KAFKA_VERSION))
+        tmp = self.cache_dir / "libs.partial"
+        shutil.rmtree(tmp, ignore_errors=True)
+        if echo:
+            print(f"vigil: fetching Apache Kafka {KAFKA_VERSION} jars from Maven Central into {self.cache_dir} ...")
+        proc = subprocess.run(
+            ["mvn", "-B", "-q", "dependency:copy-dependencies", f"-DoutputDirectory={tmp}", "-DincludeScope=runtime"],
+            cwd=self.cache_dir,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+            raise LocalKafkaError(
+                f"Maven could not fetch org.apache.kafka:kafka_{SCALA_VERSION}:{KAFKA_VERSION} from its registry.\n"
+                "Check network access to https://repo.maven.apache.org (or your mirror in ~/.m2/settings.xml).\n"
+                f"Maven said:\n{tail}"
+            )
+        shutil.rmtree(self.libs, ignore_errors=True)
+        tmp.rename(self.libs)
+        marker.write_text(KAFKA_VERSION)
+        return self.libs
+
+    def _java(self, main: str, *args: str, heap: str = "256m") -> list[str]:
+        return [
+            "java",
+            f"-Xmx{heap}",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j.configuration=file:{self.state_dir / 'log4j.properties'}",
+            "-cp",
+            str(self.libs / "*"),
+            main,
+            *args,
+        ]
+
+    # -- lifecycle --------------------------------------------------------------------------------------------
+
+    def pid(self) -> int | None:
+        """The PID of this folder's broker if it is alive and really ours, else None."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        if not _pid_alive(pid):
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            return pid
+        return pid if str(self.properties_file) in cmdline else None
+
+    def _format(self) -> None:
+        if (self.data_dir / "meta.properties").exists():
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        proc = subprocess.run(
+            self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.properties_file)),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise LocalKafkaError(f"formatting KRaft storage failed:\n{proc.stdout}{proc.stderr}")
+
+    def up(self, timeout_s: float = 120.0, extra_properties: dict[str, str] | None = None) -> str:
+        """Starts the broker unless it already runs, waits for a metadata answer, and returns bootstrap."""
+        from monitor.kafka_admin import wait_ready
+
+        self.fetch()
+        if self.pid() is not None:
+            if wait_ready(self.bootstrap, timeout_s=timeout_s):
+                return self.bootstrap
+            raise LocalKafkaError(f"a broker runs (pid {self.pid()}) but does not answer; see {self.log_file}")
+        self.pid_file.unlink(missing_ok=True)
+        assert self.controller_port is not None
+        for port in (self.port, self.controller_port):
+            if not _port_free(port):
+                raise LocalKafkaError(
+                    f"port {port} on 127.0.0.1 is taken by another process; "
+                    "stop it or choose another port (VIGIL_KAFKA_PORT / --port)"
+                )
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.properties_file.write_text(
+            broker_properties(self.port, self.controller_port, self.data_dir, extra_properties)
+        )
+        (self.state_dir / "log4j.properties").write_text(LOG4J.format(log=self.log_file))
+        self._format()
+        with open(self.state_dir / "stdout.log", "ab") as out:
+            proc = subprocess.Popen(
+                self._java("kafka.Kafka", str(self.properties_file), heap=self.heap),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self.pid_file.write_text(str(proc.pid))
+        if not wait_ready(self.bootstrap, timeout_s=timeout_s, alive=lambda: proc.poll() is None):
+            code = proc.poll()
+            self.down()
+            raise LocalKafkaError(
+                f"the broker did not become ready (exit code {code}); last log lines:\n{self.tail(20)}"
+            )
+        return self.bootstrap
+
+    def down(self, timeout_s: float = 30.0) -> bool:
+        """Stops only this folder's broker PID (TERM, then KILL); fine when it is already gone."""
+        pid = self.pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and _pid_alive(pid):
+            _reap(pid)
+            time.sleep(0.1)
+        if _pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            while _pid_alive(pid):
+                _reap(pid)
+                time.sleep(0.05)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def kill(self) -> None:
+        """SIGKILLs the broker, as a crash would."""
+        pid = self.pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            while _pid_alive(pid):
+                _reap(pid)
+                time.sleep(0.05)
+
+    def status(self) -> str:
+        from monitor.kafka_admin import broker_ready
+
+        pid = self.pid()
+        if pid is None:
+            return f"stopped (state in {self.state_dir})"
+        ready = broker_ready(self.bootstrap)
+        return f"{'running' if ready else 'starting or unresponsive'} pid={pid} bootstrap={self.bootstrap}"
+
+    def tail(self, lines: int = 50) -> str:
+        for path in (self.log_file, self.state_dir / "stdout.log"):
+            if path.exists():
+                return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        return "(no log yet)"
+
+    def destroy(self) -> None:
+        """Stops the broker and deletes its state folder (tests use a fresh one each session)."""
+        self.down()
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _require(tool: str, what: str) -> None:
+    if shutil.which(tool) is None:
+        raise LocalKafkaError(f"'{tool}' was not found on PATH. vigil's local broker needs {what}.")

@@ -1,0 +1,57 @@
+"""The topic contract table (design section 3) as data, so the CLI, tests and docker-compose agree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+DAY_MS: Final = 24 * 3600 * 1000
+
+READINGS: Final = "vigil.readings.v1"
+ALERTS: Final = "vigil.alerts.v1"
+ACKS: Final = "vigil.acks.v1"
+NOTIFICATIONS: Final = "vigil.notifications.v1"
+DEADLETTER: Final = "vigil.deadletter.v1"
+PATIENT_CONFIG: Final = "vigil.patient-config.v1"
+SUMMARIES: Final = "vigil.summaries.v1"
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """One topic's name, partitioning and retention, as created on the broker."""
+
+    name: str
+    partitions: int
+    key: str
+    value: str
+    config: dict[str, str] = field(default_factory=dict)
+
+    def in_namespace(self, namespace: str | None) -> TopicSpec:
+        return TopicSpec(namespaced(self.name, namespace), self.partitions, self.key, self.value, dict(self.config))
+
+
+def _delete(days: int) -> dict[str, str]:
+    return {"cleanup.policy": "delete", "retention.ms": str(days * DAY_MS)}
+
+
+COMPACTED: Final = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0", "segment.ms": str(DAY_MS)}
+
+# 12 partitions keyed by patient: one patient's readings stay ordered, and up to 12 workers share the load.
+CONTRACT: Final[tuple[TopicSpec, ...]] = (
+    TopicSpec(READINGS, 12, "patient_key", "Reading", _delete(30)),
+    TopicSpec(ALERTS, 12, "patient_key", "Alert", _delete(365)),
+    TopicSpec(ACKS, 12, "patient_key", "Ack", _delete(365)),
+    TopicSpec(NOTIFICATIONS, 12, "alert_id", "NotificationAttempt", _delete(365)),
+    TopicSpec(DEADLETTER, 3, "source", "DeadLetter", _delete(30)),
+    TopicSpec(PATIENT_CONFIG, 12, "patient_key", "PatientConfig", dict(COMPACTED)),
+    TopicSpec(SUMMARIES, 12, "patient_key", "DailySummary", _delete(365)),
+)
+
+
+def namespaced(name: str, namespace: str | None) -> str:
+    """Prefixes a topic with a study namespace, so replays never mix with live data."""
+    return f"{namespace}.{name}" if namespace else name
+
+
+def contract(namespace: str | None = None) -> tuple[TopicSpec, ...]:
+    return tuple(spec.in_namespace(namespace) for spec in CONTRACT)
