@@ -31,6 +31,7 @@ class FakePublisher:
     down: bool = False
     nack_every: int = 0
     log: list[Any] = field(default_factory=list)
+    dead_letters: list[Any] = field(default_factory=list)
     flushes: int = 0
     _sends: int = 0
 
@@ -42,6 +43,10 @@ class FakePublisher:
             return FakeFuture(None, TimeoutError("fake: no acknowledgement"))
         self.log.append(record)
         return FakeFuture(len(self.log) - 1)
+
+    def send_dead_letter(self, letter: Any) -> FakeFuture:
+        self.dead_letters.append(letter)
+        return self.send(letter)
 
     def flush(self, timeout: float | None = None) -> None:
         self.flushes += 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,7 +40,9 @@ class SendFuture(Protocol):
 class Publisher(Protocol):
     """The publisher duck type the outbox drives (device_gateway.publisher.ReadingPublisher fits it)."""
 
-    def send(self, record: Any) -> SendFuture: ...
+    def send(self, reading: Reading) -> SendFuture: ...
+
+    def send_dead_letter(self, letter: DeadLetter) -> SendFuture: ...
 
     def flush(self, timeout: float | None = None) -> Any: ...
 
@@ -175,29 +177,34 @@ class Outbox:
         return [(int(s), str(t), bytes(v)) for s, t, v in rows]
 
     def publish_pending(
-        self, publishers: Mapping[str, Publisher], *, batch: int = 1000, timeout: float = 30.0
+        self, publisher: Publisher, *, batch: int = 1000, timeout: float = 300.0
     ) -> PublishResult:
-        """Sends one batch in order and marks sent exactly the rows the broker acknowledged."""
+        """Sends one batch in order and marks sent exactly the rows the broker acknowledged.
+
+        Waits for every future to resolve (up to `timeout`, which should exceed the producer's delivery
+        timeout): a row still in flight inside the producer is never re-sent by the next pass.
+        """
         rows = self.pending(batch)
         if not rows:
             return PublishResult(0, 0)
         futures: list[tuple[int, SendFuture]] = []
         error: str | None = None
-        used: set[str] = set()
-        for seq, topic, value in rows:
-            publisher = publishers.get(topic)
-            if publisher is None:
-                error = f"no publisher for topic {topic}"
-                break
+        for seq, _topic, value in rows:
+            record = parse_any(value)
             try:
-                futures.append((seq, publisher.send(parse_any(value))))
+                if isinstance(record, Reading):
+                    futures.append((seq, publisher.send(record)))
+                elif isinstance(record, DeadLetter):
+                    futures.append((seq, publisher.send_dead_letter(record)))
+                else:
+                    error = f"cannot publish a {type(record).__name__}"
+                    break
             except Exception as exc:  # the broker is down or the buffer is full: retry later, in order
                 error = f"send failed: {exc!r}"
                 break
-            used.add(topic)
-        for topic in used:
+        if futures:
             try:
-                publishers[topic].flush(timeout)
+                publisher.flush(timeout)
             except Exception as exc:
                 error = error or f"flush failed: {exc!r}"
         acked: list[int] = []
@@ -211,13 +218,11 @@ class Outbox:
         self._mark_sent(acked)
         return PublishResult(sent=len(acked), failed=len(rows) - len(acked), error=error)
 
-    def drain(
-        self, publishers: Mapping[str, Publisher], *, batch: int = 1000, timeout: float = 30.0
-    ) -> PublishResult:
+    def drain(self, publisher: Publisher, *, batch: int = 1000, timeout: float = 300.0) -> PublishResult:
         """Publishes until nothing is pending or a pass fails."""
         total = 0
         while True:
-            result = self.publish_pending(publishers, batch=batch, timeout=timeout)
+            result = self.publish_pending(publisher, batch=batch, timeout=timeout)
             total += result.sent
             if result.error is not None or result.sent == 0:
                 return PublishResult(total, result.failed, result.error)

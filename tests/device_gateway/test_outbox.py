@@ -53,20 +53,20 @@ def test_records_are_sent_in_order_and_marked_sent(outbox: Outbox) -> None:
     pub = FakePublisher()
     for i in range(5):
         assert isinstance(outbox.enqueue(R, reading(i)), Enqueued)
-    result = outbox.drain({R: pub})
+    result = outbox.drain(pub)
     assert result.sent == 5 and result.error is None
     assert [r.sequence for r in pub.log] == [0, 1, 2, 3, 4]
     assert outbox.stats().pending == 0
-    assert outbox.drain({R: pub}).sent == 0
+    assert outbox.drain(pub).sent == 0
     assert len(pub.log) == 5
 
 
 def test_duplicate_reading_ids_are_ignored_even_after_sending(outbox: Outbox) -> None:
     pub = FakePublisher()
     assert outbox.enqueue(R, reading(1)) == Enqueued(reading(1).reading_id, True)
-    outbox.drain({R: pub})
+    outbox.drain(pub)
     assert outbox.enqueue(R, reading(1)) == Enqueued(reading(1).reading_id, False)
-    outbox.drain({R: pub})
+    outbox.drain(pub)
     assert len(pub.log) == 1
 
 
@@ -74,11 +74,11 @@ def test_broker_down_piles_up_then_sends_in_order(outbox: Outbox) -> None:
     pub = FakePublisher(down=True)
     for i in range(10):
         outbox.enqueue(R, reading(i))
-    result = outbox.drain({R: pub})
+    result = outbox.drain(pub)
     assert result.sent == 0 and result.error is not None
     assert outbox.stats().pending == 10
     pub.down = False
-    assert outbox.drain({R: pub}).sent == 10
+    assert outbox.drain(pub).sent == 10
     assert [r.sequence for r in pub.log] == list(range(10))
 
 
@@ -86,11 +86,11 @@ def test_unacknowledged_records_stay_pending(outbox: Outbox) -> None:
     pub = FakePublisher(nack_every=3)
     for i in range(6):
         outbox.enqueue(R, reading(i))
-    first = outbox.publish_pending({R: pub})
+    first = outbox.publish_pending(pub)
     assert first.sent == 4 and first.failed == 2
     assert outbox.stats().pending == 2
     pub.nack_every = 0
-    outbox.drain({R: pub})
+    outbox.drain(pub)
     assert outbox.stats().pending == 0
     assert sorted(r.sequence for r in pub.log) == list(range(6))
 
@@ -101,16 +101,16 @@ def test_pending_survives_a_reopen(tmp_path: Path, clock: Clock) -> None:
     box.close()
     again = Outbox(tmp_path / "o.db", now=clock)
     pub = FakePublisher()
-    assert again.drain({R: pub}).sent == 3
+    assert again.drain(pub).sent == 3
 
 
-def test_dead_letters_route_to_their_topic(outbox: Outbox) -> None:
-    readings, dead = FakePublisher(), FakePublisher()
+def test_dead_letters_go_through_send_dead_letter(outbox: Outbox) -> None:
+    pub = FakePublisher()
     dl = DeadLetter.of(b"\x01\x02", source="ble:dev-1", stage="decode", reason="truncated", at=T0)
     outbox.enqueue(R, reading(1))
     outbox.enqueue(D, dl)
-    outbox.drain({R: readings, D: dead})
-    assert dead.log == [dl] and len(readings.log) == 1
+    outbox.drain(pub)
+    assert pub.dead_letters == [dl] and len(pub.log) == 2
 
 
 def test_overflow_is_explicit_logged_and_counted(tmp_path: Path, clock: Clock,
@@ -137,15 +137,9 @@ def test_age_bound_drops_old_pending_rows_with_a_count(outbox: Outbox, clock: Cl
 def test_sent_rows_are_pruned_after_keep_sent(outbox: Outbox, clock: Clock) -> None:
     pub = FakePublisher()
     outbox.enqueue(R, reading(1))
-    outbox.drain({R: pub})
+    outbox.drain(pub)
     assert outbox.stats().sent == 1
     clock.t = T0 + timedelta(days=3)
     assert outbox.expire() == 0
     assert outbox.stats().sent == 0
 
-
-def test_missing_publisher_is_an_error_not_a_loss(outbox: Outbox) -> None:
-    outbox.enqueue(D, DeadLetter.of(b"x", source="s", stage="decode", reason="r", at=T0))
-    result = outbox.drain({R: FakePublisher()})
-    assert result.error is not None and "no publisher" in result.error
-    assert outbox.stats().pending == 1
