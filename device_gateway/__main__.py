@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="emulated wearables stop measuring after this many readings each")
     emulated(p_run)
 
-    sub.add_parser("decode", help="decode one payload and print it as JSON: decode --char 0x2A18 --hex <payload>")
+    sub.add_parser("decode", help="print one payload decoded as JSON: decode --char 0x2A18 --hex <payload>")
     return parser
 
 
