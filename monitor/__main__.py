@@ -64,6 +64,12 @@ def _tail(args: argparse.Namespace, settings: Settings) -> int:
                       max_messages=args.max, timeout_s=args.timeout)
 
 
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from monitor.demo import run_demo
+
+    return run_demo(settings, interval_s=args.interval, keep_broker=args.keep_broker)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vigil", description="vigil: remote-monitoring stream processor.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -92,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--max", type=int, default=None, help="stop after this many records")
     tail.add_argument("--timeout", type=float, default=None, help="stop after this many idle seconds")
     tail.set_defaults(func=_tail)
+
+    demo = sub.add_parser("demo", help="run the end-to-end demo: broker, worker, emulated readings, alerts")
+    demo.add_argument("--interval", type=float, default=0.4, help="seconds between emulated readings")
+    demo.add_argument("--keep-broker", action="store_true", help="leave the broker running afterwards")
+    demo.set_defaults(func=_demo)
     return parser
 
 
