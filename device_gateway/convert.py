@@ -69,7 +69,9 @@ def bit_names(value: int | None, names: Mapping[int, str], prefix: str = "status
 
 def _shift(mf: Medfloat, power: int) -> float | None:
     """The value times 10**power, computed on the decimal pair so 95e-5 kg/L gives exactly 95.0 mg/dL."""
-    return Medfloat(mf.mantissa, mf.exponent + power, mf.special).value
+    if mf.special is not None:
+        return None
+    return Medfloat(mf.mantissa, mf.exponent + power).value
 
 
 def _scaled(value: float | None, factor: float) -> float | None:

@@ -247,8 +247,8 @@ def test_bytes_object_bytes_for_every_flag_combination(char: int, mask: int, fie
 
 
 def test_heart_rate_contact_not_supported_is_written_as_zero_bits() -> None:
-    (m,) = decode(0x2A37, bytes.fromhex("0248"))  # 0b01 in bits 1-2: "not supported"
-    assert encode(m) == bytes.fromhex("0048")
+    (m,) = decode(0x2A37, bytes.fromhex("02 48"))  # 0b01 in bits 1-2: "not supported"
+    assert encode(m) == bytes.fromhex("00 48")
 
 
 T = datetime(2024, 3, 15, 8, 30, tzinfo=UTC)

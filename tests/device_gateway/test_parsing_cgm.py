@@ -16,7 +16,7 @@ from device_gateway.parsing import (
 )
 from device_gateway.sfloat import Medfloat, Special
 
-MINIMAL = bytes.fromhex("060078000f00")  # size 6 | flags 0 | 120 mg/dL | offset 15 min
+MINIMAL = bytes.fromhex("06 00 7800 0f00")  # size 6 | flags 0 | 120 mg/dL | offset 15 min
 FULL = bytes.fromhex(
     "0d"  # size 13 = 6 + 3 octets + trend + quality
     "e3"  # flags: trend (0x01) | quality (0x02) | warning (0x20) | cal/temp (0x40) | status (0x80)
@@ -51,17 +51,17 @@ def test_check_value_of_the_e2e_crc() -> None:
         pytest.param(FULL, (FULL_RECORD,), id="all-fields"),
         pytest.param(MINIMAL + FULL, (CgmMeasurement(Medfloat(120, 0), 15), FULL_RECORD), id="two-records"),
         pytest.param(
-            bytes.fromhex("080078000f007d15"),  # size 8 = 6 + CRC | ... | CRC 0x157D LE
+            bytes.fromhex("08 00 7800 0f00 7d15"),  # size 8 = 6 + CRC | ... | CRC 0x157D LE
             (CgmMeasurement(Medfloat(120, 0), 15, e2e_crc=True),),
             id="with-crc",
         ),
         pytest.param(
-            bytes.fromhex("0600fe070500"),  # glucose 0x07FE = +INF (above range) | offset 5
+            bytes.fromhex("06 00 fe07 0500"),  # glucose 0x07FE = +INF (above range) | offset 5
             (CgmMeasurement(Medfloat(0, 0, Special.POSITIVE_INFINITY), 5),),
             id="special-glucose",
         ),
         pytest.param(
-            bytes.fromhex("07802800ffff01"),  # size 7 | status only | 40 mg/dL | offset 65535 | stopped
+            bytes.fromhex("07 80 2800 ffff 01"),  # size 7 | status only | 40 mg/dL | offset 65535 | stopped
             (CgmMeasurement(Medfloat(40, 0), 65535, status_octet=0x01),),
             id="max-offset-status",
         ),
@@ -106,15 +106,15 @@ def test_cgm_every_flag_combination(flags: int, crc: bool) -> None:
     ("payload", "kwargs", "reason"),
     [
         (b"", {}, "truncated"),  # empty notification
-        (bytes.fromhex("060078000f"), {}, "truncated"),  # offset cut
-        (MINIMAL + bytes.fromhex("0600"), {}, "truncated"),  # second record cut
-        (bytes.fromhex("070078000f00"), {}, "size byte"),  # size says 7, flags give 6
-        (bytes.fromhex("090078000f00000000"), {}, "size byte"),  # 9: neither 6 nor 8
-        (bytes.fromhex("060478000f00"), {}, "reserved flag"),  # bit 2 reserved
-        (bytes.fromhex("061078000f00"), {}, "reserved flag"),  # bit 4 reserved
-        (bytes.fromhex("080078000f007e15"), {}, "E2E-CRC"),  # CRC off by one
+        (bytes.fromhex("06 00 7800 0f"), {}, "truncated"),  # offset cut
+        (MINIMAL + bytes.fromhex("06 00"), {}, "truncated"),  # second record cut
+        (bytes.fromhex("07 00 7800 0f00"), {}, "size byte"),  # size says 7, flags give 6
+        (bytes.fromhex("09 00 7800 0f00 000000"), {}, "size byte"),  # 9: neither 6 nor 8
+        (bytes.fromhex("06 04 7800 0f00"), {}, "reserved flag"),  # bit 2 reserved
+        (bytes.fromhex("06 10 7800 0f00"), {}, "reserved flag"),  # bit 4 reserved
+        (bytes.fromhex("08 00 7800 0f00 7e15"), {}, "E2E-CRC"),  # CRC off by one
         (MINIMAL, {"crc_present": True}, "size byte"),  # feature says CRC, record has none
-        (bytes.fromhex("080078000f007d15"), {"crc_present": False}, "size byte"),
+        (bytes.fromhex("08 00 7800 0f00 7d15"), {"crc_present": False}, "size byte"),
     ],
 )
 def test_cgm_malformed(payload: bytes, kwargs: dict[str, bool], reason: str) -> None:
@@ -129,20 +129,20 @@ def test_cgm_malformed(payload: bytes, kwargs: dict[str, bool], reason: str) -> 
     [
         pytest.param(
             # 2024-03-15 08:30:00 local | time zone +4 quarter hours (UTC+1) | DST code 4 (+1 h)
-            bytes.fromhex("e807030f081e000404"),
+            bytes.fromhex("e807030f081e00 04 04"),
             CgmSessionStartTime(datetime(2024, 3, 15, 6, 30, tzinfo=UTC), 4, 4),
             id="cet-summer",
         ),
         pytest.param(
             # same, zone unknown (-128 = 0x80), DST unknown (255): read in the caller's zone (UTC)
-            bytes.fromhex("e807030f081e0080ff"),
+            bytes.fromhex("e807030f081e00 80 ff"),
             CgmSessionStartTime(datetime(2024, 3, 15, 8, 30, tzinfo=UTC), None, None),
             id="unknown-zone",
         ),
         pytest.param(
             # zone -20 quarter hours (UTC-5, 0xEC), DST 0 | E2E-CRC
-            bytes.fromhex("e807030f081e00ec00")
-            + crc16_mcrf4xx(bytes.fromhex("e807030f081e00ec00")).to_bytes(2, "little"),
+            bytes.fromhex("e807030f081e00 ec 00")
+            + crc16_mcrf4xx(bytes.fromhex("e807030f081e00 ec 00")).to_bytes(2, "little"),
             CgmSessionStartTime(datetime(2024, 3, 15, 13, 30, tzinfo=UTC), -20, 0, e2e_crc=True),
             id="crc",
         ),
@@ -155,12 +155,12 @@ def test_session_start_time(payload: bytes, expected: CgmSessionStartTime) -> No
 @pytest.mark.parametrize(
     "payload",
     [
-        bytes.fromhex("e807030f081e0004"),  # DST byte missing
-        bytes.fromhex("e807030f081e00040400"),  # one stray byte
-        bytes.fromhex("e807030f081e000403"),  # DST code 3 reserved
-        bytes.fromhex("e807030f081e004000"),  # zone +64 quarter hours
-        bytes.fromhex("e807021e081e000404"),  # 30 February
-        bytes.fromhex("e807030f081e0004040000"),  # wrong CRC
+        bytes.fromhex("e807030f081e00 04"),  # DST byte missing
+        bytes.fromhex("e807030f081e00 04 04 00"),  # one stray byte
+        bytes.fromhex("e807030f081e00 04 03"),  # DST code 3 reserved
+        bytes.fromhex("e807030f081e00 40 00"),  # zone +64 quarter hours
+        bytes.fromhex("e807 02 1e 081e00 04 04"),  # 30 February
+        bytes.fromhex("e807030f081e00 04 04 0000"),  # wrong CRC
     ],
 )
 def test_session_start_malformed(payload: bytes) -> None:

@@ -33,13 +33,13 @@ GLUCOSE_FIELDS: list[Field] = [
     ("payload", "expected"),
     [
         pytest.param(
-            bytes.fromhex("000700e807030f081e00"),
+            bytes.fromhex("00 0700 e807030f081e00"),
             # flags 0x00 | seq 7 | 2024-03-15 08:30:00 ; nothing else
             GlucoseMeasurement(sequence=7, base_time=T0),
             id="minimal",
         ),
         pytest.param(
-            bytes.fromhex("1b2a01e807030f081e000a005fb0120100"),
+            bytes.fromhex("1b 2a01 e807030f081e00 0a00 5fb0 12 0100"),
             # flags 0x1B = time offset | concentration+type | sensor status | context follows
             # seq 0x012A = 298 | base time | offset +10 min | 0xB05F = 95e-5 kg/L (95 mg/dL)
             # type 2 (capillary plasma), location 1 (finger) | status bit 0 (battery low)
@@ -57,7 +57,7 @@ GLUCOSE_FIELDS: list[Field] = [
             id="meter-typical",
         ),
         pytest.param(
-            bytes.fromhex("060100e807030f081e0035c0f1"),
+            bytes.fromhex("06 0100 e807030f081e00 35c0 f1"),
             # flags 0x06 = concentration+type | mol/L ; seq 1 ; base time
             # 0xC035 = exp -4, mantissa 53 -> 0.0053 mol/L (5.3 mmol/L)
             # type-location 0xF1: type 1 (capillary whole blood), location 15 (not available)
@@ -72,7 +72,7 @@ GLUCOSE_FIELDS: list[Field] = [
             id="mol-per-litre",
         ),
         pytest.param(
-            bytes.fromhex("020200e807030f081e00ff0711"),
+            bytes.fromhex("02 0200 e807030f081e00 ff07 11"),
             # flags 0x02 ; seq 2 ; concentration 0x07FF = NaN ; type 1, location 1
             GlucoseMeasurement(
                 sequence=2,
@@ -95,7 +95,7 @@ def test_glucose_every_flag_combination(flags: int, payload: bytes, kwargs: dict
 
 
 def test_glucose_measured_at_applies_offset_and_caller_zone() -> None:
-    payload = bytes.fromhex("010700e807030f081e00fbff")  # offset -5 min
+    payload = bytes.fromhex("01 0700 e807030f081e00 fbff")  # offset -5 min
     (m,) = decode(0x2A18, payload, tz=timezone(timedelta(hours=2)))
     assert isinstance(m, GlucoseMeasurement)
     assert m.base_time == datetime(2024, 3, 15, 6, 30, tzinfo=UTC)  # 08:30 at UTC+2
@@ -107,16 +107,16 @@ def test_glucose_measured_at_applies_offset_and_caller_zone() -> None:
     [
         (b"", "truncated"),  # no flags at all
         (bytes.fromhex("0007"), "truncated"),  # sequence cut after one byte
-        (bytes.fromhex("000700e807030f08"), "truncated"),  # base time cut
-        (bytes.fromhex("020700e807030f081e005fb0"), "truncated"),  # type-location missing
-        (bytes.fromhex("000700e807030f081e0000"), "over-long"),  # one trailing byte
-        (bytes.fromhex("200700e807030f081e00"), "reserved flag"),  # bit 5 reserved
-        (bytes.fromhex("800700e807030f081e00"), "reserved flag"),  # bit 7 reserved
-        (bytes.fromhex("000700e8070d0f081e00"), "impossible date"),  # month 13
-        (bytes.fromhex("000700e807021e081e00"), "impossible date"),  # 30 February
-        (bytes.fromhex("000700e807030f181e00"), "impossible date"),  # hour 24
-        (bytes.fromhex("0007000000030f081e00"), "not known"),  # year 0 = unknown
-        (bytes.fromhex("0007002c06030f081e00"), "outside 1582"),  # year 0x062C = 1580
+        (bytes.fromhex("00 0700 e807030f08"), "truncated"),  # base time cut
+        (bytes.fromhex("02 0700 e807030f081e00 5fb0"), "truncated"),  # type-location missing
+        (bytes.fromhex("00 0700 e807030f081e00 00"), "over-long"),  # one trailing byte
+        (bytes.fromhex("20 0700 e807030f081e00"), "reserved flag"),  # bit 5 reserved
+        (bytes.fromhex("80 0700 e807030f081e00"), "reserved flag"),  # bit 7 reserved
+        (bytes.fromhex("00 0700 e807 0d 0f081e00"), "impossible date"),  # month 13
+        (bytes.fromhex("00 0700 e807021e081e00"), "impossible date"),  # 30 February
+        (bytes.fromhex("00 0700 e807030f 18 1e00"), "impossible date"),  # hour 24
+        (bytes.fromhex("00 0700 0000030f081e00"), "not known"),  # year 0 = unknown
+        (bytes.fromhex("00 0700 2c06030f081e00"), "outside 1582"),  # year 0x062C = 1580
     ],
 )
 def test_glucose_malformed(payload: bytes, reason: str) -> None:
@@ -149,12 +149,12 @@ CONTEXT_FIELDS: list[Field] = [
     ("payload", "expected"),
     [
         pytest.param(
-            bytes.fromhex("000700"),  # flags 0 | seq 7
+            bytes.fromhex("00 0700"),  # flags 0 | seq 7
             GlucoseContext(sequence=7),
             id="minimal",
         ),
         pytest.param(
-            bytes.fromhex("330900033cd0020428b0"),
+            bytes.fromhex("33 0900 03 3cd0 02 04 28b0"),
             # flags 0x33 = carbs (0x01) | meal (0x02) | medication (0x10) | litres (0x20) ; seq 9
             # carbohydrate id 3 (dinner) + 0xD03C = exp -3, mantissa 60 -> 0.060 kg (60 g)
             # meal 2 (postprandial)
@@ -185,10 +185,10 @@ def test_context_every_flag_combination(flags: int, payload: bytes, kwargs: dict
     ("payload", "reason"),
     [
         (bytes.fromhex("00"), "truncated"),  # sequence missing
-        (bytes.fromhex("010700012d"), "truncated"),  # carbohydrate SFLOAT cut
-        (bytes.fromhex("400700"), "truncated"),  # HbA1c flagged, absent
-        (bytes.fromhex("02070001ff"), "over-long"),  # meal + one stray byte
-        (bytes.fromhex("80070001"), "reserved extended flag"),  # extended flags bit 0 set (RFU)
+        (bytes.fromhex("01 0700 01 2d"), "truncated"),  # carbohydrate SFLOAT cut
+        (bytes.fromhex("40 0700"), "truncated"),  # HbA1c flagged, absent
+        (bytes.fromhex("02 0700 01 ff"), "over-long"),  # meal + one stray byte
+        (bytes.fromhex("80 0700 01"), "reserved extended flag"),  # extended flags bit 0 set (RFU)
     ],
 )
 def test_context_malformed(payload: bytes, reason: str) -> None:

@@ -21,7 +21,7 @@ from tests.device_gateway.gatt_cases import Field, combinations
 
 T0 = datetime(2024, 3, 15, 8, 30, 0, tzinfo=UTC)
 TS = bytes.fromhex("e807030f081e00")  # 2024-03-15 08:30:00
-BAD_TS = bytes.fromhex("e807021e081e00")  # 2024-02-30: impossible
+BAD_TS = bytes.fromhex("e807 02 1e 081e00")  # 2024-02-30: impossible
 
 
 def _check(char: int, payload: bytes, expected: object) -> None:
@@ -50,12 +50,12 @@ HR_FIELDS: list[Field] = [
 @pytest.mark.parametrize(
     ("payload", "expected"),
     [
-        (bytes.fromhex("0048"), HeartRateMeasurement(72)),  # uint8 72, contact not supported
-        (bytes.fromhex("0248"), HeartRateMeasurement(72)),  # contact bits 0b01 also mean "not supported"
+        (bytes.fromhex("00 48"), HeartRateMeasurement(72)),  # uint8 72, contact not supported
+        (bytes.fromhex("02 48"), HeartRateMeasurement(72)),  # contact bits 0b01 also mean "not supported"
         # flags 0x16: contact supported+detected (0x06) | RR (0x10) ; 80 bpm ; RR 0x0400, 0x0300
-        (bytes.fromhex("165000040003"), HeartRateMeasurement(80, False, True, None, (1024, 768))),
+        (bytes.fromhex("16 50 0004 0003"), HeartRateMeasurement(80, False, True, None, (1024, 768))),
         # flags 0x0D: uint16 | contact supported, not detected | energy ; 300 bpm ; 4660 kJ
-        (bytes.fromhex("0d2c013412"), HeartRateMeasurement(300, True, False, 4660)),
+        (bytes.fromhex("0d 2c01 3412"), HeartRateMeasurement(300, True, False, 4660)),
     ],
 )
 def test_heart_rate(payload: bytes, expected: HeartRateMeasurement) -> None:
@@ -68,7 +68,7 @@ def test_heart_rate_every_flag_combination(flags: int, payload: bytes, kwargs: d
 
 
 def test_rr_seconds() -> None:
-    (m,) = decode(0x2A37, bytes.fromhex("105000040002"))
+    (m,) = decode(0x2A37, bytes.fromhex("10 50 0004 0002"))
     assert isinstance(m, HeartRateMeasurement)
     assert m.rr_seconds == (1.0, 0.5)
 
@@ -77,13 +77,13 @@ def test_rr_seconds() -> None:
     ("payload", "reason"),
     [
         (b"", "truncated"),  # nothing
-        (bytes.fromhex("0148"), "truncated"),  # uint16 value, one byte
-        (bytes.fromhex("084801"), "truncated"),  # energy cut
-        (bytes.fromhex("1048"), "RR-interval"),  # RR flagged, none sent
-        (bytes.fromhex("1048000400"), "RR-interval"),  # odd RR bytes
-        (bytes.fromhex("004800"), "over-long"),  # stray byte
-        (bytes.fromhex("2048"), "reserved flag"),  # bit 5
-        (bytes.fromhex("c048"), "reserved flag"),  # bits 6-7
+        (bytes.fromhex("01 48"), "truncated"),  # uint16 value, one byte
+        (bytes.fromhex("08 48 01"), "truncated"),  # energy cut
+        (bytes.fromhex("10 48"), "RR-interval"),  # RR flagged, none sent
+        (bytes.fromhex("10 48 000400"), "RR-interval"),  # odd RR bytes
+        (bytes.fromhex("00 48 00"), "over-long"),  # stray byte
+        (bytes.fromhex("20 48"), "reserved flag"),  # bit 5
+        (bytes.fromhex("c0 48"), "reserved flag"),  # bits 6-7
     ],
 )
 def test_heart_rate_malformed(payload: bytes, reason: str) -> None:
@@ -109,7 +109,7 @@ BP_FIELDS: list[Field] = [
     [
         pytest.param(
             # flags 0x1E: time | pulse | user | status (mmHg) ; 120/80 MAP 90 ; 72 bpm ; user 1 ; irregular
-            bytes.fromhex("1e780050005a00e807030f081e004800010400"),
+            bytes.fromhex("1e 7800 5000 5a00 e807030f081e00 4800 01 0400"),
             BloodPressureMeasurement(
                 Medfloat(120, 0), Medfloat(80, 0), Medfloat(90, 0), "mmHg", T0, Medfloat(72, 0), 1, 0x0004
             ),
@@ -117,13 +117,13 @@ BP_FIELDS: list[Field] = [
         ),
         pytest.param(
             # flags 0x01: kPa ; 0xF0A0 = 16.0 ; 0xF06B = 10.7 ; 0xF07D = 12.5
-            bytes.fromhex("01a0f06bf07df0"),
+            bytes.fromhex("01 a0f0 6bf0 7df0"),
             BloodPressureMeasurement(Medfloat(160, -1), Medfloat(107, -1), Medfloat(125, -1), "kPa"),
             id="kPa",
         ),
         pytest.param(
             # flags 0 ; systolic 0x07FF NaN ; diastolic 80 ; MAP 0x0800 NRes
-            bytes.fromhex("00ff0750000008"),
+            bytes.fromhex("00 ff07 5000 0008"),
             BloodPressureMeasurement(
                 Medfloat(0, 0, Special.NAN), Medfloat(80, 0), Medfloat(0, 0, Special.NRES)
             ),
@@ -143,11 +143,11 @@ def test_blood_pressure_every_flag_combination(flags: int, payload: bytes, kwarg
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [
-        (bytes.fromhex("00780050005a"), "truncated"),  # MAP cut
-        (bytes.fromhex("02780050005a00e80703"), "truncated"),  # time stamp cut
-        (bytes.fromhex("00780050005a0001"), "over-long"),
-        (bytes.fromhex("20780050005a00"), "reserved flag"),
-        (bytes.fromhex("02780050005a00") + BAD_TS, "impossible date"),
+        (bytes.fromhex("00 7800 5000 5a"), "truncated"),  # MAP cut
+        (bytes.fromhex("02 7800 5000 5a00 e80703"), "truncated"),  # time stamp cut
+        (bytes.fromhex("00 7800 5000 5a00 01"), "over-long"),
+        (bytes.fromhex("20 7800 5000 5a00"), "reserved flag"),
+        (bytes.fromhex("02 7800 5000 5a00") + BAD_TS, "impossible date"),
     ],
 )
 def test_blood_pressure_malformed(payload: bytes, reason: str) -> None:
@@ -170,10 +170,10 @@ SPOT_FIELDS: list[Field] = [
 @pytest.mark.parametrize(
     ("payload", "expected"),
     [
-        pytest.param(bytes.fromhex("0062004800"), PlxSpotCheck(Medfloat(98, 0), Medfloat(72, 0)), id="min"),
+        pytest.param(bytes.fromhex("00 6200 4800"), PlxSpotCheck(Medfloat(98, 0), Medfloat(72, 0)), id="min"),
         pytest.param(
             # flags 0x1F ; 98 % ; 72 bpm ; time ; status 0x0080 ; device 0x000020 ; PAI 0xF019 = 2.5
-            bytes.fromhex("1f62004800e807030f081e00800020000019f0"),
+            bytes.fromhex("1f 6200 4800 e807030f081e00 8000 200000 19f0"),
             PlxSpotCheck(Medfloat(98, 0), Medfloat(72, 0), T0, 0x0080, 0x000020, Medfloat(25, -1), True),
             id="all",
         ),
@@ -191,11 +191,11 @@ def test_plx_spot_every_flag_combination(flags: int, payload: bytes, kwargs: dic
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [
-        (bytes.fromhex("00620048"), "truncated"),
-        (bytes.fromhex("04620048002000"), "truncated"),  # uint24 status cut
-        (bytes.fromhex("006200480000"), "over-long"),
-        (bytes.fromhex("4062004800"), "reserved flag"),
-        (bytes.fromhex("0162004800") + BAD_TS, "impossible date"),
+        (bytes.fromhex("00 6200 48"), "truncated"),
+        (bytes.fromhex("04 6200 4800 2000"), "truncated"),  # uint24 status cut
+        (bytes.fromhex("00 6200 4800 00"), "over-long"),
+        (bytes.fromhex("40 6200 4800"), "reserved flag"),
+        (bytes.fromhex("01 6200 4800") + BAD_TS, "impossible date"),
     ],
 )
 def test_plx_spot_malformed(payload: bytes, reason: str) -> None:
@@ -217,7 +217,7 @@ CONT_FIELDS: list[Field] = [
 
 def test_plx_continuous_literal() -> None:
     # flags 0x1F ; 97/70 ; fast 96/71 ; slow 98/69 ; status 0x2000 ; device 0x008000 ; PAI 2.5
-    payload = bytes.fromhex("1f610046006000470062004500002000800019f0")
+    payload = bytes.fromhex("1f 6100 4600 6000 4700 6200 4500 0020 008000 19f0")
     expected = PlxContinuous(
         Medfloat(97, 0),
         Medfloat(70, 0),
@@ -240,10 +240,10 @@ def test_plx_continuous_every_flag_combination(flags: int, payload: bytes, kwarg
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [
-        (bytes.fromhex("01610046006000"), "truncated"),  # fast PR missing
-        (bytes.fromhex("00610046000000"), "over-long"),
-        (bytes.fromhex("2061004600"), "reserved flag"),
-        (bytes.fromhex("8061004600"), "reserved flag"),
+        (bytes.fromhex("01 6100 4600 6000"), "truncated"),  # fast PR missing
+        (bytes.fromhex("00 6100 4600 0000"), "over-long"),
+        (bytes.fromhex("20 6100 4600"), "reserved flag"),
+        (bytes.fromhex("80 6100 4600"), "reserved flag"),
     ],
 )
 def test_plx_continuous_malformed(payload: bytes, reason: str) -> None:
@@ -265,15 +265,15 @@ TEMP_FIELDS: list[Field] = [
     [
         # flags 0x06: time | type (Celsius) ; 0xFF000173 = 37.1 ; time ; type 2 body
         (
-            bytes.fromhex("06730100ffe807030f081e0002"),
+            bytes.fromhex("06 730100ff e807030f081e00 02"),
             TemperatureMeasurement(Medfloat(371, -1), "Cel", T0, 2),
         ),
         # flags 0x01: Fahrenheit ; 0xFF0003DA = 986e-1 = 98.6 °F
-        (bytes.fromhex("01da0300ff"), TemperatureMeasurement(Medfloat(986, -1), "degF")),
+        (bytes.fromhex("01 da0300ff"), TemperatureMeasurement(Medfloat(986, -1), "degF")),
         # flags 0 ; 0x007FFFFF = NaN
-        (bytes.fromhex("00ffff7f00"), TemperatureMeasurement(Medfloat(0, 0, Special.NAN))),
+        (bytes.fromhex("00 ffff7f00"), TemperatureMeasurement(Medfloat(0, 0, Special.NAN))),
         # flags 0 ; 0xFEFFFF38 = -200e-2 = -2.00 °C
-        (bytes.fromhex("0038fffffe"), TemperatureMeasurement(Medfloat(-200, -2))),
+        (bytes.fromhex("00 38fffffe"), TemperatureMeasurement(Medfloat(-200, -2))),
     ],
 )
 def test_temperature(payload: bytes, expected: TemperatureMeasurement) -> None:
@@ -288,11 +288,11 @@ def test_temperature_every_flag_combination(flags: int, payload: bytes, kwargs: 
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [
-        (bytes.fromhex("00730100"), "truncated"),  # FLOAT cut
-        (bytes.fromhex("04730100ff"), "truncated"),  # type flagged, absent
-        (bytes.fromhex("00730100ff02"), "over-long"),
-        (bytes.fromhex("08730100ff"), "reserved flag"),
-        (bytes.fromhex("02730100ff") + BAD_TS, "impossible date"),
+        (bytes.fromhex("00 730100"), "truncated"),  # FLOAT cut
+        (bytes.fromhex("04 730100ff"), "truncated"),  # type flagged, absent
+        (bytes.fromhex("00 730100ff 02"), "over-long"),
+        (bytes.fromhex("08 730100ff"), "reserved flag"),
+        (bytes.fromhex("02 730100ff") + BAD_TS, "impossible date"),
     ],
 )
 def test_temperature_malformed(payload: bytes, reason: str) -> None:
@@ -315,11 +315,14 @@ WEIGHT_FIELDS: list[Field] = [
     ("payload", "expected"),
     [
         # flags 0x0E: time | user | BMI+height (SI) ; 70 kg ; time ; user 1 ; BMI 22.9 ; 1.75 m
-        (bytes.fromhex("0eb036e807030f081e0001e500d606"), WeightMeasurement(70.0, False, T0, 1, 22.9, 1.75)),
+        (
+            bytes.fromhex("0e b036 e807030f081e00 01 e500 d606"),
+            WeightMeasurement(70.0, False, T0, 1, 22.9, 1.75),
+        ),
         # flags 0x09: imperial | BMI+height ; 0x3D5C = 15708 -> 157.08 lb ; BMI 30.1 ; 0x02AC = 684 -> 68.4 in
-        (bytes.fromhex("095c3d2d01ac02"), WeightMeasurement(157.08, True, None, None, 30.1, 68.4)),
+        (bytes.fromhex("09 5c3d 2d01 ac02"), WeightMeasurement(157.08, True, None, None, 30.1, 68.4)),
         # flags 0 ; 0xFFFF = measurement unsuccessful
-        (bytes.fromhex("00ffff"), WeightMeasurement(None)),
+        (bytes.fromhex("00 ffff"), WeightMeasurement(None)),
     ],
 )
 def test_weight(payload: bytes, expected: WeightMeasurement) -> None:
@@ -334,11 +337,11 @@ def test_weight_every_flag_combination(flags: int, payload: bytes, kwargs: dict[
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [
-        (bytes.fromhex("00b0"), "truncated"),
-        (bytes.fromhex("08b036e500"), "truncated"),  # height missing
-        (bytes.fromhex("00b03600"), "over-long"),
-        (bytes.fromhex("10b036"), "reserved flag"),
-        (bytes.fromhex("02b036") + BAD_TS, "impossible date"),
+        (bytes.fromhex("00 b0"), "truncated"),
+        (bytes.fromhex("08 b036 e500"), "truncated"),  # height missing
+        (bytes.fromhex("00 b036 00"), "over-long"),
+        (bytes.fromhex("10 b036"), "reserved flag"),
+        (bytes.fromhex("02 b036") + BAD_TS, "impossible date"),
     ],
 )
 def test_weight_malformed(payload: bytes, reason: str) -> None:
