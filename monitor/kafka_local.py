@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import shutil
 import signal
@@ -166,7 +167,8 @@ class LocalKafka:
         if echo:
             print(f"vigil: fetching Apache Kafka {KAFKA_VERSION} jars from Maven Central into {self.cache_dir} ...")
         proc = subprocess.run(
-            ["mvn", "-B", "-q", "dependency:copy-dependencies", f"-DoutputDirectory={tmp}", "-DincludeScope=runtime"],
+            ["mvn", "-B", "-q", *os.environ.get("VIGIL_MAVEN_ARGS", "").split(), "dependency:copy-dependencies",
+             f"-DoutputDirectory={tmp}", "-DincludeScope=runtime"],
             cwd=self.cache_dir,
             capture_output=True,
             text=True,
@@ -317,10 +319,8 @@ class LocalKafka:
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def _require(tool: str, what: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -99,9 +100,9 @@ def _iso(ts: datetime) -> str:
     return ts.astimezone(UTC).isoformat()
 
 
-def _str(d: Mapping[str, Any], name: str) -> str:
+def _str(d: Mapping[str, Any], name: str, *, allow_empty: bool = False) -> str:
     value = d.get(name)
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str) or not (value or allow_empty):
         raise RecordError(f"{name}: expected a non-empty string")
     return value
 
@@ -119,7 +120,7 @@ def _num(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise RecordError(f"{name}: expected a number, got {type(value).__name__}")
     number = float(value)
-    if number != number or number in (float("inf"), float("-inf")):
+    if not math.isfinite(number):
         raise RecordError(f"{name}: not a finite number")
     return number
 
@@ -177,7 +178,9 @@ def _check_header(d: Mapping[str, Any], record_type: str) -> None:
         raise RecordError(f"expected a {record_type} record, got type {found!r}")
     version = d.get("schema_version")
     if version != SCHEMA_VERSION:
-        raise RecordError(f"unsupported schema_version {version!r} for {record_type} (this build reads {SCHEMA_VERSION})")
+        raise RecordError(
+            f"unsupported schema_version {version!r} for {record_type} (this build reads {SCHEMA_VERSION})"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -550,7 +553,7 @@ class DeadLetter:
             source=_str(d, "source"),
             stage=_str(d, "stage"),
             reason=_str(d, "reason"),
-            raw_b64=_str(d, "raw_b64"),
+            raw_b64=_str(d, "raw_b64", allow_empty=True),
             at=_ts(d.get("at"), "at"),
             topic=_opt_str(d, "topic"),
             partition=_opt_int(d, "partition"),

@@ -1,0 +1,64 @@
+"""The local broker's configuration and its PID handling, without starting Java."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from monitor.kafka_local import LocalKafka, LocalKafkaError, broker_properties
+
+
+def test_single_node_kraft_properties(tmp_path):
+    props = dict(line.split("=", 1) for line in broker_properties(9092, 9093, tmp_path).splitlines())
+    assert props["process.roles"] == "broker,controller"
+    assert props["listeners"] == "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093"
+    assert props["controller.quorum.voters"] == "1@127.0.0.1:9093"
+    assert props["log.dirs"] == str(tmp_path)
+    assert props["auto.create.topics.enable"] == "false"
+
+
+def test_down_without_broker_and_with_stale_pid_file(tmp_path):
+    broker = LocalKafka(tmp_path, port=1, cache_dir=tmp_path / "cache")
+    assert broker.down() is False
+    tmp_path.joinpath("broker.pid").write_text("999999999")
+    assert broker.pid() is None
+    assert broker.down() is False
+    assert not broker.pid_file.exists()
+
+
+def test_pid_of_an_unrelated_process_is_never_ours(tmp_path):
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        broker = LocalKafka(tmp_path, port=1, cache_dir=tmp_path / "cache")
+        broker.pid_file.write_text(str(other.pid))
+        assert broker.pid() is None
+        broker.down()
+        assert other.poll() is None, "down() must never signal a process that is not this broker"
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_missing_maven_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    broker = LocalKafka(tmp_path / "state", cache_dir=tmp_path / "cache")
+    with pytest.raises(LocalKafkaError, match=r"java|Maven"):
+        broker.fetch(echo=False)
+
+
+def test_unreachable_registry_is_reported(tmp_path, monkeypatch):
+    if not os.access("/usr/bin/mvn", os.X_OK) and not any(
+            Path(p, "mvn").exists() for p in os.environ.get("PATH", "").split(":")):
+        pytest.skip("maven not installed")
+    settings = tmp_path / "settings.xml"
+    settings.write_text("""<settings><offline>false</offline><localRepository>%s</localRepository><mirrors><mirror>
+      <id>nowhere</id><mirrorOf>*</mirrorOf><url>http://127.0.0.1:9/maven2</url></mirror></mirrors></settings>"""
+                        % (tmp_path / "m2"))
+    monkeypatch.setenv("VIGIL_MAVEN_ARGS", f"-s {settings}")
+    broker = LocalKafka(tmp_path / "state", cache_dir=tmp_path / "cache")
+    with pytest.raises(LocalKafkaError, match="Maven could not fetch"):
+        broker.fetch(echo=False)

@@ -1,0 +1,34 @@
+"""The topic table follows the design's contract: names, keys, partitions, retention and compaction."""
+
+from __future__ import annotations
+
+from monitor import topics
+
+
+def by_name(namespace=None):
+    return {spec.name: spec for spec in topics.contract(namespace)}
+
+
+def test_contract_topics_and_keys():
+    specs = by_name()
+    assert {name: spec.key for name, spec in specs.items() if name in {
+        topics.READINGS, topics.ALERTS, topics.ACKS, topics.NOTIFICATIONS, topics.DEADLETTER}} == {
+        "vigil.readings.v1": "patient_key", "vigil.alerts.v1": "patient_key", "vigil.acks.v1": "patient_key",
+        "vigil.notifications.v1": "alert_id", "vigil.deadletter.v1": "source"}
+
+
+def test_patient_keyed_topics_share_a_partition_count():
+    specs = by_name()
+    counts = {spec.partitions for spec in specs.values() if spec.key == "patient_key"}
+    assert counts == {12}
+
+
+def test_config_topic_is_compacted_and_streams_expire():
+    specs = by_name()
+    assert specs[topics.PATIENT_CONFIG].config["cleanup.policy"] == "compact"
+    assert specs[topics.READINGS].config == {"cleanup.policy": "delete", "retention.ms": str(30 * topics.DAY_MS)}
+
+
+def test_namespace_prefixes_every_topic():
+    assert set(by_name("study42")) == {f"study42.{name}" for name in by_name()}
+    assert topics.namespaced("vigil.readings.v1", None) == "vigil.readings.v1"
