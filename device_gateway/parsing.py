@@ -668,6 +668,38 @@ def _weight(r: _Reader, o: DecodeOptions) -> tuple[Measurement, ...]:
     return (WeightMeasurement(weight, imperial, ts, user, bmi, height),)
 
 
+@dataclass(frozen=True, slots=True)
+class CgmFeature:
+    """CGM Feature 0x2AA8: read once at connect; e2e_crc_supported feeds decode(crc_present=...)."""
+
+    features: int  # uint24 feature bits
+    sample_type: int
+    sample_location: int
+
+    @property
+    def e2e_crc_supported(self) -> bool:
+        return bool(self.features & CGM_FEATURE_E2E_CRC)
+
+
+CGM_FEATURE_E2E_CRC: Final = 1 << 12
+
+
+def decode_cgm_feature(payload: bytes) -> CgmFeature:
+    """Decodes CGM Feature (features uint24, type-location, E2E-CRC: 0xFFFF when CRC is not supported)."""
+    raw = bytes(payload)
+    try:
+        r = _Reader(raw)
+        features = r.uint(3, "CGM features")
+        type_location = r.uint(1, "type-sample location")
+        crc = r.uint(2, "E2E-CRC")
+        r.end()
+        if features & CGM_FEATURE_E2E_CRC and crc != crc16_mcrf4xx(raw[:4]):
+            raise _Bad(f"E2E-CRC {crc:#06x} != computed {crc16_mcrf4xx(raw[:4]):#06x}")
+    except _Bad as exc:
+        raise DecodeError(const.CGM_FEATURE, raw, str(exc)) from exc
+    return CgmFeature(features, type_location & 0x0F, type_location >> 4)
+
+
 Parser = Callable[[_Reader, DecodeOptions], tuple[Measurement, ...]]
 
 PARSERS: Final[Mapping[int, Parser]] = {

@@ -7,12 +7,14 @@ from datetime import UTC, datetime
 import pytest
 
 from device_gateway.parsing import (
+    CgmFeature,
     CgmMeasurement,
     CgmSessionStartTime,
     DecodeError,
     cgm_record_size,
     crc16_mcrf4xx,
     decode,
+    decode_cgm_feature,
 )
 from device_gateway.sfloat import Medfloat, Special
 
@@ -166,3 +168,33 @@ def test_session_start_time(payload: bytes, expected: CgmSessionStartTime) -> No
 def test_session_start_malformed(payload: bytes) -> None:
     with pytest.raises(DecodeError):
         decode(0x2AAA, payload)
+
+
+def test_cgm_feature_with_crc() -> None:
+    # features 0x019001 = calibration (bit 0) | E2E-CRC (bit 12) | trend (bit 15) | quality (bit 16)
+    # type-location 0x59: type 9 (interstitial fluid), location 5 ; then CRC over the 4 bytes
+    body = bytes.fromhex("01 90 01 59")
+    feature = decode_cgm_feature(body + crc16_mcrf4xx(body).to_bytes(2, "little"))
+    assert feature == CgmFeature(0x019001, 9, 5)
+    assert feature.e2e_crc_supported
+
+
+def test_cgm_feature_without_crc() -> None:
+    # features 0x000001 (calibration only) | type 9, location 5 | CRC field 0xFFFF (not supported)
+    feature = decode_cgm_feature(bytes.fromhex("01 00 00 59 ffff"))
+    assert feature == CgmFeature(0x000001, 9, 5)
+    assert not feature.e2e_crc_supported
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "01 00 00 59",  # CRC field missing
+        "01 00 00 59 ffff 00",  # over-long
+        "01 10 00 59 ffff",  # CRC supported (bit 12) but 0xFFFF is not the CRC
+    ],
+)
+def test_cgm_feature_malformed(payload: str) -> None:
+    with pytest.raises(DecodeError) as info:
+        decode_cgm_feature(bytes.fromhex(payload))
+    assert info.value.char_uuid == 0x2AA8
