@@ -63,7 +63,7 @@ def _build(tp: Any, data: Any) -> Any:
             except (TypeError, ValueError, KeyError) as exc:
                 last = exc
         raise ValueError(f"no member of {tp} fits {data!r}: {last}")
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         hints = _hints(tp)
         kwargs = {f.name: _build(hints[f.name], data[f.name]) for f in dataclasses.fields(tp) if f.name in data}
         return tp(**kwargs)

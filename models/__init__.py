@@ -1,0 +1,1 @@
+"""Personalized glucose forecasting and vitals baselines, trained offline and versioned."""

@@ -1,0 +1,1 @@
+"""Stream processor: scores readings per patient and turns them into explained, de-duplicated alerts."""
