@@ -118,6 +118,7 @@ class LocalKafka:
     controller_port: int | None = None
     cache_dir: Path | None = None
     heap: str = "512m"
+    client_kwargs: dict[str, object] | None = None  # kafka-python security kwargs for probes (monitor.security)
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir).resolve()
@@ -221,7 +222,8 @@ class LocalKafka:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         proc = subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.properties_file)),
+            self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.properties_file),
+                       *self.format_args()),
             capture_output=True,
             text=True,
             check=False,
@@ -229,13 +231,17 @@ class LocalKafka:
         if proc.returncode != 0:
             raise LocalKafkaError(f"formatting KRaft storage failed:\n{proc.stdout}{proc.stderr}")
 
+    def format_args(self) -> tuple[str, ...]:
+        """Extra `kafka-storage format` arguments (kafka_secure adds SCRAM users here)."""
+        return ()
+
     def up(self, timeout_s: float = 120.0, extra_properties: dict[str, str] | None = None) -> str:
         """Starts the broker unless it already runs, waits for a metadata answer, and returns bootstrap."""
         from monitor.kafka_admin import wait_ready
 
         self.fetch()
         if self.pid() is not None:
-            if wait_ready(self.bootstrap, timeout_s=timeout_s):
+            if wait_ready(self.bootstrap, timeout_s=timeout_s, security=self.client_kwargs):
                 return self.bootstrap
             raise LocalKafkaError(f"a broker runs (pid {self.pid()}) but does not answer; see {self.log_file}")
         self.pid_file.unlink(missing_ok=True)
@@ -261,7 +267,8 @@ class LocalKafka:
                 start_new_session=True,
             )
         self.pid_file.write_text(str(proc.pid))
-        if not wait_ready(self.bootstrap, timeout_s=timeout_s, alive=lambda: proc.poll() is None):
+        if not wait_ready(self.bootstrap, timeout_s=timeout_s, alive=lambda: proc.poll() is None,
+                          security=self.client_kwargs):
             code = proc.poll()
             self.down()
             raise LocalKafkaError(
@@ -303,7 +310,7 @@ class LocalKafka:
         pid = self.pid()
         if pid is None:
             return f"stopped (state in {self.state_dir})"
-        ready = broker_ready(self.bootstrap)
+        ready = broker_ready(self.bootstrap, security=self.client_kwargs)
         return f"{'running' if ready else 'starting or unresponsive'} pid={pid} bootstrap={self.bootstrap}"
 
     def tail(self, lines: int = 50) -> str:
