@@ -1,0 +1,135 @@
+"""The Reading contract as an Arrow table, so recordings, imports, replay and evaluation share one file format."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from datetime import UTC
+from pathlib import Path
+from typing import Any, Final
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from monitor.records import Reading, ReadingKind, RecordError, Source
+
+TS: Final = pa.timestamp("us", tz="UTC")
+
+READING_SCHEMA: Final = pa.schema([
+    pa.field("schema_version", pa.int32(), nullable=False),
+    pa.field("reading_id", pa.string(), nullable=False),
+    pa.field("patient_key", pa.string(), nullable=False),
+    pa.field("device_id", pa.string(), nullable=False),
+    pa.field("kind", pa.string(), nullable=False),
+    pa.field("value", pa.float64()),
+    pa.field("unit", pa.string(), nullable=False),
+    pa.field("measured_at", TS, nullable=False),
+    pa.field("received_at", TS, nullable=False),
+    pa.field("source", pa.string(), nullable=False),
+    pa.field("components", pa.map_(pa.string(), pa.float64())),
+    pa.field("value_status", pa.string()),
+    pa.field("original_value", pa.float64()),
+    pa.field("original_unit", pa.string()),
+    pa.field("sequence", pa.int64()),
+    pa.field("flags", pa.list_(pa.string())),
+    pa.field("context", pa.string()),
+])
+READING_COLUMNS: Final = tuple(READING_SCHEMA.names)
+REQUIRED_COLUMNS: Final = ("reading_id", "patient_key", "device_id", "kind", "value", "unit", "measured_at")
+
+
+def reading_row(r: Reading) -> dict[str, Any]:
+    """One Reading as a row of READING_SCHEMA."""
+    return {
+        "schema_version": r.schema_version,
+        "reading_id": r.reading_id,
+        "patient_key": r.patient_key,
+        "device_id": r.device_id,
+        "kind": r.kind.value,
+        "value": r.value,
+        "unit": r.unit,
+        "measured_at": r.measured_at,
+        "received_at": r.received_at,
+        "source": r.source.value,
+        "components": list(r.components.items()),
+        "value_status": r.value_status,
+        "original_value": r.original_value,
+        "original_unit": r.original_unit,
+        "sequence": r.sequence,
+        "flags": list(r.flags),
+        "context": r.context,
+    }
+
+
+def readings_to_table(readings: Iterable[Reading], extra: dict[str, pa.Array] | None = None) -> pa.Table:
+    rows = [reading_row(r) for r in readings]
+    table = pa.Table.from_pylist(rows, schema=READING_SCHEMA)
+    for name, column in (extra or {}).items():
+        table = table.append_column(name, column)
+    return table
+
+
+def _components(value: Any) -> dict[str, float]:
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return {str(k): float(v) for k, v in value.items()}
+    return {str(k): float(v) for k, v in value}
+
+
+def row_to_reading(row: dict[str, Any]) -> Reading:
+    """Rebuilds a Reading from a row; raises RecordError with the reason when the row does not fit the contract."""
+    try:
+        measured = row["measured_at"]
+        received = row.get("received_at") or measured
+        version = row.get("schema_version", 1)
+        value = row.get("value")
+        seq = row.get("sequence")
+        return Reading(
+            reading_id=str(row["reading_id"]),
+            patient_key=str(row["patient_key"]),
+            device_id=str(row["device_id"]),
+            kind=ReadingKind(row["kind"]),
+            value=None if value is None or math.isnan(value) else float(value),
+            unit=str(row["unit"]),
+            measured_at=measured.astimezone(UTC) if measured.tzinfo else measured,
+            received_at=received.astimezone(UTC) if received.tzinfo else received,
+            source=Source(row.get("source") or "import"),
+            components=_components(row.get("components")),
+            value_status=row.get("value_status"),
+            original_value=row.get("original_value"),
+            original_unit=row.get("original_unit"),
+            sequence=None if seq is None else int(seq),
+            flags=tuple(row.get("flags") or ()),
+            context=row.get("context"),
+            schema_version=1 if version is None else int(version),
+        )
+    except RecordError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise RecordError(f"row does not fit the Reading contract: {type(exc).__name__}: {exc}") from exc
+
+
+def table_to_readings(table: pa.Table) -> list[Reading]:
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
+    if missing:
+        raise RecordError(f"not a reading table: missing columns {', '.join(missing)}")
+    return [row_to_reading(row) for row in table.to_pylist()]
+
+
+def write_reading_file(readings: Sequence[Reading], path: Path) -> Path:
+    """Writes readings to one Parquet file (the output of `vigil import` and the input of replay/evaluate)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(readings_to_table(readings), path)
+    return path
+
+
+def conform(table: pa.Table) -> pa.Table:
+    """Selects the contract columns in contract order, casting where the file used another physical type."""
+    columns = []
+    for fld in READING_SCHEMA:
+        if fld.name in table.column_names:
+            columns.append(table.column(fld.name).cast(fld.type))
+        else:
+            columns.append(pa.nulls(table.num_rows, fld.type))
+    return pa.Table.from_arrays(columns, schema=pa.schema([f.with_nullable(True) for f in READING_SCHEMA]))
