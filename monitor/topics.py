@@ -14,6 +14,7 @@ NOTIFICATIONS: Final = "vigil.notifications.v1"
 DEADLETTER: Final = "vigil.deadletter.v1"
 PATIENT_CONFIG: Final = "vigil.patient-config.v1"
 SUMMARIES: Final = "vigil.summaries.v1"
+CONSENT: Final = "vigil.consent.v1"  # compacted: the latest ConsentState per patient (monitor.consent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,7 @@ CONTRACT: Final[tuple[TopicSpec, ...]] = (
     TopicSpec(DEADLETTER, 3, "source", "DeadLetter", _delete(30)),
     TopicSpec(PATIENT_CONFIG, 12, "patient_key", "PatientConfig", dict(COMPACTED)),
     TopicSpec(SUMMARIES, 12, "patient_key", "DailySummary", _delete(365)),
+    TopicSpec(CONSENT, 12, "patient_key", "ConsentState", dict(COMPACTED)),
 )
 
 
