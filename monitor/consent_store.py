@@ -78,8 +78,12 @@ class ConsentStore:
 
     def erase(self, key: str) -> int:
         """Deletes every consent row of one patient (erasure); returns how many."""
-        with closing(self._connect()) as db, db:
-            return db.execute("DELETE FROM consent_events WHERE patient_key = ?", (key,)).rowcount
+        with closing(self._connect()) as db:
+            db.execute("PRAGMA secure_delete=ON")  # overwrite the freed bytes, not just unlink them
+            with db:
+                count = db.execute("DELETE FROM consent_events WHERE patient_key = ?", (key,)).rowcount
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return int(count)
 
 
 def change(store: ConsentStore, publish: Publish, event: ConsentEvent) -> ConsentState:
