@@ -103,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--interval", type=float, default=0.4, help="seconds between emulated readings")
     demo.add_argument("--keep-broker", action="store_true", help="leave the broker running afterwards")
     demo.set_defaults(func=_demo)
+    from monitor import consent_store, erasure, kafka_secure  # issue 8: consent, erasure, secured local broker
+
+    consent_store.add_parser(sub)
+    erasure.add_parser(sub)
+    kafka_secure.add_parser(sub)
     return parser
 
 
