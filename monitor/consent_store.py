@@ -126,14 +126,21 @@ def _cli(args: argparse.Namespace, settings: Any) -> int:
     if not args.by:
         print("vigil: --by (who records this consent change) is required", file=sys.stderr)
         return 2
+    from monitor.audit import AuditLog
     from monitor.consent_feed import KafkaConsentPublisher
 
     scopes = args.scope or [Scope.MONITORING.value]
-    with KafkaConsentPublisher(args.bootstrap or settings.bootstrap, settings.namespace) as publisher:
-        state = store.state(key)
-        for scope in scopes:
-            event = ConsentEvent(key, Scope(scope), Action(args.action), args.text_version, now, args.by)
-            state = change(store, publisher.publish, event)
+    audit = AuditLog(Path(args.audit_db) if args.audit_db else Path(settings.home) / "audit.sqlite")
+    try:
+        with KafkaConsentPublisher(args.bootstrap or settings.bootstrap, settings.namespace) as publisher:
+            state = store.state(key)
+            for scope in scopes:
+                event = ConsentEvent(key, Scope(scope), Action(args.action), args.text_version, now, args.by)
+                state = change(store, publisher.publish, event)
+                audit.append(f"consent_{args.action}", key, {"scope": scope, "text_version": args.text_version,
+                                                             "recorded_by": args.by}, now)
+    finally:
+        audit.close()
     print(describe(state, now))
     return 0
 
@@ -148,5 +155,6 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--text-version", default="v1", help="version of the consent text the patient agreed to")
     parser.add_argument("--by", default=None, help="who records this change (staff id)")
     parser.add_argument("--db", default=None, help="consent database (default $VIGIL_HOME/consent.sqlite)")
+    parser.add_argument("--audit-db", default=None, help="audit database (default $VIGIL_HOME/audit.sqlite)")
     parser.add_argument("--bootstrap", default=None)
     parser.set_defaults(func=_cli)
