@@ -2,25 +2,50 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from models.api import Forecaster
 from monitor import engine
 from monitor.app import Wiring, create_app
 from monitor.config import Settings
-from monitor.records import DeadLetter, Reading, RecordError, from_json, to_json
+from monitor.records import Ack, DeadLetter, Reading, RecordError, from_json, to_json
+from monitor.targets import DEFAULT_TARGETS, PatientConfig, Targets
 
 Clock = Callable[[], datetime]
+ForecasterFor = Callable[[str], Forecaster | None]
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def register(wiring: Wiring, clock: Clock = utc_now) -> Any:
-    """Attaches the scoring agent to the app and returns it (tests drive it with agent.test_context())."""
+def ar2_for_everyone() -> ForecasterFor:
+    """The default registry lookup: Nightscout's AR2 for every patient (models/ may register better ones)."""
+    ar2 = engine.default_forecaster()
+    return lambda _patient_key: ar2
+
+
+@dataclass(frozen=True)
+class Agents:
+    """The registered agents and timer, for tests (agent.test_context()) and the worker."""
+
+    score_readings: Any
+    apply_acks: Any
+    apply_config: Any
+    apply_ticks: Any
+    send_ticks: Any
+
+
+def register(wiring: Wiring, clock: Clock = utc_now, forecaster_for: ForecasterFor | None = None,
+             tick_seconds: float | None = None) -> Agents:
+    """Attaches the agents to the app and returns them."""
     app = wiring.app
+    lookup = forecaster_for or ar2_for_everyone()
+    interval = tick_seconds or float(os.environ.get("VIGIL_TICK_SECONDS", "60"))
 
     async def dead_letter(raw: bytes, reason: str, event: Any, stage: str) -> None:
         message = getattr(event, "message", None)
@@ -36,6 +61,17 @@ def register(wiring: Wiring, clock: Clock = utc_now) -> Any:
         )
         await wiring.deadletter.send(key=b"monitor", value=to_json(letter))
 
+    def targets_of(key: str) -> Targets:
+        raw = wiring.config.get(key) if wiring.config is not None else None
+        return DEFAULT_TARGETS if raw is None else PatientConfig.from_json(raw).targets
+
+    async def publish(key: str, step: engine.Step) -> None:
+        wiring.state[key] = engine.dump_state(step.state)
+        for alert in step.alerts:
+            await wiring.alerts.send(key=alert.patient_key.encode(), value=to_json(alert))
+        for done in step.summaries:
+            await wiring.summaries.send(key=done.patient_key.encode(), value=done.to_json())
+
     @app.agent(wiring.readings, name="score-readings")
     async def score_readings(stream: Any) -> Any:
         async for event in stream.events():
@@ -45,19 +81,61 @@ def register(wiring: Wiring, clock: Clock = utc_now) -> Any:
             except RecordError as exc:
                 await dead_letter(raw, exc.reason, event, "parse")
                 continue
+            key = reading.patient_key
             try:
-                state = engine.load_state(wiring.state.get(reading.patient_key))
-                new_state, alerts = engine.process_reading(state, reading, clock())
-            except Exception as exc:  # noqa: BLE001 - a scoring bug must not stop the worker; the reading is kept
+                step = engine.process(engine.load_state(wiring.state.get(key)), reading, clock(),
+                                      targets=targets_of(key), forecaster=lookup(key))
+            except Exception as exc:  # a scoring bug must not stop the worker; the reading is kept
                 await dead_letter(raw, f"scoring failed: {type(exc).__name__}: {exc}", event, "score")
                 continue
-            wiring.state[reading.patient_key] = engine.dump_state(new_state)
-            for alert in alerts:
-                await wiring.alerts.send(key=alert.patient_key.encode(), value=to_json(alert))
+            await publish(key, step)
 
-    return score_readings
+    @app.agent(wiring.acks, name="apply-acks")
+    async def apply_acks(stream: Any) -> Any:
+        async for event in stream.events():
+            try:
+                ack = from_json(event.value, Ack)
+                step = engine.process_ack(engine.load_state(wiring.state.get(ack.patient_key)), ack)
+            except (RecordError, ValueError) as exc:
+                await dead_letter(event.value, getattr(exc, "reason", str(exc)), event, "ack")
+                continue
+            await publish(ack.patient_key, step)
+
+    @app.agent(wiring.patient_config, name="apply-config")
+    async def apply_config(stream: Any) -> Any:
+        async for event in stream.events():
+            try:
+                config = PatientConfig.from_json(event.value)
+            except RecordError as exc:
+                await dead_letter(event.value, exc.reason, event, "config")
+                continue
+            wiring.config[config.patient_key] = event.value
+
+    @app.agent(wiring.ticks, name="apply-ticks")
+    async def apply_ticks(stream: Any) -> Any:
+        async for event in stream.events():
+            key = event.key.decode() if isinstance(event.key, bytes) else str(event.key)
+            state = engine.load_state(wiring.state.get(key))
+            if state is None:
+                continue
+            try:
+                now = datetime.fromisoformat(event.value.decode())
+            except (ValueError, UnicodeDecodeError) as exc:
+                await dead_letter(event.value, f"bad tick: {exc}", event, "tick")
+                continue
+            await publish(key, engine.tick(state, now, targets_of(key)))
+
+    @app.timer(interval=interval, name="send-ticks")
+    async def send_ticks() -> None:
+        """The wall clock, turned into per-patient tick records (tables may only change inside a stream)."""
+        now = clock().isoformat().encode()
+        for key in list(wiring.state.keys()):
+            await wiring.ticks.send(key=key.encode(), value=now)
+
+    return Agents(score_readings, apply_acks, apply_config, apply_ticks, send_ticks)
 
 
 wiring = create_app(Settings.from_env())
 app = wiring.app
-score_readings = register(wiring)
+agents = register(wiring)
+score_readings = agents.score_readings

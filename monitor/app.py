@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import faust
 
 from monitor import topics
 from monitor.config import Settings
+
+TICKS: Final = "vigil.monitor-ticks.v1"  # internal: wall-clock ticks keyed by patient, so tables change in-stream
+PARTITIONS: Final = 12
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,10 @@ class Wiring:
     acks: Any
     deadletter: Any
     state: Any
+    patient_config: Any = None
+    summaries: Any = None
+    ticks: Any = None
+    config: Any = None  # table: patient_key -> PatientConfig JSON (targets, model reference)
 
 
 def _raw_topic(app: faust.App, name: str, namespace: str | None) -> Any:
@@ -38,7 +45,7 @@ def create_app(settings: Settings, **overrides: Any) -> Wiring:
     options: dict[str, Any] = {
         "broker": f"kafka://{settings.bootstrap}",
         "store": "memory://",
-        "topic_partitions": 12,
+        "topic_partitions": PARTITIONS,
         "topic_replication_factor": 1,
         "topic_allow_declare": True,
         "processing_guarantee": "exactly_once",
@@ -54,13 +61,9 @@ def create_app(settings: Settings, **overrides: Any) -> Wiring:
     }
     options.update(overrides)
     app = faust.App(settings.worker_group, **options)
-    state = app.Table(
-        "patient-state",
-        default=None,
-        key_type=str,
-        value_type=bytes,
-        partitions=12,
-    )
+    # Changelog-backed tables keyed by patient_key: a restarted worker resumes exactly where it stopped.
+    state = app.Table("patient-state", default=None, key_type=str, value_type=bytes, partitions=PARTITIONS)
+    config = app.Table("patient-config", default=None, key_type=str, value_type=bytes, partitions=PARTITIONS)
     return Wiring(
         app=app,
         readings=_raw_topic(app, topics.READINGS, settings.namespace),
@@ -68,4 +71,8 @@ def create_app(settings: Settings, **overrides: Any) -> Wiring:
         acks=_raw_topic(app, topics.ACKS, settings.namespace),
         deadletter=_raw_topic(app, topics.DEADLETTER, settings.namespace),
         state=state,
+        patient_config=_raw_topic(app, topics.PATIENT_CONFIG, settings.namespace),
+        summaries=_raw_topic(app, topics.SUMMARIES, settings.namespace),
+        ticks=_raw_topic(app, TICKS, settings.namespace),
+        config=config,
     )

@@ -1,79 +1,133 @@
-"""Pure alert episodes: one alert per episode, escalation on a worse level, resolve with hysteresis."""
+"""Pure alert episodes: open -> escalated -> acknowledged -> resolved, with hysteresis, snooze and smart snooze."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Final
 
-from monitor.records import Alert, AlertState, Explanation, Reading, Severity, stable_id
-from monitor.scoring import Finding
+from monitor.findings import Finding, rank
+from monitor.records import AckAction, Severity, stable_id
 
-RESOLVE_ABOVE_MGDL: Final = 80.0  # a low resolves only back above 80 (design section 5), so 68-72 never flaps
-LEVEL_RANK: Final = {"low": 1, "urgent_low": 2}
+READING_IDS_KEPT: Final = 4
+# Rate-of-change episodes add nothing while a glucose level episode is open: either it was already
+# alerted (falling in a low) or it is the recovery (rising out of a low) - alert fatigue otherwise.
+SHADOWED_BY: Final = {"fall": ("low", "high"), "rise": ("low", "high")}
+
+
+class Transition(StrEnum):
+    OPEN = "open"
+    ESCALATE = "escalate"
+    RESOLVE = "resolve"
 
 
 @dataclass(frozen=True, slots=True)
 class Episode:
-    """One open low episode of one patient: its id, current level and the alert it last emitted."""
+    """One open episode of one alert family for one patient."""
 
-    episode_id: str
+    family: str
+    level: str
     kind: str
     severity: Severity
+    episode_id: str
     opened_at: datetime
-    alert_id: str
     reading_ids: tuple[str, ...]
+    clear_since: datetime | None = None  # first "back to normal" reading of the current clear run
+    recovering: bool = False  # smart snooze: glucose clearly heading back to range
+
+
+@dataclass(frozen=True, slots=True)
+class Book:
+    """All open episodes of one patient and how many each family has had (for deterministic ids)."""
+
+    open: tuple[Episode, ...] = ()
+    counts: tuple[tuple[str, int], ...] = ()
+
+    def get(self, family: str) -> Episode | None:
+        return next((e for e in self.open if e.family == family), None)
+
+    def count(self, family: str) -> int:
+        return dict(self.counts).get(family, 0)
+
+
+def episode_id_for(patient_key: str, family: str, number: int) -> str:
+    """The n-th episode of a family for a patient: the same under replay, restart or reordering."""
+    return "e_" + stable_id(patient_key, family, str(number))
 
 
 def alert_id_for(patient_key: str, episode_id: str, level: str) -> str:
-    """Deterministic alert id: the same patient, episode and level always give the same id."""
+    """Deterministic alert id from (patient, episode, level): a replay emits the same id, consumers de-duplicate."""
     return "a_" + stable_id(patient_key, episode_id, level)
 
 
-def _alert(patient_key: str, episode: Episode, state: AlertState, finding: Finding | None, at: datetime,
-           value: float | None, reason: str | None = None) -> Alert:
-    explanation = Explanation(
-        rule=finding.rule if finding else "glucose_back_above_80",
-        reason=reason or (finding.reason if finding else ""),
-        thresholds=dict(finding.thresholds) if finding else {"resolve_above_mgdl": RESOLVE_ABOVE_MGDL},
-        values={} if value is None else {"glucose_mgdl": value},
-    )
-    return Alert(
-        alert_id=episode.alert_id,
-        patient_key=patient_key,
-        episode_id=episode.episode_id,
-        kind=episode.kind,
-        severity=episode.severity,
-        state=state,
-        triggered_at=at,
-        reading_ids=episode.reading_ids,
-        explanation=explanation,
-        value_mgdl=value,
-    )
+def _put(book: Book, episode: Episode | None, family: str, opened: bool = False) -> Book:
+    others = tuple(e for e in book.open if e.family != family)
+    counts = dict(book.counts)
+    if opened:
+        counts[family] = counts.get(family, 0) + 1
+    return Book(open=(*others, episode) if episode else others, counts=tuple(sorted(counts.items())))
 
 
-def step(
-    patient_key: str, episode: Episode | None, reading: Reading, findings: tuple[Finding, ...]
-) -> tuple[Episode | None, list[Alert]]:
-    """Advances one patient's low episode by one scored reading and returns the alert records to emit."""
-    lows = [f for f in findings if f.kind in LEVEL_RANK]
-    worst = max(lows, key=lambda f: LEVEL_RANK[f.kind], default=None)
-    if worst is not None:
+def advance(book: Book, patient_key: str, family: str, finding: Finding | None, clear: bool, at: datetime,
+            resolve_after: timedelta, *, recovering: bool = False, quiet: bool = False
+            ) -> tuple[Book, Transition | None, Episode | None]:
+    """Moves one family's episode by one scored reading; returns (book, what happened, the episode concerned).
+
+    quiet: a catch-up reading (backfill) may keep or resolve an episode but never opens or escalates one.
+    """
+    episode = book.get(family)
+    if finding is not None:
         if episode is None:
-            episode_id = "e_" + stable_id(patient_key, "low", worst.reading_id)
-            episode = Episode(episode_id, worst.kind, worst.severity, worst.measured_at,
-                              alert_id_for(patient_key, episode_id, worst.kind), (worst.reading_id,))
-            return episode, [_alert(patient_key, episode, AlertState.OPEN, worst, worst.measured_at, worst.value_mgdl)]
-        if LEVEL_RANK[worst.kind] > LEVEL_RANK[episode.kind]:
-            episode = replace(episode, kind=worst.kind, severity=worst.severity,
-                              alert_id=alert_id_for(patient_key, episode.episode_id, worst.kind),
-                              reading_ids=(*episode.reading_ids, worst.reading_id)[-12:])
-            return episode, [_alert(patient_key, episode, AlertState.ESCALATED, worst, worst.measured_at,
-                                    worst.value_mgdl)]
-        return episode, []
-    value = reading.value
-    if episode is not None and value is not None and reading.kind.value in ("glucose", "cgm") and value > RESOLVE_ABOVE_MGDL:
-        resolved = _alert(patient_key, episode, AlertState.RESOLVED, None, reading.measured_at, value,
-                          reason=f"Glucose back to {value:.0f} mg/dL, above {RESOLVE_ABOVE_MGDL:.0f} mg/dL.")
-        return None, [resolved]
-    return episode, []
+            if quiet or any(book.get(shadow) is not None for shadow in SHADOWED_BY.get(family, ())):
+                return book, None, None
+            number = book.count(family) + 1
+            episode = Episode(family, finding.level, finding.kind, finding.severity,
+                              episode_id_for(patient_key, family, number), finding.measured_at,
+                              finding.reading_ids[-READING_IDS_KEPT:], recovering=recovering)
+            return _put(book, episode, family, opened=True), Transition.OPEN, episode
+        ids = (*episode.reading_ids, *(i for i in finding.reading_ids if i not in episode.reading_ids))
+        if not quiet and rank(family, finding.level) > rank(family, episode.level):
+            episode = replace(episode, level=finding.level, kind=finding.kind, severity=finding.severity,
+                              reading_ids=ids[-READING_IDS_KEPT:], clear_since=None, recovering=recovering)
+            return _put(book, episode, family), Transition.ESCALATE, episode
+        episode = replace(episode, clear_since=None, recovering=recovering)
+        return _put(book, episode, family), None, episode
+    if episode is None:
+        return book, None, None
+    if not clear:
+        return _put(book, replace(episode, clear_since=None, recovering=recovering), family), None, episode
+    since = episode.clear_since or at
+    if at - since >= resolve_after:
+        return _put(book, None, family), Transition.RESOLVE, episode
+    return _put(book, replace(episode, clear_since=since, recovering=recovering), family), None, episode
+
+
+@dataclass(frozen=True, slots=True)
+class AckMark:
+    """A care-team response to one alert id: acknowledged for good, or snoozed until a time."""
+
+    alert_id: str
+    action: AckAction
+    at: datetime
+    until: datetime | None = None
+
+
+def is_acknowledged(alert_id: str, marks: tuple[AckMark, ...]) -> bool:
+    return any(m.alert_id == alert_id and m.action is AckAction.ACK for m in marks)
+
+
+def renotify_due(episode: Episode, alert_id: str, last_notified: datetime, now: datetime,
+                 every: timedelta, marks: tuple[AckMark, ...] = ()) -> bool:
+    """Whether the notifier should repeat this alert now (design section 5: the notifier owns delivery).
+
+    Never after an acknowledgement, never during a snooze, never while glucose is clearly recovering
+    (smart snooze), otherwise every `every` since the last notification.
+    """
+    if is_acknowledged(alert_id, marks):
+        return False
+    if any(m.alert_id == alert_id and m.until is not None and now < m.until for m in marks):
+        return False
+    if episode.recovering:
+        return False
+    return now - last_notified >= every

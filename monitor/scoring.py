@@ -2,87 +2,94 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Final
 
-from monitor.records import GLUCOSE_KINDS, Reading, Severity
+from models.api import Forecaster
+from monitor.findings import Finding
+from monitor.records import GLUCOSE_KINDS, Reading, ReadingKind
+from monitor.rules_glucose import GlucoseState, glucose_findings
+from monitor.rules_vitals import VitalsState, is_normal, vitals_findings
+from monitor.targets import DEFAULT_TARGETS, Targets
 
-URGENT_LOW_MGDL: Final = 54.0  # level 2 hypoglycaemia (Battelino et al. 2019; ADA SoC section 6)
-LOW_MGDL: Final = 70.0  # level 1 hypoglycaemia
-SEEN_IDS_KEPT: Final = 256
-
-
-@dataclass(frozen=True, slots=True)
-class Targets:
-    """A patient's thresholds in mg/dL; defaults are the consensus numbers of design section 4."""
-
-    urgent_low: float = URGENT_LOW_MGDL
-    low: float = LOW_MGDL
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One rule's verdict on one reading: what level, why, and on which values."""
-
-    kind: str
-    severity: Severity
-    rule: str
-    reason: str
-    reading_id: str
-    measured_at: datetime
-    value_mgdl: float | None
-    thresholds: tuple[tuple[str, float], ...] = ()
+PLAUSIBLE_MGDL: Final = (10.0, 1000.0)  # outside this a value is a device error, never a clinical finding
+RECOVERING_MGDL_PER_MIN: Final = 1.0
+VITAL_FAMILIES: Final = {
+    ReadingKind.HEART_RATE: "vitals_heart_rate",
+    ReadingKind.SPO2: "vitals_spo2",
+    ReadingKind.BLOOD_PRESSURE: "vitals_blood_pressure",
+    ReadingKind.TEMPERATURE: "vitals_temperature",
+    ReadingKind.WEIGHT: "vitals_weight",
+}
 
 
 @dataclass(frozen=True, slots=True)
 class PatientState:
-    """Everything scoring remembers about one patient between readings."""
+    """Everything the rules remember about one patient between readings (bounded, a few hundred bytes)."""
 
-    patient_key: str
-    targets: Targets = field(default_factory=Targets)
-    last_glucose_at: datetime | None = None
-    last_glucose_mgdl: float | None = None
-    seen_ids: tuple[str, ...] = ()
-    duplicates: int = 0
+    glucose: GlucoseState = field(default_factory=GlucoseState)
+    vitals: VitalsState = field(default_factory=VitalsState)
 
 
-def new_state(patient_key: str, targets: Targets | None = None) -> PatientState:
-    return PatientState(patient_key=patient_key, targets=targets or Targets())
+def usable_value(reading: Reading) -> float | None:
+    """The reading's value when it is a finite, plausible number; None otherwise."""
+    v = reading.value
+    if v is None or not math.isfinite(v):
+        return None
+    if reading.kind in GLUCOSE_KINDS and not PLAUSIBLE_MGDL[0] <= v <= PLAUSIBLE_MGDL[1]:
+        return None
+    return v
 
 
-def glucose_level(value_mgdl: float, targets: Targets) -> tuple[str, Severity] | None:
-    """Classifies one glucose value against the patient's targets; None means in range."""
-    if value_mgdl < targets.urgent_low:
-        return "urgent_low", Severity.URGENT
-    if value_mgdl < targets.low:
-        return "low", Severity.WARNING
-    return None
-
-
-def score(state: PatientState, reading: Reading, now: datetime) -> tuple[PatientState, tuple[Finding, ...]]:
-    """Scores one reading on event time; a reading already seen changes nothing and is counted."""
-    del now  # event time drives glucose rules; wall time only drives the no-data timer
-    if reading.reading_id in state.seen_ids:
-        return replace(state, duplicates=state.duplicates + 1), ()
-    seen = (*state.seen_ids, reading.reading_id)[-SEEN_IDS_KEPT:]
-    state = replace(state, seen_ids=seen)
-    if reading.kind not in GLUCOSE_KINDS or reading.value is None:
+def score(state: PatientState, reading: Reading, now: datetime, *, targets: Targets = DEFAULT_TARGETS,
+          forecaster: Forecaster | None = None) -> tuple[PatientState, tuple[Finding, ...]]:
+    """Scores one reading on its event time; `now` (wall time) is deliberately unused by every rule here."""
+    del now  # only the no-data rule uses wall time, and it lives in monitor.engine.tick
+    value = usable_value(reading)
+    if value is None:
         return state, ()
-    state = replace(state, last_glucose_at=reading.measured_at, last_glucose_mgdl=reading.value)
-    level = glucose_level(reading.value, state.targets)
-    if level is None:
-        return state, ()
-    kind, severity = level
-    threshold = state.targets.urgent_low if kind == "urgent_low" else state.targets.low
-    finding = Finding(
-        kind=kind,
-        severity=severity,
-        rule=f"glucose_below_{int(threshold)}",
-        reason=f"Glucose {reading.value:.0f} mg/dL is below {threshold:.0f} mg/dL.",
-        reading_id=reading.reading_id,
-        measured_at=reading.measured_at,
-        value_mgdl=reading.value,
-        thresholds=(("threshold_mgdl", threshold),),
-    )
-    return state, (finding,)
+    if reading.kind in GLUCOSE_KINDS:
+        glucose, found = glucose_findings(state.glucose, reading.reading_id, reading.measured_at, value, targets,
+                                          forecaster)
+        return replace(state, glucose=glucose), tuple(found)
+    if reading.kind in VITAL_FAMILIES:
+        vitals, found = vitals_findings(state.vitals, reading, targets)
+        return replace(state, vitals=vitals), tuple(found)
+    return state, ()  # carbs and insulin are recorded context, never scored
+
+
+def clear_families(state: PatientState, reading: Reading, targets: Targets = DEFAULT_TARGETS) -> frozenset[str]:
+    """Families this (already scored) reading counts as "back to normal" for, before hysteresis."""
+    value = usable_value(reading)
+    if value is None:
+        return frozenset()
+    if reading.kind in GLUCOSE_KINDS:
+        slope = state.glucose.slope
+        clear = set()
+        if value >= targets.low_resolve_above:
+            clear.add("low")
+        if value <= targets.high_resolve_below:
+            clear.add("high")
+        if slope is None or slope > -RECOVERING_MGDL_PER_MIN:
+            clear.add("fall")
+        if slope is None or slope < RECOVERING_MGDL_PER_MIN:
+            clear.add("rise")
+        return frozenset(clear)
+    family = VITAL_FAMILIES.get(reading.kind)
+    if family is not None and is_normal(reading, targets):
+        return frozenset({family})
+    return frozenset()
+
+
+def recovering_families(state: PatientState) -> frozenset[str]:
+    """Smart snooze: glucose clearly heading back to range (rising from a low, falling from a high)."""
+    slope = state.glucose.slope
+    if slope is None:
+        return frozenset()
+    if slope >= RECOVERING_MGDL_PER_MIN:
+        return frozenset({"low"})
+    if slope <= -RECOVERING_MGDL_PER_MIN:
+        return frozenset({"high"})
+    return frozenset()

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from monitor.pseudonym import patient_key
-from monitor.records import Alert, AlertState, DeadLetter, Reading, ReadingKind, Source, from_json, reading_id_for, to_json
+from monitor.records import (
+    Alert,
+    AlertState,
+    DeadLetter,
+    Reading,
+    ReadingKind,
+    Source,
+    from_json,
+    reading_id_for,
+    to_json,
+)
 from monitor.topics import ALERTS, DEADLETTER, READINGS, namespaced
 from tests.integration.kafka_helpers import producer, read_topic
 
@@ -69,7 +79,9 @@ def test_garbage_goes_to_dead_letter_and_later_readings_are_still_scored(kafka_b
 def test_restart_loses_and_duplicates_nothing(kafka_bootstrap, namespace, make_worker):
     topic = namespaced(READINGS, namespace)
     first = [make_reading("enrol-003", m, v) for m, v in [(0, 120), (5, 68), (10, 60), (15, 50)]]
-    second = [make_reading("enrol-003", m, v) for m, v in [(20, 70), (25, 90), (30, 66)]]
+    # 120 -> 68 in 5 minutes looks like a compression low: 68 waits for 60 to confirm; AR2 then forecasts < 54
+    second = [make_reading("enrol-003", m, v) for m, v in
+              [(20, 70), (25, 90), (30, 95), (35, 100), (40, 105), (45, 90), (50, 80), (55, 72), (60, 66)]]
     worker = make_worker(namespace).start()
     publish(kafka_bootstrap, topic, [(r.patient_key.encode(), to_json(r)) for r in first])
     before = alerts_in(kafka_bootstrap, namespace, 2)
@@ -77,11 +89,14 @@ def test_restart_loses_and_duplicates_nothing(kafka_bootstrap, namespace, make_w
     # the same readings again (a gateway resend) plus new ones, after a restart
     publish(kafka_bootstrap, topic, [(r.patient_key.encode(), to_json(r)) for r in first + second])
     make_worker(namespace).start()
-    after = alerts_in(kafka_bootstrap, namespace, 4)
-    assert [(a.kind, a.state) for a in before] == [("low", AlertState.OPEN), ("urgent_low", AlertState.ESCALATED)]
+    after = alerts_in(kafka_bootstrap, namespace, 5)
+    assert [(a.kind, a.state) for a in before] == [
+        ("urgent_low_soon", AlertState.OPEN), ("urgent_low", AlertState.ESCALATED)]
     keys = [a.record_key for a in after]
     assert len(keys) == len(set(keys)), f"duplicate alert records: {keys}"
     assert [(a.kind, a.state) for a in after] == [
-        ("low", AlertState.OPEN), ("urgent_low", AlertState.ESCALATED),
-        ("urgent_low", AlertState.RESOLVED), ("low", AlertState.OPEN),
+        ("urgent_low_soon", AlertState.OPEN), ("urgent_low", AlertState.ESCALATED),
+        ("urgent_low", AlertState.RESOLVED),  # back above 80 for 15 minutes (hysteresis)
+        ("predicted_low", AlertState.OPEN), ("low", AlertState.ESCALATED),  # a new episode, escalating
     ]
+    assert len({a.episode_id for a in after}) == 2

@@ -1,0 +1,163 @@
+"""Glucose rules: levels with persistence and compression-low confirmation, rate of change, predicted lows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Final
+
+from models.api import Forecast, Forecaster
+from monitor import trend
+from monitor.findings import Finding
+from monitor.records import Severity
+from monitor.targets import Targets
+
+FORECAST_BELOW_MGDL: Final = 160.0  # above this no 30-minute forecast reaches 70 at physiological rates
+FORECAST_POINTS: Final = 12
+TREND_AGREES: Final = -0.5  # mg/dL/min: a predicted low needs the robust trend to be falling too (noise guard)
+
+
+@dataclass(frozen=True, slots=True)
+class GlucoseState:
+    """What the glucose rules remember: the window, persistence starts and an unconfirmed low."""
+
+    window: trend.Window = ()
+    slope: float | None = None
+    high_since: int | None = None
+    very_high_since: int | None = None
+    pending_low: tuple[int, float, str] | None = None  # (t, mg/dL, reading id) awaiting a confirmation
+
+
+def _since(started: int | None, prev: trend.Point | None, t: int, outside: bool) -> int | None:
+    """Start of the current run outside a threshold; a gap (no previous reading within 15 min) restarts it."""
+    if not outside:
+        return None
+    if started is None or prev is None:
+        return t
+    return started
+
+
+def _finding(family: str, level: str, kind: str, severity: Severity, rule: str, reason: str,
+             ids: Sequence[str], at: datetime, value: float, thresholds: dict[str, float],
+             slope: float | None, window: trend.Window, forecast: Forecast | None = None,
+             forecast_mgdl: float | None = None) -> Finding:
+    recent = {f"mgdl_{i}": v for i, (_, v) in enumerate(window[-4:])}
+    return Finding(
+        family=family, level=level, kind=kind, severity=severity, rule=rule, reason=reason,
+        reading_ids=tuple(ids), measured_at=at, value=value, thresholds=tuple(thresholds.items()),
+        values=tuple(recent.items()), trend_mgdl_per_min=slope, forecast_mgdl=forecast_mgdl,
+        model_name=forecast.model_name if forecast else "rules",
+        model_version=forecast.model_version if forecast else "rules-2",
+    )
+
+
+def _trend_words(slope: float | None) -> str:
+    if slope is None:
+        return ""
+    if abs(slope) < 1.0:
+        return ", steady"
+    return f", {'falling' if slope < 0 else 'rising'} {abs(slope):.1f} mg/dL/min"
+
+
+def _forecast(forecaster: Forecaster, window: trend.Window, at: datetime) -> Forecast | None:
+    pts = window[-FORECAST_POINTS:]
+    times = [datetime.fromtimestamp(t, UTC) for t, _ in pts]
+    try:
+        return forecaster.forecast(times, [v for _, v in pts], at)
+    except (ValueError, ArithmeticError):
+        return None  # a forecaster failure degrades to the level rules, never stops scoring
+
+
+def _first_below(forecast: Forecast, threshold: float, within: float) -> tuple[int, float] | None:
+    for point in sorted(forecast.points, key=lambda p: p.minutes):
+        if point.minutes <= within and point.p50 < threshold:
+            return point.minutes, point.p50
+    return None
+
+
+def glucose_findings(state: GlucoseState, reading_id: str, at: datetime, value: float, targets: Targets,
+                     forecaster: Forecaster | None) -> tuple[GlucoseState, list[Finding]]:
+    """Scores one glucose value (mg/dL) at event time `at` against the patient's targets."""
+    t = int(at.timestamp())
+    prev = trend.previous(state.window, t)
+    window = trend.push(state.window, t, value)
+    slope = trend.rate_per_min(window)
+    words = _trend_words(slope)
+    out: list[Finding] = []
+    pending = state.pending_low
+    if pending is not None and (t <= pending[0] or t - pending[0] > 15 * 60):
+        pending = None  # only the next reading within 15 minutes can confirm
+
+    def add(family: str, level: str, kind: str, severity: Severity, rule: str, reason: str,
+            thresholds: dict[str, float], ids: Sequence[str] = (reading_id,), **kw: object) -> None:
+        out.append(_finding(family, level, kind, severity, rule, reason, ids, at, value, thresholds, slope,
+                            window, **kw))  # type: ignore[arg-type]
+
+    # levels: urgent lows at once; a low after an implausibly steep drop waits for one confirming reading
+    new_pending: tuple[int, float, str] | None = None
+    if value < targets.urgent_low:
+        add("low", "urgent_low", "urgent_low", Severity.URGENT, f"glucose_below_{targets.urgent_low:g}",
+            f"Glucose {value:.0f} mg/dL is below {targets.urgent_low:.0f} mg/dL (urgent low){words}.",
+            {"urgent_low_mgdl": targets.urgent_low})
+    elif value < targets.low:
+        drop = None if prev is None else (prev[1] - value) / max((t - prev[0]) / 60.0, 1.0)
+        if pending is not None:
+            add("low", "low", "low", Severity.WARNING, f"glucose_below_{targets.low:g}_confirmed",
+                f"Glucose {value:.0f} mg/dL is below {targets.low:.0f} mg/dL on two readings{words}.",
+                {"low_mgdl": targets.low, "compression_drop_mgdl_per_min": targets.compression_drop},
+                ids=(pending[2], reading_id))
+        elif drop is not None and drop > targets.compression_drop:
+            new_pending = (t, value, reading_id)  # likely a compression low: no alert yet
+        else:
+            add("low", "low", "low", Severity.WARNING, f"glucose_below_{targets.low:g}",
+                f"Glucose {value:.0f} mg/dL is below {targets.low:.0f} mg/dL{words}.", {"low_mgdl": targets.low})
+
+    # persistence of highs: "outside the threshold for n minutes"
+    high_since = _since(state.high_since, prev, t, value > targets.high)
+    very_since = _since(state.very_high_since, prev, t, value > targets.very_high)
+    if very_since is not None and t - very_since >= targets.very_high_persist_min * 60:
+        add("high", "very_high", "very_high", Severity.URGENT, f"glucose_above_{targets.very_high:g}",
+            f"Glucose {value:.0f} mg/dL has been above {targets.very_high:.0f} mg/dL for "
+            f"{(t - very_since) / 60:.0f} min{words}.",
+            {"very_high_mgdl": targets.very_high, "persist_min": targets.very_high_persist_min})
+    elif high_since is not None and t - high_since >= targets.high_persist_min * 60:
+        add("high", "high", "high", Severity.WARNING, f"glucose_above_{targets.high:g}",
+            f"Glucose {value:.0f} mg/dL has been above {targets.high:.0f} mg/dL for "
+            f"{(t - high_since) / 60:.0f} min{words}.",
+            {"high_mgdl": targets.high, "persist_min": targets.high_persist_min})
+
+    # rate of change
+    if slope is not None and abs(slope) >= targets.rate_warn:
+        urgent = abs(slope) >= targets.rate_urgent
+        direction = "fall" if slope < 0 else "rise"
+        limit = targets.rate_urgent if urgent else targets.rate_warn
+        add(direction, f"rapid_{direction}{'_urgent' if urgent else ''}", f"rapid_{direction}",
+            Severity.WARNING if urgent else Severity.INFO, f"rate_{direction}_{limit:g}_per_min",
+            f"Glucose {value:.0f} mg/dL is {'falling' if slope < 0 else 'rising'} {abs(slope):.1f} mg/dL/min "
+            f"(limit {limit:g}).", {"rate_mgdl_per_min": limit})
+
+    # predicted lows from the patient's forecaster (or AR2)
+    falling = slope is not None and slope <= TREND_AGREES
+    if forecaster is not None and new_pending is None and targets.urgent_low <= value < FORECAST_BELOW_MGDL:
+        forecast = _forecast(forecaster, window, at)
+        if forecast is not None:
+            soon = _first_below(forecast, targets.urgent_low, targets.urgent_soon_min)
+            later = _first_below(forecast, targets.low, targets.predicted_low_min) if value >= targets.low else None
+            model = f"{forecast.model_name} {forecast.model_version}"
+            if soon is not None and (falling or slope is None):
+                add("low", "urgent_low_soon", "urgent_low_soon", Severity.URGENT,
+                    f"forecast_below_{targets.urgent_low:g}_within_{targets.urgent_soon_min:g}_min",
+                    f"Glucose {value:.0f} mg/dL{words}; {model} forecasts {soon[1]:.0f} mg/dL in {soon[0]} min.",
+                    {"urgent_low_mgdl": targets.urgent_low, "within_min": targets.urgent_soon_min},
+                    forecast=forecast, forecast_mgdl=soon[1])
+            elif later is not None and falling:
+                add("low", "predicted_low", "predicted_low", Severity.WARNING,
+                    f"forecast_below_{targets.low:g}_within_{targets.predicted_low_min:g}_min",
+                    f"Glucose {value:.0f} mg/dL{words}; {model} forecasts {later[1]:.0f} mg/dL in {later[0]} min.",
+                    {"low_mgdl": targets.low, "within_min": targets.predicted_low_min},
+                    forecast=forecast, forecast_mgdl=later[1])
+
+    new_state = replace(state, window=window, slope=slope, high_since=high_since, very_high_since=very_since,
+                        pending_low=new_pending)
+    return new_state, out
