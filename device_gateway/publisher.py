@@ -8,6 +8,7 @@ from typing import Any
 from kafka import KafkaProducer
 
 from monitor.records import DeadLetter, Reading, to_json
+from monitor.security import kafka_python_kwargs
 from monitor.topics import DEADLETTER, READINGS
 
 
@@ -34,7 +35,7 @@ class ReadingPublisher:
             retries=2**31 - 1,
             linger_ms=linger_ms,
             client_id="vigil-gateway",
-            **(security or {}),
+            **kafka_python_kwargs(security),  # None: the VIGIL_KAFKA_* section of the environment
             **producer_options,
         )
 

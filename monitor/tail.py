@@ -7,6 +7,7 @@ import sys
 from kafka import KafkaConsumer
 
 from monitor.records import Alert, RecordError, parse_any
+from monitor.security import kafka_python_kwargs
 
 
 def describe(raw: bytes) -> str:
@@ -31,6 +32,7 @@ def tail_topic(bootstrap: str, topic: str, from_beginning: bool = False, max_mes
         enable_auto_commit=False,
         isolation_level="read_committed",
         consumer_timeout_ms=int(timeout_s * 1000) if timeout_s else float("inf"),
+        **kafka_python_kwargs(None),
     )
     count = 0
     try:
