@@ -77,30 +77,36 @@ def _components(value: Any) -> dict[str, float]:
     return {str(k): float(v) for k, v in value}
 
 
+def _present(value: Any) -> Any:
+    """None for missing cells, including the NaN pandas uses for a missing number."""
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
 def row_to_reading(row: dict[str, Any]) -> Reading:
     """Rebuilds a Reading from a row; raises RecordError with the reason when the row does not fit the contract."""
     try:
         measured = row["measured_at"]
         received = row.get("received_at") or measured
-        version = row.get("schema_version", 1)
-        value = row.get("value")
-        seq = row.get("sequence")
+        version = _present(row.get("schema_version", 1))
+        value = _present(row.get("value"))
+        seq = _present(row.get("sequence"))
+        original = _present(row.get("original_value"))
         return Reading(
             reading_id=str(row["reading_id"]),
             patient_key=str(row["patient_key"]),
             device_id=str(row["device_id"]),
             kind=ReadingKind(row["kind"]),
-            value=None if value is None or math.isnan(value) else float(value),
+            value=None if value is None else float(value),
             unit=str(row["unit"]),
             measured_at=measured.astimezone(UTC) if measured.tzinfo else measured,
             received_at=received.astimezone(UTC) if received.tzinfo else received,
             source=Source(row.get("source") or "import"),
             components=_components(row.get("components")),
             value_status=row.get("value_status"),
-            original_value=row.get("original_value"),
+            original_value=None if original is None else float(original),
             original_unit=row.get("original_unit"),
             sequence=None if seq is None else int(seq),
-            flags=tuple(row.get("flags") or ()),
+            flags=() if row.get("flags") is None else tuple(str(f) for f in row["flags"]),
             context=row.get("context"),
             schema_version=1 if version is None else int(version),
         )
@@ -133,3 +139,20 @@ def conform(table: pa.Table) -> pa.Table:
         else:
             columns.append(pa.nulls(table.num_rows, fld.type))
     return pa.Table.from_arrays(columns, schema=pa.schema([f.with_nullable(True) for f in READING_SCHEMA]))
+
+
+def read_reading_table(path: Path) -> pa.Table:
+    """A reading Parquet file, or the readings of a recording folder in broker order (partition, offset)."""
+    if path.is_dir():
+        files = sorted((path / "readings").glob("day=*/part-*.parquet"))
+        if not files:
+            raise RecordError(f"{path}: no readings/day=*/part-*.parquet in this recording")
+        table = pa.concat_tables([pq.read_table(f) for f in files], promote_options="permissive")
+        if "partition" in table.column_names:
+            table = table.sort_by([("partition", "ascending"), ("offset", "ascending")])
+        return table
+    return pq.read_table(path)
+
+
+def load_readings(path: Path) -> list[Reading]:
+    return table_to_readings(read_reading_table(path))

@@ -1,0 +1,260 @@
+"""Offline evaluation without a broker: run policies on a reading table and measure them the same way every time.
+
+Definitions (printed in every report):
+- A true low episode below T is a run of consecutive glucose readings < T, broken by a reading >= T or a gap over
+  15 minutes, lasting at least 15 minutes from its first to its last reading below T. It starts at its first reading
+  below T and ends at the first reading back at or above T (or its last reading below T).
+- A low-side alert detects an episode when it falls in [start - 60 min, end]. Sensitivity = detected / episodes.
+- Lead time = episode start - first detecting alert, in minutes (positive: the alert came before the low).
+- Alerts per true episode = low-side alerts inside some < 70 episode window / number of < 70 episodes.
+- False alerts = low-side alerts outside every < 70 episode window. Patient-days = distinct (patient, UTC date).
+- Time to acknowledge = first ack of an alert id - its first alert record, when acks are in the data.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+from monitor.policies import POLICIES, Point, Policy, PolicyAlert, glucose_points
+from monitor.records import Ack, Reading
+
+MIN_EPISODE: Final = timedelta(minutes=15)
+MAX_GAP: Final = timedelta(minutes=15)
+LEAD_WINDOW: Final = timedelta(minutes=60)
+THRESHOLDS: Final = (70.0, 54.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Episode:
+    patient_key: str
+    threshold: float
+    start: datetime
+    end: datetime
+    nadir_mgdl: float
+
+
+def true_episodes(patient_key: str, points: Sequence[Point], threshold: float,
+                  min_duration: timedelta = MIN_EPISODE, max_gap: timedelta = MAX_GAP) -> list[Episode]:
+    """Lows below threshold that lasted at least min_duration (see the module docstring)."""
+    episodes: list[Episode] = []
+    run: list[Point] = []
+
+    def close(end: datetime | None) -> None:
+        if run and run[-1].at - run[0].at >= min_duration:
+            episodes.append(Episode(patient_key, threshold, run[0].at, end or run[-1].at, min(p.mgdl for p in run)))
+        run.clear()
+
+    for p in points:
+        if run and p.at - run[-1].at > max_gap:
+            close(None)
+        if p.mgdl < threshold:
+            run.append(p)
+        elif run:
+            close(p.at)
+    close(None)
+    return episodes
+
+
+@dataclass
+class PolicyMetrics:
+    """One policy's numbers over a whole data set."""
+
+    policy: str
+    alerts: int = 0
+    patient_days: int = 0
+    episodes: dict[float, int] = field(default_factory=dict)
+    detected: dict[float, int] = field(default_factory=dict)
+    lead_minutes: dict[float, list[float]] = field(default_factory=dict)
+    low_alerts_in_episodes: int = 0
+    false_low_alerts: int = 0
+    ack_minutes: list[float] = field(default_factory=list)
+
+    def sensitivity(self, threshold: float) -> float | None:
+        n = self.episodes.get(threshold, 0)
+        return self.detected.get(threshold, 0) / n if n else None
+
+    def median_lead(self, threshold: float) -> float | None:
+        leads = self.lead_minutes.get(threshold, [])
+        return statistics.median(leads) if leads else None
+
+    @property
+    def alerts_per_patient_day(self) -> float | None:
+        return self.alerts / self.patient_days if self.patient_days else None
+
+    @property
+    def false_alerts_per_patient_day(self) -> float | None:
+        return self.false_low_alerts / self.patient_days if self.patient_days else None
+
+    @property
+    def alerts_per_episode(self) -> float | None:
+        n = self.episodes.get(70.0, 0)
+        return self.low_alerts_in_episodes / n if n else None
+
+    @property
+    def median_ack_minutes(self) -> float | None:
+        return statistics.median(self.ack_minutes) if self.ack_minutes else None
+
+    def row(self) -> dict[str, float | int | str | None]:
+        return {
+            "policy": self.policy, "alerts": self.alerts, "alerts_per_patient_day": self.alerts_per_patient_day,
+            "false_alerts_per_patient_day": self.false_alerts_per_patient_day,
+            "episodes_lt70": self.episodes.get(70.0, 0), "sensitivity_lt70": self.sensitivity(70.0),
+            "median_lead_min_lt70": self.median_lead(70.0),
+            "episodes_lt54": self.episodes.get(54.0, 0), "sensitivity_lt54": self.sensitivity(54.0),
+            "median_lead_min_lt54": self.median_lead(54.0),
+            "alerts_per_true_episode": self.alerts_per_episode, "median_ack_min": self.median_ack_minutes,
+        }
+
+
+def _in_window(alert: PolicyAlert, ep: Episode) -> bool:
+    return ep.start - LEAD_WINDOW <= alert.at <= ep.end
+
+
+def score_patient(metrics: PolicyMetrics, alerts: Sequence[PolicyAlert],
+                  episodes: Mapping[float, Sequence[Episode]]) -> None:
+    """Adds one patient's alerts and true episodes to a policy's running metrics."""
+    metrics.alerts += len(alerts)
+    lows = sorted((a for a in alerts if a.side == "low"), key=lambda a: a.at)
+    for threshold, eps in episodes.items():
+        metrics.episodes[threshold] = metrics.episodes.get(threshold, 0) + len(eps)
+        for ep in eps:
+            first = next((a for a in lows if _in_window(a, ep)), None)
+            if first is not None:
+                metrics.detected[threshold] = metrics.detected.get(threshold, 0) + 1
+                metrics.lead_minutes.setdefault(threshold, []).append((ep.start - first.at).total_seconds() / 60)
+    reference = episodes.get(70.0, ())
+    for a in lows:
+        if any(_in_window(a, ep) for ep in reference):
+            metrics.low_alerts_in_episodes += 1
+        else:
+            metrics.false_low_alerts += 1
+
+
+def ack_delays(alerts: Iterable[PolicyAlert], acks: Iterable[Ack]) -> list[float]:
+    """Minutes from each alert id's first record to its first ack."""
+    first_alert: dict[str, datetime] = {}
+    for a in alerts:
+        if a.alert_id is not None and (a.alert_id not in first_alert or a.at < first_alert[a.alert_id]):
+            first_alert[a.alert_id] = a.at
+    first_ack: dict[str, datetime] = {}
+    for ack in acks:
+        if ack.alert_id not in first_ack or ack.at < first_ack[ack.alert_id]:
+            first_ack[ack.alert_id] = ack.at
+    return [(first_ack[i] - at).total_seconds() / 60 for i, at in first_alert.items() if i in first_ack]
+
+
+def by_patient(readings: Iterable[Reading]) -> dict[str, list[Reading]]:
+    """Groups readings per patient in their given order (the order a worker would see them)."""
+    groups: dict[str, list[Reading]] = {}
+    for r in readings:
+        groups.setdefault(r.patient_key, []).append(r)
+    return groups
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, PolicyMetrics]
+    alerts: dict[str, list[PolicyAlert]]
+    episodes: list[Episode]
+    readings: int
+
+
+def evaluate(readings: Sequence[Reading], policy_names: Sequence[str], acks: Sequence[Ack] = (),
+             policies: Mapping[str, Policy] = POLICIES) -> Evaluation:
+    """Runs each policy on each patient and measures it against the true episodes of the same data."""
+    unknown = [p for p in policy_names if p not in policies]
+    if unknown:
+        raise KeyError(f"unknown policy {', '.join(unknown)} (known: {', '.join(policies)})")
+    groups = by_patient(readings)
+    days = len({(r.patient_key, r.measured_at.date()) for r in readings})
+    metrics = {name: PolicyMetrics(name, patient_days=days) for name in policy_names}
+    all_alerts: dict[str, list[PolicyAlert]] = {name: [] for name in policy_names}
+    all_episodes: list[Episode] = []
+    for pkey, rs in groups.items():
+        points = sorted(glucose_points(rs), key=lambda p: p.at)
+        episodes = {t: true_episodes(pkey, points, t) for t in THRESHOLDS}
+        all_episodes.extend(e for eps in episodes.values() for e in eps)
+        for name in policy_names:
+            alerts = policies[name](pkey, rs)
+            score_patient(metrics[name], alerts, episodes)
+            all_alerts[name].extend(alerts)
+    for name in policy_names:
+        metrics[name].ack_minutes = ack_delays(all_alerts[name], acks)
+    return Evaluation(metrics, all_alerts, all_episodes, len(readings))
+
+
+def readings_from_frame(frame: Any) -> list[Reading]:
+    """A pandas DataFrame with the Reading contract's columns to Readings (the evaluation's input)."""
+    from monitor.reading_table import row_to_reading
+
+    columns = {c: frame[c].tolist() for c in frame.columns}
+    for name in ("measured_at", "received_at"):
+        if name in frame.columns:
+            columns[name] = [None if t is None else t.to_pydatetime() for t in frame[name]]
+    names = list(columns)
+    return [row_to_reading(dict(zip(names, values, strict=True))) for values in zip(*columns.values(), strict=True)]
+
+
+def evaluate_frame(frame: Any, policy_names: Sequence[str], acks: Sequence[Ack] = ()) -> Evaluation:
+    """The same policies and engine straight on a DataFrame."""
+    return evaluate(readings_from_frame(frame), policy_names, acks)
+
+
+def load_acks(path: Path) -> list[Ack]:
+    """Acks from a recording folder (acks topic) or a Parquet file with a `value` column of Ack JSON."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from monitor.records import from_json
+
+    files = sorted((path / "acks").glob("day=*/part-*.parquet")) if path.is_dir() else [path]
+    if not files:
+        return []
+    table = pa.concat_tables([pq.read_table(f, columns=["value"]) for f in files])
+    return [from_json(v, Ack) for v in table.column("value").to_pylist()]
+
+
+def add_parser(sub: Any) -> None:
+    cmd = sub.add_parser("evaluate", help="evaluate alert policies offline on a recording or reading file")
+    cmd.add_argument("source", type=Path, help="recording folder or reading Parquet file")
+    cmd.add_argument("--policy", action="append", dest="policies", choices=list(POLICIES),
+                     help="repeatable; default: all policies")
+    cmd.add_argument("--out", type=Path, default=Path("reports/evaluation"), help="report folder")
+    cmd.add_argument("--format", choices=["md", "html"], default="md")
+    cmd.add_argument("--acks", type=Path, default=None, help="acks (recording folder or Parquet) for time to ack")
+    cmd.add_argument("--patient", default=None, help="pseudonym key for the trace plot (default: most lows)")
+    cmd.add_argument("--day", default=None, help="UTC date for the trace plot, YYYY-MM-DD")
+    cmd.set_defaults(func=cli_evaluate)
+
+
+def cli_evaluate(args: Any, settings: Any) -> int:
+    import time
+    from datetime import date
+
+    from monitor.eval_report import write_report
+    from monitor.reading_table import read_reading_table
+
+    started = time.perf_counter()
+    frame = read_reading_table(args.source).to_pandas()
+    readings = readings_from_frame(frame)
+    acks: list[Ack] = []
+    if args.acks is not None:
+        acks = load_acks(args.acks)
+    elif args.source.is_dir():
+        acks = load_acks(args.source)
+    names = args.policies or list(POLICIES)
+    evaluation = evaluate(readings, names, acks)
+    seconds = time.perf_counter() - started
+    day = date.fromisoformat(args.day) if args.day else None
+    path = write_report(evaluation, readings, args.out, source=str(args.source), fmt=args.format,
+                        patient=args.patient, day=day)
+    for m in evaluation.metrics.values():
+        row = m.row()
+        print("  ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+    print(f"vigil: evaluated {len(readings)} readings x {len(names)} policies in {seconds:.2f} s; report {path}")
+    return 0
