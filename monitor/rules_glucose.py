@@ -80,8 +80,11 @@ def glucose_findings(state: GlucoseState, reading_id: str, at: datetime, value: 
                      forecaster: Forecaster | None) -> tuple[GlucoseState, list[Finding]]:
     """Scores one glucose value (mg/dL) at event time `at` against the patient's targets."""
     t = int(at.timestamp())
-    prev = trend.previous(state.window, t)
-    window = trend.push(state.window, t, value)
+    base = state.window
+    if state.pending_low is not None and value >= targets.low:  # the suspected compression low was an artefact
+        base = tuple(p for p in base if p[0] != state.pending_low[0])
+    prev = trend.previous(base, t)
+    window = trend.push(base, t, value)
     slope = trend.rate_per_min(window)
     words = _trend_words(slope)
     out: list[Finding] = []
