@@ -1,0 +1,66 @@
+"""The notifier's only Kafka importer (kafka-python): consume alerts and acks, publish acks and attempts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kafka import KafkaConsumer, KafkaProducer
+
+from monitor import topics
+from monitor.records import Ack, DeadLetter, NotificationAttempt, to_json
+from monitor.security import KafkaSecurity
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One consumed record: which contract topic (un-namespaced) it came from, and its bytes."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+
+
+class NotifierKafka:
+    """Committed-offset consumer of vigil.alerts.v1 + vigil.acks.v1 and an idempotent producer."""
+
+    def __init__(self, bootstrap: str, namespace: str | None, group: str, *, consume: bool = True) -> None:
+        security = KafkaSecurity.from_env().kafka_python()
+        self._names = {topics.namespaced(t, namespace): t for t in (topics.ALERTS, topics.ACKS)}
+        self.acks_topic = topics.namespaced(topics.ACKS, namespace)
+        self.notifications_topic = topics.namespaced(topics.NOTIFICATIONS, namespace)
+        self.deadletter_topic = topics.namespaced(topics.DEADLETTER, namespace)
+        self.consumer: KafkaConsumer | None = None
+        if consume:
+            self.consumer = KafkaConsumer(*self._names, bootstrap_servers=bootstrap, group_id=group,
+                                          enable_auto_commit=False, auto_offset_reset="earliest",
+                                          isolation_level="read_committed", **security)
+        self.producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
+                                      linger_ms=2, **security)
+
+    def poll(self, timeout_ms: int = 100) -> list[Incoming]:
+        assert self.consumer is not None
+        batch = self.consumer.poll(timeout_ms=timeout_ms, max_records=200)
+        return [Incoming(self._names[tp.topic], m.key, m.value) for tp, msgs in batch.items() for m in msgs]
+
+    def commit(self) -> None:
+        assert self.consumer is not None
+        self.consumer.commit()
+
+    def publish_attempt(self, attempt: NotificationAttempt) -> None:
+        self.producer.send(self.notifications_topic, key=attempt.alert_id.encode(), value=to_json(attempt))
+
+    def publish_dead_letter(self, dead: DeadLetter) -> None:
+        self.producer.send(self.deadletter_topic, key=dead.source.encode(), value=to_json(dead))
+
+    def publish_ack(self, ack: Ack, timeout_s: float = 10.0) -> None:
+        """Waits for the broker's ack: a nurse is told 'acknowledged' only once it is durable."""
+        self.producer.send(self.acks_topic, key=ack.patient_key.encode(), value=to_json(ack)).get(timeout=timeout_s)
+
+    def flush(self) -> None:
+        self.producer.flush(10)
+
+    def close(self) -> None:
+        self.producer.flush(10)
+        self.producer.close(5)
+        if self.consumer is not None:
+            self.consumer.close()

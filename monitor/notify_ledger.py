@@ -1,0 +1,133 @@
+"""Durable local send ledger (SQLite, synchronous=FULL): delivery state and every planned send survive a crash."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+from monitor.notifier import Send, Track, track_from_dict, track_to_dict
+
+PLANNED, INFLIGHT, SENT, FAILED = "planned", "inflight", "sent", "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerSend:
+    """One row of the ledger: an idempotent send and how far it got."""
+
+    key: str
+    alert_id: str
+    patient_key: str
+    recipient: str
+    role: str
+    attempt: int
+    reason: str
+    body: str
+    state: str
+    sid: str | None
+    updated_at: str
+
+
+class Ledger:
+    """Tracks, reply codes and sends; a send key is inserted once, so nothing is ever planned twice."""
+
+    def __init__(self, path: Path | str) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.executescript(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+            "CREATE TABLE IF NOT EXISTS tracks (alert_id TEXT PRIMARY KEY, data BLOB NOT NULL, open INTEGER NOT NULL);"
+            "CREATE TABLE IF NOT EXISTS codes (code TEXT PRIMARY KEY, alert_id TEXT NOT NULL UNIQUE,"
+            " patient_key TEXT NOT NULL, open INTEGER NOT NULL);"
+            "CREATE TABLE IF NOT EXISTS sends (key TEXT PRIMARY KEY, alert_id TEXT NOT NULL, patient_key TEXT NOT NULL,"
+            " recipient TEXT NOT NULL, role TEXT NOT NULL, attempt INTEGER NOT NULL, reason TEXT NOT NULL,"
+            " body TEXT NOT NULL, state TEXT NOT NULL, sid TEXT, updated_at TEXT NOT NULL);"
+            "CREATE INDEX IF NOT EXISTS sends_sid ON sends(sid);"
+            "CREATE INDEX IF NOT EXISTS sends_state ON sends(state);")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def save(self, track: Track, sends: list[tuple[Send, str]]) -> list[Send]:
+        """One transaction: the track and its new sends (planned). Returns the sends that were new."""
+        now = datetime.now(UTC).isoformat()
+        fresh: list[Send] = []
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                is_open = 0 if (track.done or track.exhausted) else 1
+                self._db.execute("INSERT OR REPLACE INTO tracks VALUES (?, ?, ?)",
+                                 (track.alert.alert_id, orjson.dumps(track_to_dict(track)), is_open))
+                self._db.execute("UPDATE codes SET open=? WHERE alert_id=?", (is_open, track.alert.alert_id))
+                for send, body in sends:
+                    cur = self._db.execute(
+                        "INSERT OR IGNORE INTO sends VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+                        (send.key, send.alert_id, send.patient_key, send.recipient, send.role, send.attempt,
+                         send.reason.value, body, PLANNED, now))
+                    if cur.rowcount:
+                        fresh.append(send)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return fresh
+
+    def open_tracks(self) -> list[Track]:
+        with self._lock:
+            rows = self._db.execute("SELECT data FROM tracks WHERE open=1").fetchall()
+        return [track_from_dict(orjson.loads(r[0])) for r in rows]
+
+    def track(self, alert_id: str) -> Track | None:
+        with self._lock:
+            row = self._db.execute("SELECT data FROM tracks WHERE alert_id=?", (alert_id,)).fetchone()
+        return track_from_dict(orjson.loads(row[0])) if row else None
+
+    def allocate_code(self, alert_id: str, patient_key: str, candidates: list[str]) -> str:
+        """The alert's reply code: its existing one, else the first candidate no other open alert holds."""
+        with self._lock:
+            row = self._db.execute("SELECT code FROM codes WHERE alert_id=?", (alert_id,)).fetchone()
+            if row:
+                return str(row[0])
+            for code in candidates:
+                taken = self._db.execute("SELECT open FROM codes WHERE code=?", (code,)).fetchone()
+                if taken is None or taken[0] == 0:
+                    self._db.execute("INSERT OR REPLACE INTO codes VALUES (?, ?, ?, 1)", (code, alert_id, patient_key))
+                    return code
+        raise RuntimeError("no free reply code")  # 9,000 codes: only reachable with thousands of open alerts
+
+    def alert_for_code(self, code: str) -> tuple[str, str] | None:
+        """(alert_id, patient_key) of the open alert holding this reply code."""
+        with self._lock:
+            row = self._db.execute("SELECT alert_id, patient_key FROM codes WHERE code=? AND open=1",
+                                   (code,)).fetchone()
+        return (str(row[0]), str(row[1])) if row else None
+
+    def mark(self, key: str, state: str, sid: str | None = None) -> None:
+        with self._lock:
+            self._db.execute("UPDATE sends SET state=?, sid=COALESCE(?, sid), updated_at=? WHERE key=?",
+                             (state, sid, datetime.now(UTC).isoformat(), key))
+
+    def _sends(self, where: str, params: tuple[object, ...]) -> list[LedgerSend]:
+        with self._lock:
+            rows = self._db.execute(f"SELECT * FROM sends WHERE {where} ORDER BY updated_at, key", params).fetchall()
+        return [LedgerSend(*row) for row in rows]
+
+    def pending(self) -> list[LedgerSend]:
+        """Sends planned but not finished: after a crash, inflight ones are reconciled before any resend."""
+        return self._sends("state IN (?, ?)", (PLANNED, INFLIGHT))
+
+    def send(self, key: str) -> LedgerSend | None:
+        found = self._sends("key=?", (key,))
+        return found[0] if found else None
+
+    def send_by_sid(self, sid: str) -> LedgerSend | None:
+        found = self._sends("sid=?", (sid,))
+        return found[0] if found else None
+
+    def sends_for(self, alert_id: str) -> list[LedgerSend]:
+        return self._sends("alert_id=?", (alert_id,))
