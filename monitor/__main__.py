@@ -108,6 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
     consent_store.add_parser(sub)
     erasure.add_parser(sub)
     kafka_secure.add_parser(sub)
+    from monitor import evaluate, record, replay  # issue 7: research record, import, replay, evaluate
+    from monitor.importers import cli as importers_cli
+
+    record.add_parser(sub)
+    importers_cli.add_parser(sub)
+    replay.add_parser(sub)
+    evaluate.add_parser(sub)
     from monitor import audit, identity, notifier_service, roster, sms_sink  # issue 6: care-team notifications
 
     notifier_service.add_parser(sub)
