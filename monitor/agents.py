@@ -12,6 +12,7 @@ from models.api import Forecaster
 from monitor import engine
 from monitor.app import Wiring, create_app
 from monitor.config import Settings
+from monitor.consent_feed import ConsentGate, gate_from_env
 from monitor.records import Ack, DeadLetter, Reading, RecordError, from_json, to_json
 from monitor.targets import DEFAULT_TARGETS, PatientConfig, Targets
 
@@ -41,7 +42,7 @@ class Agents:
 
 
 def register(wiring: Wiring, clock: Clock = utc_now, forecaster_for: ForecasterFor | None = None,
-             tick_seconds: float | None = None) -> Agents:
+             tick_seconds: float | None = None, consent: ConsentGate | None = None) -> Agents:
     """Attaches the agents to the app and returns them."""
     app = wiring.app
     lookup = forecaster_for or ar2_for_everyone()
@@ -82,6 +83,11 @@ def register(wiring: Wiring, clock: Clock = utc_now, forecaster_for: ForecasterF
                 await dead_letter(raw, exc.reason, event, "parse")
                 continue
             key = reading.patient_key
+            # consent gate (issue 8, monitor/consent_feed.py): without active monitoring consent, never scored
+            refusal = await consent.refusal(reading, clock()) if consent is not None else None
+            if refusal is not None:
+                await dead_letter(raw, refusal, event, "consent")
+                continue
             try:
                 step = engine.process(engine.load_state(wiring.state.get(key)), reading, clock(),
                                       targets=targets_of(key), forecaster=lookup(key))
@@ -137,5 +143,5 @@ def register(wiring: Wiring, clock: Clock = utc_now, forecaster_for: ForecasterF
 
 wiring = create_app(Settings.from_env())
 app = wiring.app
-agents = register(wiring)
+agents = register(wiring, consent=gate_from_env())
 score_readings = agents.score_readings

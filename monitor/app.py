@@ -9,6 +9,7 @@ import faust
 
 from monitor import topics
 from monitor.config import Settings
+from monitor.security import KafkaSecurity
 
 TICKS: Final = "vigil.monitor-ticks.v1"  # internal: wall-clock ticks keyed by patient, so tables change in-stream
 PARTITIONS: Final = 12
@@ -59,6 +60,7 @@ def create_app(settings: Settings, **overrides: Any) -> Wiring:
         "key_serializer": "raw",
         "value_serializer": "raw",
     }
+    options.update(KafkaSecurity.from_env().faust_options())  # SASL/SCRAM + TLS from VIGIL_KAFKA_* (issue 8)
     options.update(overrides)
     app = faust.App(settings.worker_group, **options)
     # Changelog-backed tables keyed by patient_key: a restarted worker resumes exactly where it stopped.

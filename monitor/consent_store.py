@@ -93,6 +93,18 @@ def change(store: ConsentStore, publish: Publish, event: ConsentEvent) -> Consen
     return state
 
 
+def grant(store: ConsentStore, bootstrap: str, namespace: str | None, key: str, at: datetime, by: str,
+          scopes: tuple[Scope, ...] = (Scope.MONITORING,), text_version: str = "v1") -> ConsentState:
+    """Records and publishes grants in one call (the demo and scripted enrolments use it)."""
+    from monitor.consent_feed import KafkaConsentPublisher
+
+    state = store.state(key)
+    with KafkaConsentPublisher(bootstrap, namespace) as publisher:
+        for scope in scopes:
+            state = change(store, publisher.publish, ConsentEvent(key, scope, Action.GRANT, text_version, at, by))
+    return state
+
+
 def resolve_patient(patient: str, secret: bytes) -> str:
     """An enrolment id becomes its pseudonym here; a pseudonym passes through. Nothing else leaves the CLI."""
     return patient if is_patient_key(patient) else patient_key(patient, secret)
@@ -120,6 +132,12 @@ def _cli(args: argparse.Namespace, settings: Any) -> int:
     store = ConsentStore(Path(args.db) if args.db else default_path(settings))
     key = resolve_patient(args.patient, settings.pseudonym_secret)
     now = datetime.now(UTC)
+    if args.at:
+        at = datetime.fromisoformat(args.at)
+        if at.tzinfo is None or at > now:
+            print("vigil: --at needs a time zone and must not be in the future", file=sys.stderr)
+            return 2
+        now = at
     if args.action == "show":
         print(describe(store.state(key), now))
         return 0
@@ -154,6 +172,7 @@ def add_parser(sub: Any) -> None:
                         help="repeatable; default monitoring")
     parser.add_argument("--text-version", default="v1", help="version of the consent text the patient agreed to")
     parser.add_argument("--by", default=None, help="who records this change (staff id)")
+    parser.add_argument("--at", default=None, help="when the patient signed (ISO-8601 with zone; default now)")
     parser.add_argument("--db", default=None, help="consent database (default $VIGIL_HOME/consent.sqlite)")
     parser.add_argument("--audit-db", default=None, help="audit database (default $VIGIL_HOME/audit.sqlite)")
     parser.add_argument("--bootstrap", default=None)

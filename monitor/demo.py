@@ -116,6 +116,11 @@ def run_demo(settings: Settings, interval_s: float = 0.4, keep_broker: bool = Fa
         printer = AlertPrinter(bootstrap, topics.namespaced(topics.ALERTS, namespace))
         printer.start()
         readings = demo_readings(settings, datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=2))
+        from monitor.consent_store import ConsentStore, grant
+
+        say("recording the demo patient's monitoring consent (the worker scores nobody without it) ...")
+        grant(ConsentStore(home / f"{namespace}-consent.sqlite"), bootstrap, namespace, readings[0].patient_key,
+              readings[0].measured_at - timedelta(minutes=5), by="demo")
         say(f"emulated CGM sends {len(readings)} readings, 5 minutes apart in event time:")
         with ReadingPublisher(bootstrap, topics.namespaced(topics.READINGS, namespace)) as publisher:
             for reading in readings:

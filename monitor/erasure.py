@@ -11,22 +11,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from monitor import topics
 from monitor.consent_store import ConsentStore, resolve_patient
 from monitor.consent_store import default_path as consent_db_path
 
 SendTombstone = Callable[[str, bytes], None]
-"""Publishes a null value for one key on one compacted topic and waits for the acknowledgement."""
+"""Publishes a null value for one key on every partition of one compacted topic and waits for the acks."""
 
 PATIENT_KEY_COLUMN = "patient_key"
 
 
-def tombstone_topics(namespace: str | None, worker_group: str) -> tuple[str, ...]:
-    """Every compacted topic keyed by patient: the consent and config topics and the worker's state changelog."""
+def tombstone_targets(patient_key: str, namespace: str | None, worker_group: str) -> tuple[tuple[str, bytes], ...]:
+    """Every compacted (topic, key) holding the patient: contract topics use the raw key, faust changelogs JSON."""
+    faust_key = orjson.dumps(patient_key)  # faust serializes str table keys as JSON: b'"pk_..."'
     return (
-        topics.namespaced(topics.CONSENT, namespace),
-        topics.namespaced(topics.PATIENT_CONFIG, namespace),
-        f"{worker_group}-patient-state-changelog",
+        (topics.namespaced(topics.CONSENT, namespace), patient_key.encode()),
+        (topics.namespaced(topics.PATIENT_CONFIG, namespace), patient_key.encode()),
+        (f"{worker_group}-patient-state-changelog", faust_key),
+        (f"{worker_group}-patient-config-changelog", faust_key),
     )
 
 
@@ -88,7 +92,7 @@ def erase_patient(
     *,
     consent_store: ConsentStore,
     send_tombstone: SendTombstone,
-    tombstone_on: Iterable[str],
+    tombstone_on: Iterable[tuple[str, bytes]],
     recordings: Iterable[Path] = (),
     identity_eraser: Callable[[str], bool] | None = None,
     audit_append: Callable[[str, str, Mapping[str, Any], datetime], object] | None = None,
@@ -104,8 +108,8 @@ def erase_patient(
         identity_removed = identity_eraser(patient_key)
     consent_rows = consent_store.erase(patient_key)
     sent: list[str] = []
-    for topic in tombstone_on:
-        send_tombstone(topic, patient_key.encode())
+    for topic, key in tombstone_on:
+        send_tombstone(topic, key)
         sent.append(topic)
     files, rows = erase_recordings(recordings, patient_key)
     report = ErasureReport(erasure_reference(patient_key), identity_removed, consent_rows, tuple(sent), files, rows,
@@ -145,7 +149,11 @@ def kafka_tombstone_sender(bootstrap: str, security: Mapping[str, Any] | None = 
                              client_id="vigil-erasure", **kafka_python_kwargs(security))
 
     def send(topic: str, key: bytes) -> None:
-        producer.send(topic, key=key, value=None).get(timeout=30)
+        # Every partition: which one holds the key depends on who wrote it (faust writes changelogs by the
+        # partition of the source event, not by hashing this key), and a tombstone elsewhere costs nothing.
+        partitions = producer.partitions_for(topic) or set()
+        for future in [producer.send(topic, key=key, value=None, partition=p) for p in sorted(partitions)]:
+            future.get(timeout=30)
 
     send.close = producer.close  # type: ignore[attr-defined]
     return send
@@ -164,7 +172,7 @@ def _cli(args: argparse.Namespace, settings: Any) -> int:
             key,
             consent_store=ConsentStore(Path(args.consent_db) if args.consent_db else consent_db_path(settings)),
             send_tombstone=send,
-            tombstone_on=tombstone_topics(settings.namespace, settings.worker_group),
+            tombstone_on=tombstone_targets(key, settings.namespace, settings.worker_group),
             recordings=recordings,
             identity_eraser=lambda k: erase_identity_rows(identity_db, k),
             audit_append=audit.append,

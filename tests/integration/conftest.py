@@ -50,8 +50,9 @@ def make_worker(kafka_bootstrap: str, tmp_path: Path) -> Iterator[object]:
     workers: list[WorkerProcess] = []
 
     def factory(namespace: str, **env: str) -> WorkerProcess:
+        # Scoring tests run without the consent gate; privacy tests pass vigil_consent_required="1".
         worker = WorkerProcess(kafka_bootstrap, namespace, tmp_path / f"worker-{len(workers)}.log",
-                               env_extra={k.upper(): v for k, v in env.items()})
+                               env_extra={"VIGIL_CONSENT_REQUIRED": "0", **{k.upper(): v for k, v in env.items()}})
         workers.append(worker)
         return worker
 

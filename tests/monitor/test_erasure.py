@@ -12,7 +12,7 @@ from cryptography.fernet import Fernet
 from monitor.audit import AuditLog
 from monitor.consent import Action, ConsentEvent, Scope
 from monitor.consent_store import ConsentStore
-from monitor.erasure import erase_identity_rows, erase_patient, erasure_reference, tombstone_topics
+from monitor.erasure import erase_identity_rows, erase_patient, erasure_reference, tombstone_targets
 from monitor.identity import IdentityStore, Member, StoredAssignment
 from monitor.pseudonym import patient_key
 
@@ -48,7 +48,7 @@ def world(tmp_path):
 def run(world, sent, audit):
     _, consent, tmp = world
     return erase_patient(GONE, consent_store=consent, send_tombstone=lambda t, k: sent.append((t, k)),
-                         tombstone_on=tombstone_topics("ns1", "ns1.vigil-monitor"),
+                         tombstone_on=tombstone_targets(GONE, "ns1", "ns1.vigil-monitor"),
                          recordings=[tmp / "recordings"],
                          identity_eraser=lambda k: erase_identity_rows(tmp / "identity.sqlite", k),
                          audit_append=audit.append, now=NOW)
@@ -64,7 +64,8 @@ def test_erasure_removes_the_patient_everywhere_and_keeps_the_others(world):
     assert [a.patient_key for a in identity.assignments()] == [KEPT]
     assert consent.state(GONE).events == () and len(consent.state(KEPT).events) == 1
     assert sent == [("ns1.vigil.consent.v1", GONE.encode()), ("ns1.vigil.patient-config.v1", GONE.encode()),
-                    ("ns1.vigil-monitor-patient-state-changelog", GONE.encode())]
+                    ("ns1.vigil-monitor-patient-state-changelog", f'"{GONE}"'.encode()),
+                    ("ns1.vigil-monitor-patient-config-changelog", f'"{GONE}"'.encode())]
     rows = [r for path in sorted((tmp / "recordings").rglob("*.parquet"))
             for r in pq.read_table(path).to_pylist()]
     assert all(r.get("patient_key") != GONE for r in rows)
@@ -105,4 +106,4 @@ def test_a_second_erasure_finds_nothing_and_still_tombstones(world):
     run(world, sent, audit)
     again = run(world, sent, audit)
     assert (again.identity_removed, again.consent_rows, again.recording_rows) == (False, 0, 0)
-    assert len(sent) == 6
+    assert len(sent) == 8
