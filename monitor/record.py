@@ -34,8 +34,8 @@ RECORDS_RECORDED: Final = pa.schema([
     pa.field("state", pa.string()), pa.field("event_time", TS), pa.field("value", pa.string()),
 ])
 UNPARSED: Final = pa.schema([*KAFKA_COLUMNS, pa.field("value", pa.binary()), pa.field("reason", pa.string())])
-# Columns that differ between two recordings of the same content (broker append time, replay receive time).
-RECEIVE_TIME_COLUMNS: Final = ("received_at", "kafka_timestamp")
+# Columns that differ between two recordings of the same content: the broker's append (receive) time.
+RECEIVE_TIME_COLUMNS: Final = ("kafka_timestamp",)
 
 
 def _kafka(m: ConsumedMessage) -> dict[str, Any]:
@@ -177,12 +177,21 @@ class RecordingWriter:
         return manifest
 
 
-def record(messages: Iterable[ConsumedMessage], writer: RecordingWriter, stop_reason: Callable[[], str]) -> dict[
-        str, Any]:
-    """Drains messages into the writer and always closes it, even when the source raises."""
+def record(messages: Iterable[ConsumedMessage | None], writer: RecordingWriter, stop_reason: Callable[[], str],
+           progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Drains messages into the writer and always closes it, even when the source raises.
+
+    None items are idle heartbeats from the source: progress(count) is called on them when the count changed."""
+    count = reported = 0
     try:
         for m in messages:
+            if m is None:
+                if progress is not None and count != reported:
+                    progress(count)
+                    reported = count
+                continue
             writer.add(m)
+            count += 1
     finally:
         manifest = writer.close(stop_reason())
     return manifest
@@ -245,7 +254,9 @@ def cli_record(args: argparse.Namespace, settings: Settings) -> int:
     try:
         manifest = record(consume(bootstrap, list(labels.values()), from_beginning=args.from_beginning,
                                   until_end=args.until_end, stop=stopping.is_set,
-                                  idle_timeout_s=args.idle_timeout), writer, lambda: reason["value"])
+                                  idle_timeout_s=args.idle_timeout, heartbeats=True), writer,
+                          lambda: reason["value"],
+                          lambda n: print(f"vigil: recorded {n} record(s)", file=sys.stderr, flush=True))
     except TopicMissingError as exc:
         print(f"vigil: {exc}", file=sys.stderr)
         return 2

@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -60,13 +60,16 @@ def schedule(readings: Iterable[Reading], keep: ReplayFilter = ReplayFilter()) -
 
 
 def replay(readings: Sequence[Reading], publisher: Publisher, pacer: Pacer,
-           wall_now: Callable[[], datetime] = lambda: datetime.now(UTC),
            progress: Callable[[int], None] | None = None, flush_every: int = 0) -> ReplayResult:
-    """Sends each reading when due; measured_at is kept, received_at becomes the replay's wall time."""
+    """Sends each reading, unchanged, when due.
+
+    Every field is kept, received_at too: scoring reads received_at - measured_at to tell a backfill from a live
+    reading, so restamping it with the replay's wall time would turn a whole study into one late backfill.
+    """
     started = time.perf_counter()
     for index, reading in enumerate(readings, start=1):
         pacer.wait_for(reading.measured_at)
-        publisher.send(replace(reading, received_at=wall_now()))
+        publisher.send(reading)
         if progress is not None:
             progress(1)
         if flush_every and index % flush_every == 0:

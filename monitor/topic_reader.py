@@ -26,9 +26,10 @@ class TopicMissingError(RuntimeError):
 
 def consume(bootstrap: str, topics: Sequence[str], *, from_beginning: bool = True, until_end: bool = False,
             stop: Callable[[], bool] = lambda: False, idle_timeout_s: float | None = None,
-            poll_ms: int = 200) -> Iterator[ConsumedMessage]:
+            poll_ms: int = 200, heartbeats: bool = False) -> Iterator[ConsumedMessage | None]:
     """Yields records until stop() is true, the end offsets seen at start are reached (until_end), or nothing
-    arrived for idle_timeout_s. Checks stop() between polls, so a signal handler can end it cleanly."""
+    arrived for idle_timeout_s. Checks stop() between polls, so a signal handler can end it cleanly.
+    With heartbeats, an empty poll yields None (so a caller can report progress while idle)."""
     import time
 
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
@@ -53,6 +54,8 @@ def consume(bootstrap: str, topics: Sequence[str], *, from_beginning: bool = Tru
             batch = consumer.poll(timeout_ms=poll_ms)
             if batch:
                 last_new = time.monotonic()
+            elif heartbeats:
+                yield None
             elif idle_timeout_s is not None and time.monotonic() - last_new >= idle_timeout_s:
                 return
             for tp, messages in sorted(batch.items(), key=lambda kv: (kv[0].topic, kv[0].partition)):
