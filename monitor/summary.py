@@ -103,7 +103,8 @@ def summarize(patient_key: str, stats: DayStats, days: int = 1,
         "tbr54_pct": _pct(stats.below54, n), "tar_pct": _pct(stats.above180, n),
         "tar250_pct": _pct(stats.above250, n), "cv_pct": cv,
     }
-    met, missed = [], []
+    met: list[str] = []
+    missed: list[str] = []
     for name, (op, limit) in CONSENSUS.items():
         value = metrics[name]
         if value is None:
