@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,12 +13,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib import dates as mdates
 
 from monitor import evaluate as ev
 from monitor.policies import glucose_points
 from monitor.records import Reading
 
 MARKERS = ("v", "o", "s", "^", "D", "P", "X")
+date2num: Callable[[Any], Any] = mdates.date2num  # untyped in matplotlib
 
 
 def pick_patient_day(evaluation: ev.Evaluation) -> tuple[str, date] | None:
@@ -31,20 +34,24 @@ def plot_trace(readings: list[Reading], evaluation: ev.Evaluation, patient: str,
     end = start + timedelta(days=1)
     points = [p for p in glucose_points([r for r in readings if r.patient_key == patient]) if start <= p.at < end]
     fig, ax = plt.subplots(figsize=(11, 4.5))
-    ax.plot([p.at for p in points], [p.mgdl for p in points], color="black", lw=1.2, label="glucose")
+    ax.plot(date2num([p.at for p in points]), [p.mgdl for p in points], color="black", lw=1.2, label="glucose")
     for level, colour in ((54, "darkred"), (70, "red"), (180, "orange")):
         ax.axhline(level, color=colour, ls="--", lw=0.8)
     for ep in evaluation.episodes:
         if ep.patient_key == patient and ep.threshold == 70.0 and start <= ep.start < end:
-            ax.axvspan(ep.start, ep.end, color="red", alpha=0.12)
-    low = min((p.mgdl for p in points), default=40.0)
+            ax.axvspan(float(date2num(ep.start)), float(date2num(ep.end)), color="red", alpha=0.12)
+    floor = min(min((p.mgdl for p in points), default=40.0), 40.0)
+    lane = 0.0
     for i, (name, alerts) in enumerate(evaluation.alerts.items()):
         mine = [a for a in alerts if a.patient_key == patient and start <= a.at < end]
-        ax.scatter([a.at for a in mine], [max(low - 12 - 8 * i, 5)] * len(mine), marker=MARKERS[i % len(MARKERS)],
+        lane = floor - 10 * (i + 1)  # one lane per policy under the trace
+        ax.scatter(date2num([a.at for a in mine]), [lane] * len(mine), marker=MARKERS[i % len(MARKERS)],
                    s=36, label=f"{name} ({len(mine)})")
+    ax.set_ylim(bottom=lane - 8)
     ax.set_title(f"patient {patient[:11]}... on {day.isoformat()}: glucose, true lows < 70 (shaded), alerts")
     ax.set_ylabel("mg/dL")
     ax.legend(loc="upper right", fontsize=8)
+    ax.xaxis_date()
     fig.autofmt_xdate()
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -166,7 +166,8 @@ class RecordingWriter:
     def close(self, stop_reason: str = "end") -> dict[str, Any]:
         """Writes what is buffered and the manifest; safe to call twice."""
         if self.closed:
-            return json.loads((self.out_dir / "manifest.json").read_text())
+            written: dict[str, Any] = json.loads((self.out_dir / "manifest.json").read_text())
+            return written
         self.flush()
         manifest = self.manifest(stop_reason)
         self.out_dir.mkdir(parents=True, exist_ok=True)

@@ -45,17 +45,18 @@ def _patient(index: int, spec: CohortSpec, secret: bytes) -> list[Reading]:
     carbs: list[tuple[float, float]] = []
     for day in range(spec.days):
         for meal_hour in (7.5, 12.5, 19.0):
-            at = day * 1440 + meal_hour * 60 + rng.uniform(-40, 40)
+            when = day * 1440 + meal_hour * 60 + rng.uniform(-40, 40)
             grams = rng.choice((30, 45, 60, 75))
-            events.append((at, grams * rng.uniform(1.2, 2.2), rng.uniform(35, 60)))
-            carbs.append((at, float(grams)))
+            events.append((when, grams * rng.uniform(1.2, 2.2), rng.uniform(35, 60)))
+            carbs.append((when, float(grams)))
         for _ in range(int(spec.lows_per_day) + (rng.random() < spec.lows_per_day % 1)):
-            at = day * 1440 + rng.uniform(0, 1440)
+            when = day * 1440 + rng.uniform(0, 1440)
             depth = rng.uniform(40, 110)  # some dips reach below 70, a few below 54
-            events.append((at, -depth, rng.uniform(15, 40)))
+            events.append((when, -depth, rng.uniform(15, 40)))
     readings: list[Reading] = []
     gap_until = -1.0
     drift = 0.0
+    value: float
     for step_index in range(minutes // 5):
         t = step_index * 5.0
         drift = 0.9 * drift + rng.gauss(0, 2.0)
@@ -70,10 +71,10 @@ def _patient(index: int, spec: CohortSpec, secret: bytes) -> list[Reading]:
         readings.append(Reading(reading_id=reading_id_for(device, "cgm", step_index, at), patient_key=pkey,
                                 device_id=device, kind=ReadingKind.CGM, value=value, unit="mg/dL", measured_at=at,
                                 received_at=at, source=Source.SIMULATOR, sequence=step_index))
-    for at_min, grams in carbs:
+    for at_min, amount in carbs:
         at = spec.start + timedelta(minutes=round(at_min))
         readings.append(Reading(reading_id=reading_id_for(device + "-ctx", "carbs", None, at), patient_key=pkey,
-                                device_id=device, kind=ReadingKind.CARBS, value=grams, unit="g", measured_at=at,
+                                device_id=device, kind=ReadingKind.CARBS, value=amount, unit="g", measured_at=at,
                                 received_at=at, source=Source.SIMULATOR, context="meal"))
     readings.sort(key=lambda r: r.measured_at)
     return readings

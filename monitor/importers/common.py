@@ -27,6 +27,7 @@ class BadRow:
 
     line: int
     reason: str
+    file: str | None = None  # when one import reads several files (Nightscout entries and treatments)
 
 
 @dataclass(slots=True)
@@ -39,8 +40,8 @@ class ImportReport:
     unsupported: dict[str, int] = field(default_factory=dict)
     rows_seen: int = 0
 
-    def add_bad(self, line: int, reason: str) -> None:
-        self.bad.append(BadRow(line, reason))
+    def add_bad(self, line: int, reason: str, file: str | None = None) -> None:
+        self.bad.append(BadRow(line, reason, file))
 
     def add_unsupported(self, what: str) -> None:
         self.unsupported[what] = self.unsupported.get(what, 0) + 1
@@ -52,7 +53,7 @@ class ImportReport:
     def summary(self, limit: int = 20) -> str:
         lines = [f"{self.source_name}: {self.rows_seen} row(s), {len(self.readings)} reading(s), "
                  f"{len(self.bad)} malformed ({self.bad_share:.1%})"]
-        lines += [f"  line {b.line}: {b.reason}" for b in self.bad[:limit]]
+        lines += [f"  {b.file + ' ' if b.file else ''}line {b.line}: {b.reason}" for b in self.bad[:limit]]
         if len(self.bad) > limit:
             lines.append(f"  ... and {len(self.bad) - limit} more malformed row(s)")
         lines += [f"  not imported: {count} x {what}" for what, count in sorted(self.unsupported.items())]

@@ -61,7 +61,7 @@ def import_csv(path: Path, mapping: CsvMapping, secret: bytes, patient: str | No
             report.rows_seen += 1
             try:
                 if None in row:
-                    raise RecordError(f"{len(row[None]) if row[None] else 0} cell(s) more than the header")  # type: ignore[index]
+                    raise RecordError(f"{len(row[None]) if row[None] else 0} cell(s) more than the header")
                 raw_time = (row.get(mapping.time_col) or "").strip()
                 raw_value = (row.get(mapping.value_col) or "").strip()
                 if not raw_time or not raw_value:

@@ -146,19 +146,19 @@ def _amount(t: dict[str, Any], name: str, high: float) -> float | None:
     return number
 
 
-def import_treatments_json(text: str, pkey: str, report: ImportReport) -> ImportReport:
+def import_treatments_json(text: str, pkey: str, report: ImportReport, file: str = "treatments") -> ImportReport:
     """treatments.json: carbs (g) and insulin (U) become context readings; other event types are counted."""
     for line, t in iter_json_array(text):
         report.rows_seen += 1
         if not isinstance(t, dict):
-            report.add_bad(line, f"expected an object, got {type(t).__name__}")
+            report.add_bad(line, f"expected an object, got {type(t).__name__}", file)
             continue
         try:
             at = _treatment_time(t)
             carbs = _amount(t, "carbs", 500.0)
             insulin = _amount(t, "insulin", 100.0)
         except RecordError as exc:
-            report.add_bad(line, exc.reason)
+            report.add_bad(line, exc.reason, file)
             continue
         if carbs is None and insulin is None:
             report.add_unsupported(f"treatment {t.get('eventType', '?')!r} without carbs or insulin")
@@ -183,5 +183,5 @@ def import_nightscout(path: Path, pkey: str, treatments: Path | None = None) -> 
     else:
         import_entries_tsv(text, pkey, report)
     if treatments is not None:
-        import_treatments_json(treatments.read_text(encoding="utf-8"), pkey, report)
+        import_treatments_json(treatments.read_text(encoding="utf-8"), pkey, report, treatments.name)
     return report

@@ -51,7 +51,9 @@ def test_treatments_become_carbs_and_insulin_context(fixture_path):
                if r.kind in (ReadingKind.CARBS, ReadingKind.INSULIN)]
     assert context == [(ReadingKind.CARBS, 45.0, "g", "event:Meal Bolus"), (ReadingKind.INSULIN, 4.5, "U", "rapid"),
                        (ReadingKind.CARBS, 15.0, "g", "event:Carb Correction")]
-    assert [(b.line, b.reason.split(":")[0]) for b in report.bad[3:]] == [(5, "created_at"), (6, "carbs")]
+    assert [(b.file, b.line, b.reason.split(":")[0]) for b in report.bad[3:]] == [
+        ("treatments.json", 5, "created_at"), ("treatments.json", 6, "carbs")]
+    assert "treatments.json line 6: carbs" in report.summary()
     assert report.unsupported["treatment 'Note' without carbs or insulin"] == 1
 
 
