@@ -42,3 +42,30 @@ def test_raw_patient_ids_are_pseudonymized_and_bad_rows_counted(tmp_path):
     assert [b.line for b in report.bad] == [2, 5]
     with pytest.raises(ImportFailedError):
         check_bad_share(report, 0.3)
+
+
+def test_the_simulators_columns_import_as_they_are(tmp_path):
+    """models/simulate.py writes these columns (large strings, a subgroup column, no flags or components)."""
+    t0 = datetime(2026, 1, 5, tzinfo=UTC)
+    key = pseudonymize("adult#001", SECRET)
+    ts = pa.timestamp("us", tz="UTC")
+    table = pa.table({
+        "reading_id": pa.array(["r_1", "r_2"], pa.large_string()),
+        "patient_key": pa.array([key, key], pa.large_string()),
+        "device_id": pa.array(["GuardianRT", "pump"], pa.large_string()),
+        "kind": pa.array(["cgm", "insulin"], pa.large_string()),
+        "value": [142.5, 3.0],
+        "unit": pa.array(["mg/dL", "U"], pa.large_string()),
+        "measured_at": pa.array([t0, t0 + timedelta(minutes=5)], ts),
+        "received_at": pa.array([t0, t0 + timedelta(minutes=5)], ts),
+        "source": pa.array(["simulator", "simulator"], pa.large_string()),
+        "context": pa.array([None, "rapid"], pa.large_string()),
+        "sequence": pa.array([0, None], pa.int64()),
+        "subgroup": pa.array(["adult", "adult"], pa.large_string()),
+    })
+    path = tmp_path / "sim.parquet"
+    pq.write_table(table, path)
+    report = import_cohort(path, SECRET)
+    assert report.bad == []
+    assert [(r.reading_id, r.patient_key, r.value, r.context, r.sequence) for r in report.readings] == [
+        ("r_1", key, 142.5, None, 0), ("r_2", key, 3.0, "rapid", None)]
