@@ -1,0 +1,170 @@
+"""`python -m bench` (make bench): own broker, N patients, raw ceilings vs the vigil worker, latency, scale, memory.
+
+Other scripts in bench/ stay callable on their own (bench_decoders.py, bench_outbox.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from bench import clients, cluster, latency, report, state_cost, workload
+from monitor.records import Reading
+from monitor.topics import ALERTS, READINGS, namespaced
+
+FULL = {"patients": 2000, "readings": 40000, "publish": 30000, "latency_s": 20.0, "scale": [1, 2, 4],
+        "sweep": [1000, 10000, 100000], "memory": [10000, 100000], "sample_patients": 200, "sample_steps": 72}
+QUICK = {"patients": 300, "readings": 6000, "publish": 5000, "latency_s": 8.0, "scale": [1, 2],
+         "sweep": [300, 3000], "memory": [2000], "sample_patients": 40, "sample_steps": 36}
+
+
+def worker_run(bootstrap: str, feed: list[Reading], workers: int, log_dir: Path, timeout_s: float
+               ) -> dict[str, Any]:
+    """(b) Feeds a fresh namespace with `feed` while `workers` real workers consume it; rate from committed offsets."""
+    ns = cluster.new_namespace(bootstrap)
+    topic = namespaced(READINGS, ns)
+    payloads = clients.payloads_of(feed)
+    with cluster.workers(bootstrap, ns, workers, log_dir) as procs:
+        rss_before = sum(w.rss_kib() for w in procs)
+        progress = cluster.Progress(bootstrap, cluster.group_of(ns), topic)
+        try:
+            produce_s = cluster.preload(bootstrap, topic, payloads)
+            drain = cluster.wait_drained(progress, len(payloads), timeout_s)
+        finally:
+            progress.close()
+        rss_after = sum(w.rss_kib() for w in procs)
+    alerts = cluster.read_all(bootstrap, namespaced(ALERTS, ns))
+    return {"workers": workers, "readings": len(payloads), "patients": len({r.patient_key for r in feed}),
+            "rate": drain.rate, "measured_records": drain.records, "measured_s": drain.seconds,
+            "timed_out": drain.timed_out, "alerts": len(alerts), "preload_s": produce_s,
+            "rss_kib_before": rss_before, "rss_kib_after": rss_after}
+
+
+def _fmt(x: float) -> str:
+    return f"{x:,.0f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="a small run (about 3 minutes) that exercises every part")
+    ap.add_argument("--only", nargs="*", default=None,
+                    choices=["raw", "worker", "scale", "sweep", "publish", "latency", "memory"],
+                    help="run only these parts (default: all)")
+    ap.add_argument("--patients", type=int)
+    ap.add_argument("--readings", type=int)
+    ap.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per worker drain")
+    ap.add_argument("--tag", default=None, help="name for the JSON file (default full/quick)")
+    args = ap.parse_args(argv)
+    params: dict[str, Any] = dict(QUICK if args.quick else FULL)
+    if args.patients:
+        params["patients"] = args.patients
+    if args.readings:
+        params["readings"] = args.readings
+    parts = set(args.only or ["raw", "worker", "scale", "sweep", "publish", "latency", "memory"])
+    result: dict[str, Any] = {"machine": report.machine(), "versions": report.versions(), "parameters": params}
+    rows: list[tuple[str, str, str]] = []
+    log_dir = Path(tempfile.mkdtemp(prefix="vigil-bench-logs-"))
+    result["worker_logs"] = str(log_dir)
+    group = workload.patients(params["patients"])
+    feed = workload.readings(group, params["readings"])
+    print(f"bench: {len(feed)} readings from {params['patients']} patients; worker logs in {log_dir}", flush=True)
+    started = time.monotonic()
+    with cluster.broker() as kafka:
+        boot = kafka.bootstrap
+        raw_rate = worker_rate = None
+        if "raw" in parts:
+            ns = cluster.new_namespace(boot)
+            cluster.preload(boot, namespaced(READINGS, ns), clients.payloads_of(feed))
+            a = clients.raw_consume(boot, namespaced(READINGS, ns), len(feed))
+            raw_rate = a.per_s
+            result["a_raw_consume"] = asdict(a) | {"per_s": a.per_s}
+            rows.append(("(a) raw aiokafka consume + parse, readings/s", _fmt(a.per_s), "ceiling"))
+            print(rows[-1], flush=True)
+        if parts & {"worker", "scale", "latency"}:
+            b = worker_run(boot, feed, 1, log_dir, args.timeout)
+            worker_rate = b["rate"]
+            result["b_worker"] = b
+            ratio = f"b/a = {worker_rate / raw_rate:.3f}" if raw_rate else ""
+            rows.append(("(b) vigil worker x1, readings/s", _fmt(worker_rate), f"{ratio}  alerts={b['alerts']}"
+                         f"{'  TIMED OUT' if b['timed_out'] else ''}"))
+            print(rows[-1], flush=True)
+        if "scale" in parts:
+            result["scale_out"] = []
+            for k in params["scale"]:
+                if k == 1:
+                    continue
+                s = worker_run(boot, feed, k, log_dir, args.timeout)
+                result["scale_out"].append(s)
+                rows.append((f"    scale-out: {k} workers, readings/s", _fmt(s["rate"]),
+                             f"x{s['rate'] / worker_rate:.2f} of 1 worker" if worker_rate else ""))
+                print(rows[-1], flush=True)
+        if "sweep" in parts:
+            result["patients_sweep"] = []
+            for n in params["sweep"]:
+                sweep_feed = workload.readings(workload.patients(n, seed=5), params["readings"])
+                s = worker_run(boot, sweep_feed, 1, log_dir, args.timeout)
+                result["patients_sweep"].append(s)
+                grew = (s["rss_kib_after"] - s["rss_kib_before"]) / 1024
+                rows.append((f"    1 worker, {n:,} patients, readings/s", _fmt(s["rate"]),
+                             f"{s['readings'] / n:.1f} readings/patient, RSS +{grew:.0f} MiB"))
+                print(rows[-1], flush=True)
+        if "publish" in parts:
+            ns = cluster.new_namespace(boot)
+            topic = namespaced(READINGS, ns)
+            pub_feed = feed[:params["publish"]]
+            raw = clients.raw_publish(boot, topic, clients.payloads_of(pub_feed))
+            gw = clients.gateway_publish(boot, topic, pub_feed)
+            enqueue, drain = clients.outbox_publish(boot, topic, pub_feed)
+            result["c_publish"] = {"raw": raw.per_s, "gateway": gw.per_s, "outbox_enqueue": enqueue.per_s,
+                                   "outbox_drain": drain.per_s, "count": len(pub_feed)}
+            rows.append(("(c) raw kafka-python producer, same bytes, msg/s", _fmt(raw.per_s), "baseline"))
+            rows.append(("(c) gateway ReadingPublisher, readings/s", _fmt(gw.per_s),
+                         f"c/raw = {gw.per_s / raw.per_s:.3f}"))
+            rows.append(("    outbox drain -> publisher, readings/s", _fmt(drain.per_s),
+                         f"/raw = {drain.per_s / raw.per_s:.3f}"))
+            rows.append(("    outbox enqueue (SQLite, fsync per 500), readings/s", _fmt(enqueue.per_s), ""))
+            print(*rows[-4:], sep="\n", flush=True)
+        if "latency" in parts and worker_rate:
+            rate = 0.5 * worker_rate
+            ns = cluster.new_namespace(boot)
+            n = max(200, int(rate * params["latency_s"]))
+            dippers = workload.patients(max(50, params["patients"] // 4), seed=9, dip_share=1.0)
+            lat_feed = workload.readings(dippers, n, first_step=60)
+            with cluster.workers(boot, ns, 1, log_dir):
+                lats = latency.measure(boot, namespaced(READINGS, ns), namespaced(ALERTS, ns), lat_feed, rate)
+            result["d_latency"] = {"rate": rate, "readings": len(lat_feed), "results": [asdict(x) for x in lats]}
+            for x in lats:
+                rows.append((f"(d) reading->alert at {rate:,.0f}/s ({x.isolation}), ms",
+                             f"{x.p50_ms:.0f}/{x.p95_ms:.0f}/{x.p99_ms:.0f}",
+                             f"p50/p95/p99, max {x.max_ms:.0f}, n={x.samples}"))
+            print(*rows[-2:], sep="\n", flush=True)
+        if "memory" in parts:
+            sizes = state_cost.sample_states(params["sample_patients"], params["sample_steps"])
+            result["state_sizes"] = {k: v for k, v in asdict(sizes).items() if k != "states"}
+            rows.append((f"(4) state value bytes/patient after {sizes.hours:g} h", f"{sizes.mean_bytes:,.0f}",
+                         f"p95 {sizes.p95_bytes}, max {sizes.max_bytes} (goal <= 2048)"))
+            empty = state_cost.worker_rss(boot, cluster.new_namespace(boot), [], log_dir)
+            result["worker_memory"] = []
+            for n in params["memory"]:
+                loaded = state_cost.worker_rss(boot, cluster.new_namespace(boot),
+                                               state_cost.synthetic_table(sizes.states, n), log_dir)
+                fp = state_cost.Footprint(n, empty, loaded)
+                result["worker_memory"].append(asdict(fp) | {"bytes_per_patient": fp.bytes_per_patient})
+                rows.append((f"(4) worker RSS with {n:,} patients' state, MiB", f"{loaded / 1024:,.0f}",
+                             f"empty {empty / 1024:.0f} MiB -> {fp.bytes_per_patient:,.0f} B/patient"))
+                print(rows[-1], flush=True)
+    result["wall_s"] = time.monotonic() - started
+    path = report.write(result, args.tag or ("quick" if args.quick else "full"))
+    print()
+    print(report.table(rows))
+    print(f"\nJSON: {path}  ({result['wall_s']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,236 @@
+"""The bench's own Kafka world: a throwaway broker, fresh topic namespaces, real `vigil worker` processes, lag."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+
+from monitor import kafka_admin, topics
+from monitor.kafka_local import LocalKafka, free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+READY_MARK = b"[^Worker]: Ready"
+
+
+@contextmanager
+def broker(heap: str = "768m") -> Iterator[LocalKafka]:
+    """A fresh single-node broker on free ports in a temporary folder; stopped and deleted afterwards."""
+    state = Path(tempfile.mkdtemp(prefix="vigil-bench-kafka-"))
+    kafka = LocalKafka(state, port=free_port(), controller_port=free_port(), heap=heap)
+    try:
+        kafka.up()
+        yield kafka
+    finally:
+        kafka.destroy()
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def new_namespace(bootstrap: str, prefix: str = "b") -> str:
+    """A fresh namespace with every contract topic (12-partition readings), so runs never share state."""
+    ns = f"{prefix}{uuid.uuid4().hex[:8]}"
+    kafka_admin.create_topics(bootstrap, topics.contract(ns))
+    return ns
+
+
+def group_of(namespace: str) -> str:
+    return f"{namespace}.vigil-monitor"  # monitor.config.Settings.worker_group with the default worker id
+
+
+def raw_producer(bootstrap: str, **options: object) -> KafkaProducer:
+    opts: dict[str, object] = {"acks": "all", "enable_idempotence": True, "linger_ms": 5,
+                               "batch_size": 256 * 1024, "max_in_flight_requests_per_connection": 5}
+    opts.update(options)
+    return KafkaProducer(bootstrap_servers=bootstrap, **opts)
+
+
+def preload(bootstrap: str, topic: str, payloads: list[tuple[bytes, bytes]]) -> float:
+    """Writes key/value pairs as fast as a raw producer can; returns the seconds it took (acked)."""
+    prod = raw_producer(bootstrap)
+    t = time.perf_counter()
+    for key, value in payloads:
+        prod.send(topic, key=key, value=value)
+    prod.flush(timeout=300)
+    took = time.perf_counter() - t
+    prod.close()
+    return took
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of a process in KiB (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+@dataclass
+class Worker:
+    """One real `python -m monitor worker` process bound to a namespace, with its own log."""
+
+    bootstrap: str
+    namespace: str
+    log_path: Path
+    env_extra: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Worker:
+        env = {**os.environ, "VIGIL_BOOTSTRAP": self.bootstrap, "VIGIL_NAMESPACE": self.namespace,
+               "VIGIL_CONSENT_REQUIRED": "0", "PYTHONUNBUFFERED": "1", "NO_PROXY": "127.0.0.1,localhost",
+               "VIGIL_PSEUDONYM_SECRET": os.environ.get("VIGIL_PSEUDONYM_SECRET", "vigil-bench-secret-0123456789"),
+               **self.env_extra}
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
+        self.proc = subprocess.Popen([sys.executable, "-m", "monitor", "worker", "--loglevel", "info"], cwd=ROOT,
+                                     env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        return self
+
+    def wait_ready(self, timeout_s: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.proc.returncode}:\n{self.tail()}")
+            if READY_MARK in self.log_path.read_bytes():
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"worker not ready after {timeout_s}s:\n{self.tail()}")
+
+    def tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def rss_kib(self) -> int:
+        assert self.proc is not None
+        return rss_kib(self.proc.pid)
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+@contextmanager
+def workers(bootstrap: str, namespace: str, count: int, log_dir: Path, **env: str) -> Iterator[list[Worker]]:
+    """Starts `count` workers in one consumer group and waits until each is ready and the group is stable."""
+    started = [Worker(bootstrap, namespace, log_dir / f"{namespace}-w{i}.log", dict(env)).start()
+               for i in range(count)]
+    try:
+        for w in started:
+            w.wait_ready()
+        wait_group_stable(bootstrap, group_of(namespace), count)
+        yield started
+    finally:
+        for w in started:
+            w.stop()
+
+
+def wait_group_stable(bootstrap: str, group: str, members: int, timeout_s: float = 120.0) -> None:
+    """Polls the group coordinator until the group is Stable with `members` members that own partitions."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="vigil-bench")
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            desc = admin.describe_groups([group])[group]
+            if desc.get("group_state", desc.get("state")) == "Stable" and len(desc.get("members", ())) == members:
+                return
+            time.sleep(0.3)
+        raise TimeoutError(f"group {group} not stable with {members} members")
+    finally:
+        admin.close()
+
+
+class Progress:
+    """How far a consumer group has committed on one topic (sum over partitions), polled by the bench."""
+
+    def __init__(self, bootstrap: str, group: str, topic: str) -> None:
+        self.topic = topic
+        self.group = group
+        self.admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="vigil-bench-progress")
+        self.probe = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+        self.partitions = [TopicPartition(topic, p) for p in sorted(self.probe.partitions_for_topic(topic) or ())]
+
+    def committed(self) -> int:
+        offsets = self.admin.list_group_offsets({self.group: self.partitions}).get(self.group, {})
+        return sum(max(0, meta.offset) for meta in offsets.values())
+
+    def end(self) -> int:
+        return sum(self.probe.end_offsets(self.partitions).values())
+
+    def close(self) -> None:
+        self.admin.close()
+        self.probe.close()
+
+
+@dataclass(frozen=True)
+class Drain:
+    """A consumer group's progress from its first commit to zero lag."""
+
+    records: int
+    seconds: float
+    timed_out: bool
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.seconds if self.seconds > 0 else 0.0
+
+
+def wait_drained(progress: Progress, target: int, timeout_s: float, poll_s: float = 0.25) -> Drain:
+    """Measures from the first observed commit to the moment committed == target (lag zero).
+
+    The records committed before the first observation are excluded from the rate, so the worker's
+    start-up and the first commit interval do not count.
+    """
+    deadline = time.monotonic() + timeout_s
+    first: tuple[float, int] | None = None
+    last = (time.monotonic(), 0)
+    while time.monotonic() < deadline:
+        done = progress.committed()
+        now = time.monotonic()
+        if done > 0 and first is None:
+            first = (now, done)
+        last = (now, done)
+        if done >= target:
+            break
+        time.sleep(poll_s)
+    if first is None:
+        return Drain(0, 0.0, True)
+    return Drain(last[1] - first[1], last[0] - first[0], last[1] < target)
+
+
+def read_all(bootstrap: str, topic: str, timeout_s: float = 60.0) -> list[bytes]:
+    """Every committed record value of a topic (read_committed), read until each partition's end offset."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                             isolation_level="read_committed")
+    parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+    consumer.assign(parts)
+    consumer.seek_to_beginning(*parts)
+    end = consumer.end_offsets(parts)
+    values: list[bytes] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline and any(consumer.position(p) < end[p] for p in parts):
+            for messages in consumer.poll(timeout_ms=200).values():
+                values.extend(m.value for m in messages)
+    finally:
+        consumer.close()
+    return values

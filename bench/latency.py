@@ -1,0 +1,106 @@
+"""(d) Reading -> alert latency: a paced producer stamps each reading, consumers stamp each alert's arrival."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+
+from kafka import KafkaConsumer, TopicPartition
+
+from bench.cluster import raw_producer
+from monitor.records import Alert, Reading, from_json, to_json
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
+    return ordered[rank]
+
+
+class AlertClock(threading.Thread):
+    """Reads the alerts topic from the start and records when each alert record became visible."""
+
+    def __init__(self, bootstrap: str, topic: str, isolation: str) -> None:
+        super().__init__(daemon=True)
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                      isolation_level=isolation, fetch_max_wait_ms=5, fetch_min_bytes=1)
+        parts = [TopicPartition(topic, p) for p in sorted(self.consumer.partitions_for_topic(topic) or ())]
+        self.consumer.assign(parts)
+        self.consumer.seek_to_beginning(*parts)
+        self.seen: list[tuple[float, Alert]] = []
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            for messages in self.consumer.poll(timeout_ms=20).values():
+                now = time.perf_counter()
+                self.seen.extend((now, from_json(m.value, Alert)) for m in messages)
+        self.consumer.close()
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Milliseconds from a reading's send to its alert becoming visible, for one isolation level."""
+
+    isolation: str
+    samples: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+
+
+def paced_send(bootstrap: str, topic: str, readings: list[Reading], rate: float) -> dict[str, float]:
+    """Sends readings at `rate` per second (bursts every 5 ms); returns reading_id -> send time."""
+    prod = raw_producer(bootstrap, linger_ms=0)
+    payloads = [(r.reading_id, r.patient_key.encode(), to_json(r)) for r in readings]
+    sent: dict[str, float] = {}
+    start = time.perf_counter()
+    i = 0
+    while i < len(payloads):
+        due = min(len(payloads), int((time.perf_counter() - start) * rate) + 1)
+        while i < due:
+            rid, key, value = payloads[i]
+            sent[rid] = time.perf_counter()
+            prod.send(topic, key=key, value=value)
+            i += 1
+        time.sleep(0.005)
+    prod.flush(timeout=60)
+    prod.close()
+    return sent
+
+
+def summarize(isolation: str, seen: list[tuple[float, Alert]], sent: dict[str, float]) -> Latency:
+    delays = []
+    for arrived, alert in seen:
+        stamps = [sent[rid] for rid in alert.reading_ids if rid in sent]
+        if stamps:
+            delays.append((arrived - max(stamps)) * 1000)
+    if not delays:
+        return Latency(isolation, 0, 0.0, 0.0, 0.0, 0.0)
+    return Latency(isolation, len(delays), percentile(delays, 50), percentile(delays, 95), percentile(delays, 99),
+                   max(delays))
+
+
+def measure(bootstrap: str, readings_topic: str, alerts_topic: str, readings: list[Reading], rate: float,
+            settle_s: float = 3.0) -> list[Latency]:
+    """Runs the paced feed against a ready worker and returns latency for read_committed and read_uncommitted."""
+    clocks = [AlertClock(bootstrap, alerts_topic, iso) for iso in ("read_committed", "read_uncommitted")]
+    for c in clocks:
+        c.start()
+    sent = paced_send(bootstrap, readings_topic, readings, rate)
+    deadline = time.monotonic() + settle_s + 10
+    last = -1
+    while time.monotonic() < deadline:  # wait until no new alert arrived for settle_s
+        count = len(clocks[0].seen)
+        if count == last:
+            break
+        last = count
+        time.sleep(settle_s)
+    for c in clocks:
+        c.stopping.set()
+        c.join()
+    return [summarize(c.consumer.config["isolation_level"], c.seen, sent) for c in clocks]
