@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from kafka import KafkaConsumer, TopicPartition
 
+from monitor.security import kafka_python_kwargs
+
 
 @dataclass(frozen=True, slots=True)
 class ConsumedMessage:
@@ -33,7 +35,8 @@ def consume(bootstrap: str, topics: Sequence[str], *, from_beginning: bool = Tru
     import time
 
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
-                             isolation_level="read_committed", client_id="vigil-recorder")
+                             isolation_level="read_committed", client_id="vigil-recorder",
+                             **kafka_python_kwargs(None))  # VIGIL_KAFKA_* security section
     try:
         parts: list[TopicPartition] = []
         for topic in topics:
