@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -140,6 +140,14 @@ async def _with_pairing(client: BleakClient, action: Callable[[], Any]) -> Any:
 
 
 OnValue = Callable[[str, int, bytes, datetime | None], None]
+# Waits `delay` seconds or until `stop` is set, whichever comes first (injected so tests need no clock).
+Sleeper = Callable[[float, asyncio.Event], Awaitable[None]]
+
+
+async def wait_or_stop(delay: float, stop: asyncio.Event) -> None:
+    """The real sleeper: returns after `delay` seconds, or at once when `stop` is set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), delay)
 
 
 class DeviceSession:
@@ -152,12 +160,15 @@ class DeviceSession:
         on_value: OnValue,
         last_seq: Callable[[str], int | None],
         rng: Callable[[], float] = random.random,
+        sleep: Sleeper = wait_or_stop,
     ) -> None:
         self.address = normalize_address(address)
         self._options = options
         self._on_value = on_value
         self._last_seq = last_seq
         self._rng = rng
+        self._sleep = sleep
+        self.attempts = 0
         self.connects = 0
         self.backfills: list[racp.RacpResponse] = []
         self.connected = asyncio.Event()
@@ -171,13 +182,14 @@ class DeviceSession:
                 attempt = 0
             except (BleakError, TimeoutError, OSError, DecodeError) as exc:
                 log.warning("%s: %r", self.address, exc)
+            except Exception as exc:  # a backend's own error type must not end this device's session
+                log.exception("%s: unexpected %r; reconnecting", self.address, exc)
             if stop.is_set():
                 return
             delay = backoff_delay(attempt, self._options.backoff, self._rng())
             attempt += 1
             log.info("%s: reconnecting in %.2fs", self.address, delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
+            await self._sleep(delay, stop)
 
     async def _session(self, stop: asyncio.Event) -> None:
         gone = asyncio.Event()
@@ -187,6 +199,7 @@ class DeviceSession:
             timeout=self._options.connect_timeout,
             **self._options.client_kwargs,
         )
+        self.attempts += 1
         await client.connect()
         try:
             self.connects += 1

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid as uuidlib
-from typing import Any
+from collections.abc import Awaitable, Iterator
+from typing import Any, TypeVar
 
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.client import BaseBleakClient, NotifyCallback
@@ -15,7 +16,7 @@ from bleak.backends.scanner import AdvertisementData, AdvertisementDataCallback,
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bleak.exc import BleakError, BleakGATTProtocolError
 from bumble import att
-from bumble.core import UUID, AdvertisingData
+from bumble.core import UUID, AdvertisingData, BaseBumbleError
 from bumble.device import Advertisement, Connection, Peer
 from bumble.gatt import Characteristic
 from bumble.gatt_client import CharacteristicProxy
@@ -23,6 +24,7 @@ from bumble.gatt_client import CharacteristicProxy
 from device_gateway.emulator.world import EmulatedWorld
 
 _default_world: EmulatedWorld | None = None
+T = TypeVar("T")
 
 _PROPS: tuple[tuple[Characteristic.Properties, str], ...] = (
     (Characteristic.Properties.BROADCAST, "broadcast"),
@@ -34,6 +36,17 @@ _PROPS: tuple[tuple[Characteristic.Properties, str], ...] = (
     (Characteristic.Properties.AUTHENTICATED_SIGNED_WRITES, "authenticated-signed-writes"),
     (Characteristic.Properties.EXTENDED_PROPERTIES, "extended-properties"),
 )
+
+
+@contextlib.contextmanager
+def _gatt_errors(address: str) -> Iterator[None]:
+    """bumble's own errors (a GATT timeout, a failed pairing) as the bleak errors gateway code expects."""
+    try:
+        yield
+    except att.ATT_Error as exc:
+        raise BleakGATTProtocolError(exc.error_code) from exc
+    except (BaseBumbleError, TimeoutError) as exc:
+        raise BleakError(f"{address}: {exc!r}") from exc
 
 
 def use_world(world: EmulatedWorld | None) -> None:
@@ -173,7 +186,7 @@ class BumbleClient(BaseBleakClient):
             if pair:
                 await self.pair()
             self._peer = Peer(connection)
-            self.services = await self._discover(self._peer)
+            self.services = await self._while_linked(self._discover(self._peer))
         except BaseException:
             await self.disconnect()
             raise
@@ -196,6 +209,26 @@ class BumbleClient(BaseBleakClient):
                     bdesc = BleakGATTDescriptor(desc, desc.handle, bleak_uuid(desc.type), bchar)
                     collection.add_descriptor(bdesc)
         return collection
+
+    async def _while_linked(self, operation: Awaitable[T]) -> T:
+        """Runs one ATT/SMP exchange; if the link drops meanwhile it fails with BleakError, as BlueZ does.
+
+        bumble leaves such an exchange (pairing, above all) waiting for an answer that can no longer come.
+        """
+        op = asyncio.ensure_future(operation)
+        gone = asyncio.ensure_future(self._gone.wait())
+        try:
+            await asyncio.wait({op, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+            if not op.done():
+                op.cancel()
+                with contextlib.suppress(BaseException):
+                    await op
+        if op.cancelled():
+            raise BleakError(f"{self.address}: disconnected during a GATT operation")
+        with _gatt_errors(self.address):
+            return op.result()
 
     def _on_disconnection(self, *_: object) -> None:
         self._connection = None
@@ -221,7 +254,9 @@ class BumbleClient(BaseBleakClient):
     async def pair(self, *args: Any, **kwargs: Any) -> None:
         connection = self._require_connection()
         try:
-            await connection.pair()
+            await self._while_linked(connection.pair())
+        except BleakError:
+            raise
         except Exception as exc:
             raise BleakError(f"pairing with {self.address} failed: {exc!r}") from exc
 
@@ -255,10 +290,7 @@ class BumbleClient(BaseBleakClient):
 
     async def _read(self, handle: int) -> bytearray:
         peer = self._require_peer()
-        try:
-            return bytearray(await peer.read_value(handle))
-        except att.ATT_Error as exc:
-            raise BleakGATTProtocolError(exc.error_code) from exc
+        return bytearray(await self._while_linked(peer.read_value(handle)))
 
     async def write_gatt_char(
         self, characteristic: BleakGATTCharacteristic, data: Any, response: bool
@@ -270,10 +302,7 @@ class BumbleClient(BaseBleakClient):
 
     async def _write(self, handle: int, data: bytes, response: bool) -> None:
         peer = self._require_peer()
-        try:
-            await peer.write_value(handle, data, with_response=response)
-        except att.ATT_Error as exc:
-            raise BleakGATTProtocolError(exc.error_code) from exc
+        await self._while_linked(peer.write_value(handle, data, with_response=response))
 
     async def start_notify(self, characteristic: BleakGATTCharacteristic, callback: NotifyCallback,
                            **kwargs: Any) -> None:
@@ -284,12 +313,9 @@ class BumbleClient(BaseBleakClient):
             callback(bytearray(value))
 
         self._subscribers[characteristic.handle] = deliver
-        try:
-            await peer.subscribe(proxy, deliver, prefer_notify=True)
-        except att.ATT_Error as exc:
-            raise BleakGATTProtocolError(exc.error_code) from exc
+        await self._while_linked(peer.subscribe(proxy, deliver, prefer_notify=True))
 
     async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
         peer = self._require_peer()
         deliver = self._subscribers.pop(characteristic.handle, None)
-        await peer.unsubscribe(self._proxies[characteristic.handle], deliver)
+        await self._while_linked(peer.unsubscribe(self._proxies[characteristic.handle], deliver))

@@ -60,6 +60,10 @@ class Gateway:
         except (DecodeError, RecordError) as exc:
             self._dead(payload, source, "decode", f"char {char_uuid:#06x}: {exc.reason}", received)
             return
+        except Exception as exc:  # a decoder bug is a dead letter too, never the end of the gateway
+            log.exception("unexpected error decoding char %#06x from %s", char_uuid, source)
+            self._dead(payload, source, "decode", f"char {char_uuid:#06x}: unexpected {exc!r}", received)
+            return
         self._commit(address, readings)
 
     def _commit(self, address: str, readings: list[Reading]) -> None:

@@ -107,6 +107,14 @@ class Wearable:
         if self.in_range and self.connection is None:
             await self.device.start_advertising(advertising_interval_min=20, advertising_interval_max=20)
 
+    async def wait_connected(self, timeout: float) -> bool:
+        """True once this wearable's side of a link exists (False after `timeout` seconds)."""
+        try:
+            await asyncio.wait_for(self._connected.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
     def _on_connection(self, connection: Connection) -> None:
         self.connection = connection
         self._connected.set()
@@ -138,6 +146,8 @@ class Wearable:
 
     async def close(self) -> None:
         self.in_range = False
+        for task in list(self._background):
+            task.cancel()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         if self.device is not None:
