@@ -1,21 +1,28 @@
 """Outbox publish throughput vs a raw kafka-python producer sending the same bytes: a ratio in one run.
 
-Usage: python bench/bench_outbox.py --bootstrap 127.0.0.1:PORT [--n 20000]
+Usage: python bench/bench_outbox.py [--n 20000] [--bootstrap HOST:PORT]
+Without --bootstrap it starts its own broker (monitor.kafka_local.LocalKafka) on a free port and removes it.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from kafka import KafkaProducer
 
 from device_gateway.outbox import Outbox, OutboxLimits
 from device_gateway.publisher import ReadingPublisher
+from monitor import kafka_admin
+from monitor.kafka_local import LocalKafka, free_port
 from monitor.records import Reading, ReadingKind, Source, reading_id_for, to_json
+from monitor.topics import TopicSpec
 
 
 def readings(n: int) -> list[Reading]:
@@ -28,39 +35,53 @@ def readings(n: int) -> list[Reading]:
     ]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--bootstrap", required=True)
-    ap.add_argument("--topic", default="vigil.bench.v1")
-    ap.add_argument("--n", type=int, default=20_000)
-    args = ap.parse_args()
-    rs = readings(args.n)
-
-    raw = KafkaProducer(bootstrap_servers=args.bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
+def bench(bootstrap: str, topic: str, n: int) -> None:
+    rs = readings(n)
+    raw = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
     payloads = [(r.patient_key.encode(), to_json(r)) for r in rs]
     t = time.perf_counter()
-    futures = [raw.send(args.topic, key=k, value=v) for k, v in payloads]
+    futures = [raw.send(topic, key=k, value=v) for k, v in payloads]
     raw.flush()
     for f in futures:
         f.get(timeout=60)
-    raw_rate = args.n / (time.perf_counter() - t)
+    raw_rate = n / (time.perf_counter() - t)
     raw.close()
 
     with tempfile.TemporaryDirectory() as d:
-        box = Outbox(Path(d) / "o.db", limits=OutboxLimits(max_pending=10 * args.n))
+        box = Outbox(Path(d) / "o.db", limits=OutboxLimits(max_pending=10 * n))
         t = time.perf_counter()
-        for i in range(0, args.n, 500):
-            box.enqueue_many([(args.topic, r) for r in rs[i:i + 500]])
-        enqueue_rate = args.n / (time.perf_counter() - t)
-        pub = ReadingPublisher(args.bootstrap, args.topic)
+        for i in range(0, n, 500):
+            box.enqueue_many([(topic, r) for r in rs[i:i + 500]])
+        enqueue_rate = n / (time.perf_counter() - t)
+        pub = ReadingPublisher(bootstrap, topic)
         t = time.perf_counter()
         result = box.drain(pub, batch=2000)
         outbox_rate = result.sent / (time.perf_counter() - t)
         pub.close()
+        box.close()
     print(f"raw producer   {raw_rate:10.0f} msg/s")
     print(f"outbox publish {outbox_rate:10.0f} msg/s  (sent {result.sent}, error {result.error})")
     print(f"outbox enqueue {enqueue_rate:10.0f} msg/s  (batches of 500, synchronous=FULL)")
     print(f"ratio outbox/raw = {outbox_rate / raw_rate:.2f}  (goal >= 0.5)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--bootstrap", help="an existing broker; default: start one on a free port")
+    ap.add_argument("--topic", default="vigil.bench.v1")
+    ap.add_argument("--n", type=int, default=20_000)
+    args = ap.parse_args()
+    if args.bootstrap:
+        bench(args.bootstrap, args.topic, args.n)
+        return
+    with tempfile.TemporaryDirectory(prefix="vigil-bench-outbox-") as state:
+        broker = LocalKafka(Path(state) / "kafka", port=free_port(), controller_port=free_port())
+        try:
+            bootstrap = broker.up()
+            kafka_admin.create_topics(bootstrap, [TopicSpec(args.topic, 3, "patient_key", "Reading")])
+            bench(bootstrap, args.topic, args.n)
+        finally:
+            broker.destroy()
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 
@@ -33,6 +35,7 @@ class FakePublisher:
     log: list[Any] = field(default_factory=list)
     dead_letters: list[Any] = field(default_factory=list)
     flushes: int = 0
+    lookups: int = 0
     _sends: int = 0
 
     def send(self, record: Any) -> FakeFuture:
@@ -50,3 +53,10 @@ class FakePublisher:
 
     def flush(self, timeout: float | None = None) -> None:
         self.flushes += 1
+
+    def find_published(self, topic: str, keys: Mapping[str, bytes], since: datetime) -> set[str]:
+        """Like the broker read-back: the ids among `keys` this fake has acknowledged."""
+        self.lookups += 1
+        if self.down:
+            raise FakeBrokerDownError("fake broker is down")
+        return {r.reading_id for r in self.log if getattr(r, "reading_id", None) in keys}

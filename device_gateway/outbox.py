@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from monitor.records import DeadLetter, Reading, Record, parse_any, to_json
 
@@ -29,6 +29,14 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (seq) WHERE sent_at IS NULL AND dropped_at IS NULL;
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+# attempted_at: when a row was first handed to the producer. A row attempted but not marked sent is "in
+# doubt" (the process died, or the ack was lost): the broker may have it. Added to older files in place.
+_IN_DOUBT_INDEX = (
+    "CREATE INDEX IF NOT EXISTS outbox_in_doubt ON outbox (seq) "
+    "WHERE sent_at IS NULL AND dropped_at IS NULL AND attempted_at IS NOT NULL"
+)
+# Producer and broker clocks may differ a little; the read-back window starts this much earlier.
+RECONCILE_SKEW = timedelta(seconds=30)
 
 
 class SendFuture(Protocol):
@@ -45,6 +53,13 @@ class Publisher(Protocol):
     def send_dead_letter(self, letter: DeadLetter) -> SendFuture: ...
 
     def flush(self, timeout: float | None = None) -> Any: ...
+
+
+@runtime_checkable
+class PublishedLookup(Protocol):
+    """Optional publisher capability: which of these reading ids (-> partition key) are on the topic."""
+
+    def find_published(self, topic: str, keys: Mapping[str, bytes], since: datetime) -> set[str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +130,10 @@ class Outbox:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+        if "attempted_at" not in columns:
+            self._db.execute("ALTER TABLE outbox ADD COLUMN attempted_at TEXT")
+        self._db.execute(_IN_DOUBT_INDEX)
         self._lock = threading.Lock()
         self._limits = limits or OutboxLimits()
         self._now = now
@@ -187,6 +206,7 @@ class Outbox:
         rows = self.pending(batch)
         if not rows:
             return PublishResult(0, 0)
+        self._mark_attempted(rows[0][0], rows[-1][0])
         futures: list[tuple[int, SendFuture]] = []
         error: str | None = None
         for seq, _topic, value in rows:
@@ -219,13 +239,70 @@ class Outbox:
         return PublishResult(sent=len(acked), failed=len(rows) - len(acked), error=error)
 
     def drain(self, publisher: Publisher, *, batch: int = 1000, timeout: float = 300.0) -> PublishResult:
-        """Publishes until nothing is pending or a pass fails."""
+        """Publishes until nothing is pending or a pass fails; first settles rows in doubt (reconcile)."""
+        if isinstance(publisher, PublishedLookup) and self.in_doubt_count():
+            try:
+                self.reconcile(publisher)
+            except Exception as exc:  # unknown what the broker has: sending now could duplicate
+                return PublishResult(0, 0, f"reconcile failed: {exc!r}")
         total = 0
         while True:
             result = self.publish_pending(publisher, batch=batch, timeout=timeout)
             total += result.sent
             if result.error is not None or result.sent == 0:
                 return PublishResult(total, result.failed, result.error)
+
+    def _mark_attempted(self, first: int, last: int) -> None:
+        """Durably notes, before anything leaves, that these pending rows are about to be sent."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(
+                "UPDATE outbox SET attempted_at=? WHERE seq BETWEEN ? AND ? AND sent_at IS NULL "
+                "AND dropped_at IS NULL AND attempted_at IS NULL",
+                (self._now().astimezone(UTC).isoformat(), first, last),
+            )
+            self._db.execute("COMMIT")
+
+    def in_doubt_count(self) -> int:
+        """Rows handed to a producer but never acknowledged to us: the broker may or may not have them."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND dropped_at IS NULL "
+                "AND attempted_at IS NOT NULL"
+            ).fetchone()
+        return int(row[0])
+
+    def reconcile(self, lookup: PublishedLookup) -> int:
+        """Marks as sent the in-doubt readings the broker already has; returns how many.
+
+        Exactly once on the readings topic: a reading acknowledged by the broker just before a SIGKILL (or
+        whose ack was lost) is found by reading back its patient's partition from the time it was first
+        attempted, instead of being sent a second time. Dead letters are not reconciled (at least once).
+        """
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, msg_id, topic, value, attempted_at FROM outbox WHERE sent_at IS NULL "
+                "AND dropped_at IS NULL AND attempted_at IS NOT NULL ORDER BY seq"
+            ).fetchall()
+        keys: dict[str, dict[str, bytes]] = {}
+        since: dict[str, datetime] = {}
+        seq_of: dict[str, int] = {}
+        for seq, msg_id, topic, value, attempted in rows:
+            record = parse_any(bytes(value))
+            if not isinstance(record, Reading):
+                continue
+            keys.setdefault(topic, {})[msg_id] = record.patient_key.encode()
+            at = datetime.fromisoformat(attempted)
+            since[topic] = min(since.get(topic, at), at)
+            seq_of[msg_id] = int(seq)
+        marked: list[int] = []
+        for topic, by_id in keys.items():
+            found = lookup.find_published(topic, by_id, since[topic] - RECONCILE_SKEW)
+            marked += [seq_of[m] for m in found if m in seq_of]
+        self._mark_sent(marked)
+        if rows:
+            log.info("outbox reconcile: %d of %d in-doubt rows already on the broker", len(marked), len(rows))
+        return len(marked)
 
     def _mark_sent(self, seqs: Iterable[int]) -> None:
         params = [(self._now().astimezone(UTC).isoformat(), s) for s in seqs]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from kafka import KafkaProducer
 
+from device_gateway import topic_lookup
 from monitor.records import DeadLetter, Reading, to_json
 from monitor.security import kafka_python_kwargs
 from monitor.topics import DEADLETTER, READINGS
@@ -27,6 +29,8 @@ class ReadingPublisher:
     ) -> None:
         self.topic = topic
         self.deadletter_topic = deadletter_topic
+        self._bootstrap = bootstrap
+        self._security = dict(security or {})
         self._producer = KafkaProducer(
             bootstrap_servers=bootstrap,
             acks="all",
@@ -56,6 +60,10 @@ class ReadingPublisher:
         for future in futures:
             future.get(timeout=timeout_s)
         return len(futures)
+
+    def find_published(self, topic: str, keys: Mapping[str, bytes], since: datetime) -> set[str]:
+        """Which of these reading ids are already on `topic` (the outbox's reconcile; see topic_lookup)."""
+        return topic_lookup.find_published(self._bootstrap, topic, keys, since, **self._security)
 
     def flush(self, timeout_s: float | None = None) -> None:
         self._producer.flush(timeout=timeout_s)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from device_gateway.fake_publisher import FakePublisher
+from device_gateway.fake_publisher import FakeFuture, FakePublisher
 from device_gateway.outbox import Enqueued, Outbox, OutboxLimits, Overflow
 from monitor.records import DeadLetter, Reading, ReadingKind, Source, reading_id_for
 
@@ -143,3 +143,61 @@ def test_sent_rows_are_pruned_after_keep_sent(outbox: Outbox, clock: Clock) -> N
     assert outbox.expire() == 0
     assert outbox.stats().sent == 0
 
+
+
+class LostAckPublisher(FakePublisher):
+    """The broker appends every record but no acknowledgement comes back (the gateway died, or the ack got lost)."""
+
+    def send(self, record: object) -> FakeFuture:
+        self.log.append(record)
+        return FakeFuture(None, TimeoutError("fake: ack lost"))
+
+
+def test_rows_whose_ack_was_lost_are_reconciled_not_resent(outbox: Outbox) -> None:
+    broker = LostAckPublisher()
+    outbox.enqueue_many([(R, reading(i)) for i in range(5)])
+    assert outbox.publish_pending(broker).sent == 0
+    assert outbox.in_doubt_count() == 5
+    outbox.enqueue(R, reading(5))
+    healthy = FakePublisher(log=broker.log)
+    result = outbox.drain(healthy)
+    assert healthy.lookups == 1 and result.sent == 1
+    assert [r.sequence for r in healthy.log] == list(range(6))  # each reading exactly once
+    assert outbox.stats().pending == 0 and outbox.in_doubt_count() == 0
+
+
+def test_a_restarted_outbox_reconciles_before_resending(tmp_path: Path, clock: Clock) -> None:
+    box = Outbox(tmp_path / "o.db", now=clock)
+    box.enqueue_many([(R, reading(i)) for i in range(4)])
+    broker = LostAckPublisher()
+    box.publish_pending(broker)  # the broker has 0..3; "SIGKILL" before any was marked sent
+    del broker.log[2:]  # ... except that 2 and 3 never reached it
+    box.close()
+    again = Outbox(tmp_path / "o.db", now=clock)
+    pub = FakePublisher(log=broker.log)
+    assert again.drain(pub).sent == 2
+    assert [r.sequence for r in pub.log] == [0, 1, 2, 3]
+
+
+def test_no_resend_while_the_read_back_fails(outbox: Outbox) -> None:
+    outbox.enqueue_many([(R, reading(i)) for i in range(3)])
+    outbox.publish_pending(LostAckPublisher())
+    down = FakePublisher(down=True)
+    result = outbox.drain(down)
+    assert result.sent == 0 and result.error is not None and "reconcile" in result.error
+    assert outbox.in_doubt_count() == 3
+
+
+def test_an_outbox_file_without_attempted_at_is_migrated(tmp_path: Path, clock: Clock) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            "CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, msg_id TEXT NOT NULL UNIQUE, "
+            "topic TEXT NOT NULL, value BLOB NOT NULL, created_at TEXT NOT NULL, sent_at TEXT, "
+            "dropped_at TEXT, dropped_reason TEXT);"
+        )
+    box = Outbox(path, now=clock)
+    box.enqueue(R, reading(1))
+    assert box.drain(FakePublisher()).sent == 1
