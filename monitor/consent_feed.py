@@ -134,12 +134,18 @@ class ConsentGate:
     def __init__(self, view: ConsentView, ready_timeout_s: float = 60.0) -> None:
         self.view = view
         self.ready_timeout_s = ready_timeout_s
+        self._waited = False
 
     async def refusal(self, reading: Reading, now: datetime) -> str | None:
         if not self.view.ready.is_set():
             self.view.start()
-            await asyncio.to_thread(self.view.ready.wait, self.ready_timeout_s)
+            # wait for the first catch-up once; afterwards refuse at once while it is missing (a missing topic
+            # must not make every reading wait a minute)
+            timeout = 0.0 if self._waited else self.ready_timeout_s
+            self._waited = True
+            await asyncio.to_thread(self.view.ready.wait, timeout)
             if not self.view.ready.is_set():
+                log.error("consent state not loaded from %s: refusing readings (fail closed)", self.view.topic)
                 return CONSENT_UNAVAILABLE
         return monitoring_refusal(self.view.get(reading.patient_key), reading.measured_at, now)
 
