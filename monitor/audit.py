@@ -47,7 +47,7 @@ class AuditLog:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: commits survive a process crash
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, event_type TEXT NOT NULL, "
             "subject TEXT NOT NULL, details TEXT NOT NULL, at TEXT NOT NULL, prev_hash TEXT NOT NULL, "

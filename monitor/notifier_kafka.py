@@ -23,7 +23,9 @@ class Incoming:
 class NotifierKafka:
     """Committed-offset consumer of vigil.alerts.v1 + vigil.acks.v1 and an idempotent producer."""
 
-    def __init__(self, bootstrap: str, namespace: str | None, group: str, *, consume: bool = True) -> None:
+    def __init__(self, bootstrap: str, namespace: str | None, group: str, *, consume: bool = True,
+                 fetch_wait_ms: int = 25) -> None:
+        # A short broker-side fetch wait: an urgent alert must not sit 500 ms (the default) in a parked fetch.
         security = KafkaSecurity.from_env().kafka_python()
         self._names = {topics.namespaced(t, namespace): t for t in (topics.ALERTS, topics.ACKS)}
         self.acks_topic = topics.namespaced(topics.ACKS, namespace)
@@ -33,7 +35,10 @@ class NotifierKafka:
         if consume:
             self.consumer = KafkaConsumer(*self._names, bootstrap_servers=bootstrap, group_id=group,
                                           enable_auto_commit=False, auto_offset_reset="earliest",
-                                          isolation_level="read_committed", **security)
+                                          isolation_level="read_committed", fetch_max_wait_ms=fetch_wait_ms,
+                                          # a crashed notifier's partitions move to its replacement within 10 s
+                                          session_timeout_ms=10_000, heartbeat_interval_ms=3_000,
+                                          **security)
         self.producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
                                       linger_ms=2, **security)
 

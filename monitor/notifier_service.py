@@ -18,7 +18,7 @@ from monitor.identity import IdentityStore, open_store
 from monitor.notifier import Action, Escalation, OnDuty, Policy, Send, Track, Unreachable
 from monitor.notifier_kafka import Incoming, NotifierKafka
 from monitor.notify import SmsResult, TwilioSender, signature_is_valid
-from monitor.notify_ledger import FAILED, INFLIGHT, SENT, Ledger, LedgerSend
+from monitor.notify_ledger import FAILED, SENT, Ledger, LedgerSend
 from monitor.records import Ack, AckAction, Alert, DeadLetter, NotificationAttempt, RecordError, from_json, stable_id
 from monitor.replies import ReplyKind, parse_reply
 from monitor.roster import care_team, from_stored, on_duty
@@ -81,18 +81,16 @@ class NotifierService:
 
     # ---- engine -------------------------------------------------------------------------------------------
     def recover(self) -> None:
-        """After a restart: sends that were in flight are looked up at Twilio first, then unfinished ones go out."""
+        """After a restart: every unfinished send is looked up at the provider first, and sent only if absent."""
         for row in self.ledger.pending():
-            if row.state == INFLIGHT:
-                member = self.identity.member(row.recipient)
-                sid = self.sender.find_sent(member.phone, row.body, datetime.fromisoformat(row.updated_at)) \
-                    if member else None
-                if sid is not None:
-                    self.ledger.mark(row.key, SENT, sid)
-                    self.audit.append("send_reconciled", row.alert_id, {"recipient": row.recipient,
-                                                                         "attempt": row.attempt, "sid": sid},
-                                      self.clock())
-                    continue
+            member = self.identity.member(row.recipient)
+            sid = (self.sender.find_sent(member.phone, row.body, datetime.fromisoformat(row.updated_at))
+                   if member else None)
+            if sid is not None:
+                self.ledger.mark(row.key, SENT, sid)
+                self.audit.append("send_reconciled", row.alert_id, {"recipient": row.recipient,
+                                                                     "attempt": row.attempt, "sid": sid}, self.clock())
+                continue
             self._execute(row)
 
     def _duty(self, patient_key: str, now: datetime) -> OnDuty:
@@ -108,7 +106,7 @@ class NotifierService:
                 "recovering": alert.recovering, "patient_key": alert.patient_key}, now)
             track = self.tracks.get(alert.alert_id) or self.ledger.track(alert.alert_id)
             code = track.code if track else self.ledger.allocate_code(
-                alert.alert_id, alert.patient_key, [messages.alert_code(alert.alert_id, i) for i in range(64)])
+                alert.alert_id, [messages.alert_code(alert.alert_id, i) for i in range(64)])
             duty = track.duty if track else self._duty(alert.patient_key, now)
             new_track, actions = notifier.on_alert(track, alert, duty, code, now, policy=self.config.policy)
             if new_track is not None:
@@ -180,7 +178,6 @@ class NotifierService:
             self.ledger.mark(row.key, FAILED)
             self._after_failure(row, SmsResult(ok=False, error_code="unknown_member", detail="no such member"))
             return
-        self.ledger.mark(row.key, INFLIGHT)
 
         def on_try(try_no: int, result: SmsResult) -> None:
             outcome = "accepted" if result.ok else ("retry" if result.retryable else "error")

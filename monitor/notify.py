@@ -38,7 +38,7 @@ class SmsResult:
     detail: str = ""
 
 
-class _RoutedHttpClient(TwilioHttpClient):
+class _RoutedHttpClient(TwilioHttpClient):  # type: ignore[misc]
     """twilio's own HTTP client, with api.twilio.com rewritten to a base URL (the local sink) when configured."""
 
     def __init__(self, base_url: str | None, timeout: float) -> None:
@@ -128,8 +128,9 @@ def _retry_after(headers: dict[str, str]) -> float | None:
 def backoff_s(attempt: int, retry_after_s: float | None, jitter: float) -> float:
     """Retry-After when the server gives it, else 0.5 s doubling to 8 s, with up to 25 % jitter."""
     if retry_after_s is not None:
-        return retry_after_s
-    return min(8.0, 0.5 * 2 ** (attempt - 1)) * (1 + 0.25 * jitter)
+        return float(retry_after_s)
+    base: float = min(8.0, 0.5 * 2.0 ** (attempt - 1))
+    return base * (1 + 0.25 * jitter)
 
 
 def signature_is_valid(auth_token: str, url: str, params: dict[str, str], signature: str | None) -> bool:

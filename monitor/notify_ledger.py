@@ -1,4 +1,4 @@
-"""Durable local send ledger (SQLite, synchronous=FULL): delivery state and every planned send survive a crash."""
+"""Durable local send ledger (SQLite WAL): delivery state and every planned send survive a process crash."""
 
 from __future__ import annotations
 
@@ -40,7 +40,9 @@ class Ledger:
         self._lock = threading.RLock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.executescript(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+            # WAL + NORMAL: every commit survives a process crash (SIGKILL); after a power loss the last commits may be
+            # lost, and recovery then reconciles pending sends against the provider before sending anything.
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
             "CREATE TABLE IF NOT EXISTS tracks (alert_id TEXT PRIMARY KEY, data BLOB NOT NULL, open INTEGER NOT NULL);"
             "CREATE TABLE IF NOT EXISTS codes (code TEXT PRIMARY KEY, alert_id TEXT NOT NULL UNIQUE,"
             " patient_key TEXT NOT NULL, open INTEGER NOT NULL);"
@@ -54,7 +56,7 @@ class Ledger:
         self._db.close()
 
     def save(self, track: Track, sends: list[tuple[Send, str]]) -> list[Send]:
-        """One transaction: the track and its new sends (planned). Returns the sends that were new."""
+        """One transaction: the track, its reply code and its new sends (planned). Returns the new sends."""
         now = datetime.now(UTC).isoformat()
         fresh: list[Send] = []
         with self._lock:
@@ -63,7 +65,9 @@ class Ledger:
                 is_open = 0 if (track.done or track.exhausted) else 1
                 self._db.execute("INSERT OR REPLACE INTO tracks VALUES (?, ?, ?)",
                                  (track.alert.alert_id, orjson.dumps(track_to_dict(track)), is_open))
-                self._db.execute("UPDATE codes SET open=? WHERE alert_id=?", (is_open, track.alert.alert_id))
+                self._db.execute("INSERT INTO codes VALUES (?, ?, ?, ?) ON CONFLICT(code) DO UPDATE SET "
+                                 "alert_id=excluded.alert_id, patient_key=excluded.patient_key, open=excluded.open",
+                                 (track.code, track.alert.alert_id, track.alert.patient_key, is_open))
                 for send, body in sends:
                     cur = self._db.execute(
                         "INSERT OR IGNORE INTO sends VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
@@ -87,8 +91,10 @@ class Ledger:
             row = self._db.execute("SELECT data FROM tracks WHERE alert_id=?", (alert_id,)).fetchone()
         return track_from_dict(orjson.loads(row[0])) if row else None
 
-    def allocate_code(self, alert_id: str, patient_key: str, candidates: list[str]) -> str:
-        """The alert's reply code: its existing one, else the first candidate no other open alert holds."""
+    def allocate_code(self, alert_id: str, candidates: list[str]) -> str:
+        """The alert's reply code: its existing one, else the first candidate no other open alert holds.
+
+        Only the engine thread allocates, and `save` records the code with the track in one transaction."""
         with self._lock:
             row = self._db.execute("SELECT code FROM codes WHERE alert_id=?", (alert_id,)).fetchone()
             if row:
@@ -96,7 +102,6 @@ class Ledger:
             for code in candidates:
                 taken = self._db.execute("SELECT open FROM codes WHERE code=?", (code,)).fetchone()
                 if taken is None or taken[0] == 0:
-                    self._db.execute("INSERT OR REPLACE INTO codes VALUES (?, ?, ?, 1)", (code, alert_id, patient_key))
                     return code
         raise RuntimeError("no free reply code")  # 9,000 codes: only reachable with thousands of open alerts
 
@@ -118,7 +123,7 @@ class Ledger:
         return [LedgerSend(*row) for row in rows]
 
     def pending(self) -> list[LedgerSend]:
-        """Sends planned but not finished: after a crash, inflight ones are reconciled before any resend."""
+        """Sends planned but not finished: after a crash each is reconciled with the provider before any send."""
         return self._sends("state IN (?, ?)", (PLANNED, INFLIGHT))
 
     def send(self, key: str) -> LedgerSend | None:
