@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator
@@ -148,7 +149,7 @@ def _cli(args: argparse.Namespace, settings: Any) -> int:
     from monitor.consent_feed import KafkaConsentPublisher
 
     scopes = args.scope or [Scope.MONITORING.value]
-    audit = AuditLog(Path(args.audit_db) if args.audit_db else Path(settings.home) / "audit.sqlite")
+    audit = AuditLog(Path(args.audit_db or os.environ.get("VIGIL_AUDIT_DB") or Path(settings.home) / "audit.sqlite"))
     try:
         with KafkaConsentPublisher(args.bootstrap or settings.bootstrap, settings.namespace) as publisher:
             state = store.state(key)
@@ -174,6 +175,7 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--by", default=None, help="who records this change (staff id)")
     parser.add_argument("--at", default=None, help="when the patient signed (ISO-8601 with zone; default now)")
     parser.add_argument("--db", default=None, help="consent database (default $VIGIL_HOME/consent.sqlite)")
-    parser.add_argument("--audit-db", default=None, help="audit database (default $VIGIL_HOME/audit.sqlite)")
+    parser.add_argument("--audit-db", default=None,
+                        help="audit database (default $VIGIL_AUDIT_DB or $VIGIL_HOME/audit.sqlite)")
     parser.add_argument("--bootstrap", default=None)
     parser.set_defaults(func=_cli)

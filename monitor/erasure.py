@@ -164,7 +164,7 @@ def _cli(args: argparse.Namespace, settings: Any) -> int:
     from monitor.audit import AuditLog
 
     identity_db = Path(os.environ.get("VIGIL_IDENTITY_DB") or Path(settings.home) / "identity.sqlite")
-    audit = AuditLog(Path(args.audit_db) if args.audit_db else Path(settings.home) / "audit.sqlite")
+    audit = AuditLog(Path(args.audit_db or os.environ.get("VIGIL_AUDIT_DB") or Path(settings.home) / "audit.sqlite"))
     send = kafka_tombstone_sender(args.bootstrap or settings.bootstrap)
     recordings = [Path(p) for p in (args.recordings or [])]
     try:
@@ -194,7 +194,8 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("patient", help="enrolment id or pk_ pseudonym")
     parser.add_argument("--recordings", action="append", help="folder of Parquet recordings (repeatable)")
     parser.add_argument("--consent-db", default=None)
-    parser.add_argument("--audit-db", default=None, help="audit database (default $VIGIL_HOME/audit.sqlite)")
+    parser.add_argument("--audit-db", default=None,
+                        help="audit database (default $VIGIL_AUDIT_DB or $VIGIL_HOME/audit.sqlite)")
     parser.add_argument("--bootstrap", default=None)
     parser.set_defaults(func=_cli)
 
