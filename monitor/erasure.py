@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
+import json
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -58,9 +60,63 @@ class ErasureReport:
                 "recording_rows": self.recording_rows, "notes": list(self.notes)}
 
 
+def _row_mentions(value: object, patient_key: str) -> bool:
+    """True when a recorded raw value names the patient: directly, or inside a dead letter's base64 payload."""
+    if value is None:
+        return False
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    if patient_key in text:
+        return True
+    if "raw_b64" not in text:
+        return False
+    try:
+        raw = base64.b64decode(orjson.loads(text).get("raw_b64") or "", validate=False)
+    except (orjson.JSONDecodeError, AttributeError, ValueError):
+        return False
+    return patient_key.encode() in raw
+
+
+def _keep_mask(table: Any, patient_key: str) -> list[bool]:
+    keys = table.column("key").to_pylist() if "key" in table.column_names else [None] * table.num_rows
+    owners = (table.column(PATIENT_KEY_COLUMN).to_pylist() if PATIENT_KEY_COLUMN in table.column_names
+              else [None] * table.num_rows)
+    values = table.column("value").to_pylist() if "value" in table.column_names else [None] * table.num_rows
+    return [owner != patient_key and key != patient_key.encode() and not _row_mentions(value, patient_key)
+            for owner, key, value in zip(owners, keys, values, strict=True)]
+
+
+def _update_manifest(path: Path, rows_removed: int) -> None:
+    """Keeps a recording's manifest true after a rewrite: the file's rows and sha256, the totals, the checksum."""
+    for folder in path.parents:
+        manifest_path = folder / "manifest.json"
+        if not manifest_path.exists():
+            continue
+        manifest = json.loads(manifest_path.read_text())
+        relative = str(path.relative_to(folder))
+        entries = [(entry, f) for entry in manifest.get("topics", {}).values() for f in entry.get("files", [])
+                   if f.get("path") == relative]
+        for entry, f in entries:
+            f["rows"] = max(0, int(f.get("rows", 0)) - rows_removed)
+            f["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+            entry["rows"] = max(0, int(entry.get("rows", 0)) - rows_removed)
+        if entries:
+            files = sorted((f["path"], f["sha256"]) for e in manifest["topics"].values() for f in e["files"])
+            manifest.setdefault("checksum", {})["value"] = hashlib.sha256(
+                "\n".join(f"{p}:{h}" for p, h in files).encode()).hexdigest()
+            manifest["erasures"] = int(manifest.get("erasures", 0)) + 1
+            tmp = manifest_path.with_name("manifest.json.erasing")
+            tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+            os.replace(tmp, manifest_path)
+        return
+
+
 def erase_recordings(folders: Iterable[Path], patient_key: str) -> tuple[int, int]:
-    """Rewrites every Parquet file holding the patient's rows without them; returns (files rewritten, rows)."""
-    import pyarrow.compute as pc
+    """Rewrites every Parquet file holding the patient's rows without them; returns (files rewritten, rows).
+
+    A row is the patient's when its patient_key column or its Kafka key is the pseudonym, or its raw value (a dead
+    letter's payload included) contains it. Manifests are updated so `vigil record verify` still passes.
+    """
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     files = rows = 0
@@ -69,11 +125,7 @@ def erase_recordings(folders: Iterable[Path], patient_key: str) -> tuple[int, in
             continue
         for path in sorted(Path(folder).rglob("*.parquet")):
             table = pq.read_table(path)
-            if PATIENT_KEY_COLUMN not in table.column_names:
-                continue
-            keep = pc.not_equal(table[PATIENT_KEY_COLUMN], patient_key)
-            keep = pc.fill_null(keep, True)
-            kept = table.filter(keep)
+            kept = table.filter(pa.array(_keep_mask(table, patient_key), type=pa.bool_()))
             removed = table.num_rows - kept.num_rows
             if removed == 0:
                 continue
@@ -82,6 +134,7 @@ def erase_recordings(folders: Iterable[Path], patient_key: str) -> tuple[int, in
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())
             os.replace(tmp, path)  # atomic: a crash leaves the old file or the new one, never half of one
+            _update_manifest(path, removed)
             files += 1
             rows += removed
     return files, rows

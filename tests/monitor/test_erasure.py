@@ -107,3 +107,45 @@ def test_a_second_erasure_finds_nothing_and_still_tombstones(world):
     again = run(world, sent, audit)
     assert (again.identity_removed, again.consent_rows, again.recording_rows) == (False, 0, 0)
     assert len(sent) == 8
+
+
+def test_a_real_recording_loses_the_patient_everywhere_and_still_verifies(tmp_path):
+    from datetime import timedelta
+
+    from monitor import record
+    from monitor.erasure import erase_recordings
+    from monitor.records import DeadLetter, Reading, ReadingKind, Source, reading_id_for, to_json
+    from monitor.topic_reader import ConsumedMessage
+
+    def reading(key: str, i: int) -> Reading:
+        at = NOW + timedelta(minutes=5 * i)
+        return Reading(reading_id=reading_id_for(f"d-{key[-4:]}", "cgm", i, at), patient_key=key,
+                       device_id=f"d-{key[-4:]}", kind=ReadingKind.CGM, value=90.0 + i, unit="mg/dL",
+                       measured_at=at, received_at=at, source=Source.BLE, sequence=i)
+
+    out = tmp_path / "rec"
+    writer = record.RecordingWriter(out, {"readings": "vigil.readings.v1", "deadletter": "vigil.deadletter.v1"},
+                                    clock=lambda: NOW)
+    offset = 0
+    for key in (GONE, KEPT):
+        for i in range(3):
+            writer.add(ConsumedMessage("vigil.readings.v1", 0, offset, 0, key.encode(), to_json(reading(key, i))))
+            offset += 1
+        letter = DeadLetter.of(to_json(reading(key, 9)), source="monitor", stage="consent", reason="no_consent",
+                               at=NOW)
+        writer.add(ConsumedMessage("vigil.deadletter.v1", 0, offset, 0, b"monitor", to_json(letter)))
+        offset += 1
+    writer.add(ConsumedMessage("vigil.readings.v1", 1, 0, 0, GONE.encode(), b"\xff not a record"))  # unparsed
+    writer.close()
+    assert record.verify(out) == []
+
+    files, rows = erase_recordings([out], GONE)
+
+    assert rows == 5 and files >= 2
+    assert record.verify(out) == [], "the manifest must stay true after the rewrite"
+    for path in out.rglob("*.parquet"):
+        assert GONE.encode() not in path.read_bytes()
+        for row in pq.read_table(path).to_pylist():
+            assert row.get("patient_key") != GONE and row.get("key") != GONE.encode()
+    left = [r for p in out.rglob("*.parquet") for r in pq.read_table(p).to_pylist()]
+    assert sum(r.get("patient_key") == KEPT for r in left) == 3 and sum(r.get("key") == b"monitor" for r in left) == 1
