@@ -219,7 +219,7 @@ def _cli(args: argparse.Namespace, settings: Any) -> int:
     identity_db = Path(os.environ.get("VIGIL_IDENTITY_DB") or Path(settings.home) / "identity.sqlite")
     audit = AuditLog(Path(args.audit_db or os.environ.get("VIGIL_AUDIT_DB") or Path(settings.home) / "audit.sqlite"))
     send = kafka_tombstone_sender(args.bootstrap or settings.bootstrap)
-    recordings = [Path(p) for p in (args.recordings or [])]
+    recordings = [Path(p) for p in (args.recordings or ["recordings"])]  # `vigil record` writes recordings/<day>
     try:
         report = erase_patient(
             key,
@@ -245,7 +245,8 @@ def add_parser(sub: Any) -> None:
     parser = sub.add_parser("patient", help="patient data rights (erasure)")
     parser.add_argument("action", choices=["erase"])
     parser.add_argument("patient", help="enrolment id or pk_ pseudonym")
-    parser.add_argument("--recordings", action="append", help="folder of Parquet recordings (repeatable)")
+    parser.add_argument("--recordings", action="append",
+                        help="folder of Parquet recordings (repeatable; default recordings/)")
     parser.add_argument("--consent-db", default=None)
     parser.add_argument("--audit-db", default=None,
                         help="audit database (default $VIGIL_AUDIT_DB or $VIGIL_HOME/audit.sqlite)")
