@@ -133,7 +133,7 @@ def test_erasure_tombstones_every_compacted_key_on_the_broker(kafka_bootstrap, n
     faust_key = f'"{key}"'.encode()   # faust writes str table keys as JSON
     assert any(k == faust_key and v for k, v in read_topic(kafka_bootstrap, changelog, settle_s=0.5))
 
-    assert vigil(["patient", "erase", CONSENTED["enrolment"]]) == 0
+    assert vigil(["patient", "erase", CONSENTED["enrolment"], "--recordings", str(home / "recordings")]) == 0
 
     assert identity.patient_name(key) is None
     for topic, wire_key in ((changelog, faust_key), (namespaced(CONSENT, namespace), key.encode())):
