@@ -35,6 +35,7 @@ class Episode:
     reading_ids: tuple[str, ...]
     clear_since: datetime | None = None  # first "back to normal" reading of the current clear run
     recovering: bool = False  # smart snooze: glucose clearly heading back to range
+    peak: str | None = None  # a worse level of the same severity, reached without a new alert (see advance)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,14 @@ def alert_id_for(patient_key: str, episode_id: str, level: str) -> str:
     return "a_" + stable_id(patient_key, episode_id, level)
 
 
+SEVERITY_RANK: Final = {Severity.INFO: 0, Severity.WARNING: 1, Severity.URGENT: 2}
+
+
+def worst_rank(episode: Episode) -> int:
+    """The worst level this episode has reached, alerted or not."""
+    return max(rank(episode.family, episode.level), rank(episode.family, episode.peak or ""))
+
+
 def _put(book: Book, episode: Episode | None, family: str, opened: bool = False) -> Book:
     others = tuple(e for e in book.open if e.family != family)
     counts = dict(book.counts)
@@ -73,6 +82,9 @@ def advance(book: Book, patient_key: str, family: str, finding: Finding | None, 
             resolve_after: timedelta, *, recovering: bool = False, quiet: bool = False
             ) -> tuple[Book, Transition | None, Episode | None]:
     """Moves one family's episode by one scored reading; returns (book, what happened, the episode concerned).
+
+    An episode escalates (a new alert record, a new alert id) only when its severity rises; a worse level of
+    the same severity is remembered in `peak` and the alert id stays that of the last alerted level.
 
     quiet: a catch-up reading (backfill) may keep or resolve an episode but never opens or escalates one.
     """
@@ -87,9 +99,16 @@ def advance(book: Book, patient_key: str, family: str, finding: Finding | None, 
                               finding.reading_ids[-READING_IDS_KEPT:], recovering=recovering)
             return _put(book, episode, family, opened=True), Transition.OPEN, episode
         ids = (*episode.reading_ids, *(i for i in finding.reading_ids if i not in episode.reading_ids))
-        if not quiet and rank(family, finding.level) > rank(family, episode.level):
+        if not quiet and rank(family, finding.level) > worst_rank(episode):
+            if SEVERITY_RANK[finding.severity] <= SEVERITY_RANK[episode.severity]:
+                # predicted_low -> low, urgent_low_soon -> urgent_low: the same episode at the same severity;
+                # the care team was already told, so this is a state change, not a new alert (alert fatigue)
+                episode = replace(episode, peak=finding.level, reading_ids=ids[-READING_IDS_KEPT:],
+                                  clear_since=None, recovering=recovering)
+                return _put(book, episode, family), None, episode
             episode = replace(episode, level=finding.level, kind=finding.kind, severity=finding.severity,
-                              reading_ids=ids[-READING_IDS_KEPT:], clear_since=None, recovering=recovering)
+                              reading_ids=ids[-READING_IDS_KEPT:], clear_since=None, recovering=recovering,
+                              peak=None)
             return _put(book, episode, family), Transition.ESCALATE, episode
         episode = replace(episode, clear_since=None, recovering=recovering)
         return _put(book, episode, family), None, episode

@@ -84,19 +84,19 @@ def test_restart_loses_and_duplicates_nothing(kafka_bootstrap, namespace, make_w
               [(20, 70), (25, 90), (30, 95), (35, 100), (40, 105), (45, 90), (50, 80), (55, 72), (60, 66)]]
     worker = make_worker(namespace).start()
     publish(kafka_bootstrap, topic, [(r.patient_key.encode(), to_json(r)) for r in first])
-    before = alerts_in(kafka_bootstrap, namespace, 2)
+    before = alerts_in(kafka_bootstrap, namespace, 1)
     worker.stop()
     # the same readings again (a gateway resend) plus new ones, after a restart
     publish(kafka_bootstrap, topic, [(r.patient_key.encode(), to_json(r)) for r in first + second])
     make_worker(namespace).start()
-    after = alerts_in(kafka_bootstrap, namespace, 5)
-    assert [(a.kind, a.state) for a in before] == [
-        ("urgent_low_soon", AlertState.OPEN), ("urgent_low", AlertState.ESCALATED)]
+    after = alerts_in(kafka_bootstrap, namespace, 3)
+    # 50 after urgent_low_soon is the same urgent episode (same severity): a state change, not a second alert
+    assert [(a.kind, a.state) for a in before] == [("urgent_low_soon", AlertState.OPEN)]
     keys = [a.record_key for a in after]
     assert len(keys) == len(set(keys)), f"duplicate alert records: {keys}"
     assert [(a.kind, a.state) for a in after] == [
-        ("urgent_low_soon", AlertState.OPEN), ("urgent_low", AlertState.ESCALATED),
-        ("urgent_low", AlertState.RESOLVED),  # back above 80 for 15 minutes (hysteresis)
-        ("predicted_low", AlertState.OPEN), ("low", AlertState.ESCALATED),  # a new episode, escalating
+        ("urgent_low_soon", AlertState.OPEN),
+        ("urgent_low_soon", AlertState.RESOLVED),  # back above 80 for 15 minutes (hysteresis)
+        ("predicted_low", AlertState.OPEN),  # a new episode; 66 (low, same severity) does not re-alert
     ]
     assert len({a.episode_id for a in after}) == 2

@@ -15,7 +15,8 @@ HYST = timedelta(minutes=15)
 
 
 def finding(level, minute=0, family="low"):
-    return Finding(family=family, level=level, kind=level, severity=Severity.WARNING, rule="r", reason="x.",
+    severity = Severity.URGENT if level.startswith("urgent") else Severity.WARNING
+    return Finding(family=family, level=level, kind=level, severity=severity, rule="r", reason="x.",
                    reading_ids=(f"r{minute}",), measured_at=T0 + timedelta(minutes=minute), value=60.0)
 
 
@@ -29,6 +30,12 @@ def step(book, level, minute, clear=False, family="low", quiet=False):
     ([("low", 0, False), ("low", 5, False)], ["open", None]),
     ([("low", 0, False), ("urgent_low", 5, False)], ["open", "escalate"]),
     ([("urgent_low", 0, False), ("low", 5, False)], ["open", None]),  # never de-escalates
+    # a worse level of the same severity is a state change of the episode, not a new alert
+    ([("predicted_low", 0, False), ("low", 5, False)], ["open", None]),
+    ([("urgent_low_soon", 0, False), ("urgent_low", 5, False)], ["open", None]),
+    ([("predicted_low", 0, False), ("low", 5, False), ("urgent_low", 10, False)], ["open", None, "escalate"]),
+    ([("predicted_low", 0, False), ("low", 5, False), ("predicted_low", 10, False), ("low", 15, False)],
+     ["open", None, None, None]),
     ([("low", 0, False), (None, 5, True), (None, 10, True), (None, 20, True)], ["open", None, None, "resolve"]),
     ([("low", 0, False), (None, 5, True), (None, 10, False), (None, 20, True)], ["open", None, None, None]),
     ([("low", 0, False), (None, 5, True), ("low", 10, False), (None, 25, True)], ["open", None, None, None]),
@@ -54,6 +61,15 @@ def test_episode_ids_count_per_family_and_alert_ids_are_deterministic():
     assert alert_id_for("p1", first.episode_id, "low") != alert_id_for("p1", first.episode_id, "urgent_low")
     _, _, again = step(Book(), "low", 0)
     assert again.episode_id == first.episode_id
+
+
+def test_same_severity_level_keeps_the_alert_id_and_remembers_the_peak():
+    book, _, opened = step(Book(), "predicted_low", 0)
+    book, transition, held = step(book, "low", 5)
+    assert transition is None and (held.level, held.peak) == ("predicted_low", "low")
+    assert held.episode_id == opened.episode_id and held.reading_ids == ("r0", "r5")
+    _, transition, worse = step(book, "urgent_low", 10)
+    assert transition is Transition.ESCALATE and (worse.level, worse.peak) == ("urgent_low", None)
 
 
 def test_rate_episode_is_shadowed_by_an_open_low():

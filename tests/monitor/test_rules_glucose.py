@@ -27,8 +27,12 @@ def run(values, targets=None, every=5.0):
     ([190] * 6, []),  # above 180 for 25 min: not yet (persistence 30 min)
     ([190] * 7, [("high", "open")]),  # 30 min
     ([260] * 4, [("very_high", "open")]),  # above 250 for 15 min
-    ([150, 140, 130, 120, 110], [("rapid_fall", "open")]),  # 2 mg/dL/min
-    ([100, 112, 124, 136], [("rapid_rise", "open")]),
+    ([150, 140, 130, 120, 110], []),  # 2 mg/dL/min: trend words in explanations, never a message alone
+    ([100, 112, 124, 136], []),  # a rise after a meal
+    ([200, 185, 170, 155, 140], [("rapid_fall", "open")]),  # 3 mg/dL/min, heading below 70 within 30 min
+    ([240, 225, 210, 195, 180], []),  # 3 mg/dL/min but staying above 70: good news, no message
+    ([170, 187, 204, 221], [("rapid_rise", "open")]),  # 3.4 mg/dL/min, heading above 250 within 30 min
+    ([90, 107, 124, 141], []),  # 3.4 mg/dL/min, but below 250 in 30 min
     ([68, 72, 68, 72, 68, 72, 68, 72, 68, 72, 68, 72, 68], [("low", "open")]),  # flapping: one episode
 ])
 def test_glucose_rules(values, expected):
@@ -67,8 +71,18 @@ def test_per_patient_targets_override_defaults():
     assert alerts == []
 
 
+def test_predicted_low_needs_the_forecast_on_two_consecutive_readings():
+    falling = [150, 140, 130, 120, 110, 100, 90, 80]  # AR2 first forecasts < 70 at 80
+    _, alerts = run(falling)
+    assert alerts == []
+    _, alerts = run([*falling, 95])  # the fall stopped: no alert
+    assert alerts == []
+    _, alerts = run([*falling, 72])  # forecast again: alerted, on the second reading
+    assert [(a.kind, a.triggered_at.minute) for a in alerts] == [("predicted_low", 40)]
+
+
 def test_predicted_low_names_the_forecaster_and_needs_a_falling_trend():
-    _, alerts = run([150, 135, 120, 105, 90])
+    _, alerts = run([150, 135, 120, 105, 90, 80])
     predicted = [a for a in alerts if a.kind == "predicted_low"]
     assert predicted and predicted[0].explanation.model_name == "ar2"
     assert predicted[0].explanation.model_version == "nightscout-ar2-1"
