@@ -122,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     roster.add_parser(sub)
     audit.add_parser(sub)
     identity.add_keys_parser(sub)
+    from models.cli import add_data_parser, add_models_parser
+
+    add_data_parser(sub)
+    add_models_parser(sub)
     return parser
 
 
