@@ -58,10 +58,10 @@ def _gamma2_rate(age_min: np.ndarray, tau: float) -> np.ndarray:
 
 def _lookup(ts: np.ndarray, values: np.ndarray, at: np.ndarray) -> np.ndarray:
     """Value of the newest reading at or before each time in `at` (no older than the tolerance), else NaN."""
-    idx = np.searchsorted(ts, at, side="right") - 1
-    safe = np.clip(idx, 0, max(len(ts) - 1, 0))
     if len(ts) == 0:
         return np.full(len(at), np.nan)
+    idx = np.searchsorted(ts, at, side="right") - 1
+    safe = np.maximum(idx, 0)
     ok = (idx >= 0) & ((at - ts[safe]) <= LAG_TOLERANCE_MIN * NS_PER_MIN)
     return np.where(ok, values[safe], np.nan)
 
@@ -95,14 +95,17 @@ def _features(
 ) -> np.ndarray:
     """Feature matrix (len(targets) x len(FEATURES)) for readings at positions `targets` of ts/g."""
     t = ts[targets]
-    g = np.clip(g, BG_LOW, BG_HIGH)
+    g = np.minimum(np.maximum(g, BG_LOW), BG_HIGH)
     now = g[targets]
     cols: list[np.ndarray] = [now]
-    lagged = {lag: _lookup(ts, g, t - lag * NS_PER_MIN) for lag in LAGS}
+    offsets = sorted(set(LAGS) | set(GRID[1:]))
+    # one searchsorted for every (reading, offset) pair: (len(t) x len(offsets))
+    table = _lookup(ts, g, (t[:, None] - np.asarray(offsets, dtype=np.int64)[None, :] * NS_PER_MIN).ravel())
+    table = table.reshape(len(t), len(offsets))
+    lagged = {m: table[:, i] for i, m in enumerate(offsets)}
     cols.extend(now - lagged[lag] for lag in LAGS)
     cols.append(2.0 * (now - lagged[5]) - (now - lagged[10]))
-    grid = np.column_stack([now] + [lagged[m] if m in lagged else _lookup(ts, g, t - m * NS_PER_MIN)
-                                    for m in GRID[1:]])
+    grid = np.column_stack([now] + [lagged[m] for m in GRID[1:]])
     count = np.sum(~np.isnan(grid), axis=1).astype(float)
     mean = np.nanmean(grid, axis=1)
     cols.extend([mean - now, np.nanstd(grid, axis=1), np.nanmin(grid, axis=1) - now,
