@@ -23,14 +23,15 @@ QUICK = {"patients": 300, "readings": 6000, "publish": 5000, "latency_s": 8.0, "
          "sweep": [300, 3000], "memory": [2000], "sample_patients": 40, "sample_steps": 36}
 
 
-def worker_run(bootstrap: str, feed: list[Reading], workers: int, log_dir: Path, timeout_s: float
-               ) -> dict[str, Any]:
+def worker_run(bootstrap: str, feed: list[Reading], workers: int, log_dir: Path, timeout_s: float,
+               overrides: str | None = None) -> dict[str, Any]:
     """(b) Feeds a fresh namespace with `feed` while `workers` real workers consume it; rate from committed offsets."""
     ns = cluster.new_namespace(bootstrap)
     topic = namespaced(READINGS, ns)
     payloads = clients.payloads_of(feed)
-    with cluster.workers(bootstrap, ns, workers, log_dir) as procs:
+    with cluster.workers(bootstrap, ns, workers, log_dir, overrides) as procs:
         rss_before = sum(w.rss_kib() for w in procs)
+        cpu_before = sum(w.cpu_s() for w in procs)
         progress = cluster.Progress(bootstrap, cluster.group_of(ns), topic)
         try:
             produce_s = cluster.preload(bootstrap, topic, payloads)
@@ -38,11 +39,13 @@ def worker_run(bootstrap: str, feed: list[Reading], workers: int, log_dir: Path,
         finally:
             progress.close()
         rss_after = sum(w.rss_kib() for w in procs)
+        cpu = sum(w.cpu_s() for w in procs) - cpu_before
     alerts = cluster.read_all(bootstrap, namespaced(ALERTS, ns))
     return {"workers": workers, "readings": len(payloads), "patients": len({r.patient_key for r in feed}),
             "rate": drain.rate, "measured_records": drain.records, "measured_s": drain.seconds,
             "timed_out": drain.timed_out, "alerts": len(alerts), "preload_s": produce_s,
-            "rss_kib_before": rss_before, "rss_kib_after": rss_after}
+            "rss_kib_before": rss_before, "rss_kib_after": rss_after, "worker_cpu_s": cpu,
+            "worker_cpu_ms_per_reading": 1000 * cpu / len(payloads)}
 
 
 def _fmt(x: float) -> str:
@@ -58,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--patients", type=int)
     ap.add_argument("--readings", type=int)
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per worker drain")
+    ap.add_argument("--compare", nargs="*", default=[], metavar="NAME=JSON[;module@rev,...]",
+                    help="also run (b) with faust setting overrides and/or modules from an older commit "
+                         "(bench.variant_worker), side by side with the current worker")
     ap.add_argument("--tag", default=None, help="name for the JSON file (default full/quick)")
     args = ap.parse_args(argv)
     params: dict[str, Any] = dict(QUICK if args.quick else FULL)
@@ -83,15 +89,28 @@ def main(argv: list[str] | None = None) -> int:
             a = clients.raw_consume(boot, namespaced(READINGS, ns), len(feed))
             raw_rate = a.per_s
             result["a_raw_consume"] = asdict(a) | {"per_s": a.per_s}
-            rows.append(("(a) raw aiokafka consume + parse, readings/s", _fmt(a.per_s), "ceiling"))
+            rows.append(("(a) raw aiokafka consume + parse, readings/s", _fmt(a.per_s),
+                         f"ceiling; cpu {1000 * a.cpu_s / a.count:.3f} ms/reading"))
             print(rows[-1], flush=True)
         if parts & {"worker", "scale", "latency"}:
             b = worker_run(boot, feed, 1, log_dir, args.timeout)
             worker_rate = b["rate"]
             result["b_worker"] = b
             ratio = f"b/a = {worker_rate / raw_rate:.3f}" if raw_rate else ""
-            rows.append(("(b) vigil worker x1, readings/s", _fmt(worker_rate), f"{ratio}  alerts={b['alerts']}"
+            if raw_rate and result["a_raw_consume"]["cpu_s"]:
+                cpu_a = result["a_raw_consume"]["cpu_s"] / result["a_raw_consume"]["count"]
+                b["cpu_ratio_b_over_a"] = cpu_a / (b["worker_cpu_s"] / b["readings"])
+                ratio += f" (per cpu-second: {b['cpu_ratio_b_over_a']:.3f})"
+            rows.append(("(b) vigil worker x1, readings/s", _fmt(worker_rate),
+                         f"{ratio}  alerts={b['alerts']}  worker cpu {b['worker_cpu_ms_per_reading']:.2f} ms/reading"
                          f"{'  TIMED OUT' if b['timed_out'] else ''}"))
+            print(rows[-1], flush=True)
+        for spec in args.compare:
+            name, _, overrides = spec.partition("=")
+            v = worker_run(boot, feed, 1, log_dir, args.timeout, overrides)
+            result.setdefault("b_variants", {})[name] = v | {"overrides": overrides}
+            rows.append((f"    variant {name}, readings/s", _fmt(v["rate"]),
+                         f"cpu {v['worker_cpu_ms_per_reading']:.2f} ms/reading, alerts={v['alerts']}"))
             print(rows[-1], flush=True)
         if "scale" in parts:
             result["scale_out"] = []

@@ -18,10 +18,11 @@ from monitor.records import Reading, from_json, to_json
 
 @dataclass(frozen=True)
 class Rate:
-    """A count over seconds: the unit every bench number is reported in."""
+    """A count over seconds (and the CPU seconds this process used for it, when measured)."""
 
     count: int
     seconds: float
+    cpu_s: float = 0.0
 
     @property
     def per_s(self) -> float:
@@ -36,15 +37,16 @@ async def _consume(bootstrap: str, topic: str, expected: int) -> Rate:
     try:
         count = 0
         start: float | None = None
+        cpu = 0.0
         while count < expected:
             batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
             if start is None and batches:
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.process_time()
             for messages in batches.values():
                 for message in messages:
                     from_json(message.value, Reading)  # the same deserialization the worker does
                     count += 1
-        return Rate(count, time.perf_counter() - (start or time.perf_counter()))
+        return Rate(count, time.perf_counter() - (start or time.perf_counter()), time.process_time() - cpu)
     finally:
         await consumer.stop()
 

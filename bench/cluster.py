@@ -75,6 +75,12 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Worker:
     """One real `python -m monitor worker` process bound to a namespace, with its own log."""
@@ -84,6 +90,7 @@ class Worker:
     log_path: Path
     env_extra: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
+    command: tuple[str, ...] = ("-m", "monitor", "worker", "--loglevel", "info")
 
     def start(self) -> Worker:
         env = {**os.environ, "VIGIL_BOOTSTRAP": self.bootstrap, "VIGIL_NAMESPACE": self.namespace,
@@ -91,7 +98,7 @@ class Worker:
                "VIGIL_PSEUDONYM_SECRET": os.environ.get("VIGIL_PSEUDONYM_SECRET", "vigil-bench-secret-0123456789"),
                **self.env_extra}
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
-        self.proc = subprocess.Popen([sys.executable, "-m", "monitor", "worker", "--loglevel", "info"], cwd=ROOT,
+        self.proc = subprocess.Popen([sys.executable, *self.command], cwd=ROOT,
                                      env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         return self
@@ -114,6 +121,10 @@ class Worker:
         assert self.proc is not None
         return rss_kib(self.proc.pid)
 
+    def cpu_s(self) -> float:
+        assert self.proc is not None
+        return cpu_s(self.proc.pid)
+
     def stop(self, timeout_s: float = 30.0) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
@@ -130,9 +141,25 @@ class Worker:
 
 
 @contextmanager
-def workers(bootstrap: str, namespace: str, count: int, log_dir: Path, **env: str) -> Iterator[list[Worker]]:
-    """Starts `count` workers in one consumer group and waits until each is ready and the group is stable."""
-    started = [Worker(bootstrap, namespace, log_dir / f"{namespace}-w{i}.log", dict(env)).start()
+def workers(bootstrap: str, namespace: str, count: int, log_dir: Path, variant: str | None = None,
+            **env: str) -> Iterator[list[Worker]]:
+    """Starts `count` workers in one consumer group and waits until each is ready and the group is stable.
+
+    variant: "JSON faust overrides[;module@rev,...]" runs bench.variant_worker (the same agents) instead;
+    "floor:<mode>[;JSON]" runs bench.floor_worker (trivial agents on the same app settings).
+    """
+    extra = dict(env)
+    command: tuple[str, ...] = Worker.command
+    if variant is not None and variant.startswith("floor:"):
+        mode, _, overrides = variant.removeprefix("floor:").partition(";")
+        extra.update(VIGIL_BENCH_FLOOR=mode, VIGIL_BENCH_OVERRIDES=overrides or "{}")
+        command = ("-m", "bench.floor_worker")
+    elif variant is not None:
+        overrides, _, patch = variant.partition(";")
+        extra["VIGIL_BENCH_OVERRIDES"] = overrides or "{}"
+        extra["VIGIL_BENCH_PATCH"] = patch
+        command = ("-m", "bench.variant_worker")
+    started = [Worker(bootstrap, namespace, log_dir / f"{namespace}-w{i}.log", extra, command=command).start()
                for i in range(count)]
     try:
         for w in started:
