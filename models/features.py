@@ -47,13 +47,15 @@ HORIZONS: Final = (30, 60)
 def _gamma2_cdf(age_min: np.ndarray, tau: float) -> np.ndarray:
     """Fraction absorbed/acted after `age_min` minutes on a gamma(k=2) curve: 1 - (1 + a/tau) e^(-a/tau)."""
     a = np.maximum(age_min, 0.0) / tau
-    return 1.0 - (1.0 + a) * np.exp(-a)
+    done: np.ndarray = 1.0 - (1.0 + a) * np.exp(-a)
+    return done
 
 
 def _gamma2_rate(age_min: np.ndarray, tau: float) -> np.ndarray:
     """Per-minute rate of the same curve: a/tau^2 e^(-a/tau)."""
     a = np.maximum(age_min, 0.0)
-    return a / (tau * tau) * np.exp(-a / tau)
+    rate: np.ndarray = a / (tau * tau) * np.exp(-a / tau)
+    return rate
 
 
 def _lookup(ts: np.ndarray, values: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -128,7 +130,8 @@ def _features(
 
 
 def _ns(series: pd.Series) -> np.ndarray:
-    return series.dt.tz_convert("UTC").astype("datetime64[ns, UTC]").astype("int64").to_numpy()
+    ns: np.ndarray = series.dt.tz_convert("UTC").astype("datetime64[ns, UTC]").astype("int64").to_numpy()
+    return ns
 
 
 def feature_frame(readings: pd.DataFrame) -> pd.DataFrame:

@@ -67,7 +67,7 @@ def save(model: ForecastModel, store: Path, *, data_hash: str, metrics: Mapping[
         for name, arr in ens.arrays().items():
             arrays[f"{h}_{q}__{name}"] = arr
         trees[f"{h}_{q}"] = {"baseline": ens.baseline, "depth": ens.depth, "n_trees": int(ens.feature.shape[0])}
-    np.savez(folder / "trees.npz", allow_pickle=False, **arrays)  # type: ignore[arg-type]
+    np.savez(folder / "trees.npz", allow_pickle=False, **arrays)
     personal = {key: {"intercept": list(c.intercept), "weights": [list(w) for w in c.weights], "days": c.days}
                 for key, c in model.corrections.items()}
     (folder / "personal.json").write_text(json.dumps(personal, sort_keys=True))

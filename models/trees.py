@@ -34,7 +34,7 @@ class TreeEnsemble:
         trees = [predictors[0].nodes for predictors in model._predictors]
         n_nodes = max(len(t) for t in trees)
         shape = (len(trees), n_nodes)
-        out = {
+        out: dict[str, np.ndarray] = {
             "feature": np.zeros(shape, np.int32), "threshold": np.zeros(shape, np.float64),
             "missing_left": np.zeros(shape, np.bool_), "left": np.zeros(shape, np.int32),
             "right": np.zeros(shape, np.int32), "is_leaf": np.ones(shape, np.bool_),
