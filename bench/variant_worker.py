@@ -30,7 +30,7 @@ def patch_from_git(spec: str) -> None:
     parent, _, leaf = name.rpartition(".")
     module.__package__ = parent
     sys.modules[name] = module
-    exec(compile(source, f"{path}@{rev}", "exec"), module.__dict__)  # noqa: S102 - our own repository's code
+    exec(compile(source, f"{path}@{rev}", "exec"), module.__dict__)  # our own repository's code, at a commit
     if parent:
         setattr(importlib.import_module(parent), leaf, module)
 

@@ -42,7 +42,7 @@ def _to_plain(obj: Any) -> Any:
 def loads(raw: bytes, cls: type[T]) -> T:
     """Rebuilds a dataclass tree of type cls from dumps() output."""
     try:
-        return typing.cast(T, decoder(cls)(orjson.loads(raw)))
+        return typing.cast(T, decoder(typing.cast(Any, cls))(orjson.loads(raw)))
     except (TypeError, ValueError, KeyError) as exc:
         raise StateCodecError(f"cannot load {cls.__name__}: {exc}") from exc
 
