@@ -1,7 +1,8 @@
-"""`vigil demo`: broker, topics, worker, a glucose series that crosses 70 and 54, alerts in the terminal."""
+"""`vigil demo`: broker, topics, worker, emulated wearables through the real gateway, alerts in the terminal."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -18,30 +19,63 @@ from monitor import kafka_admin, topics
 from monitor.config import Settings
 from monitor.kafka_local import LocalKafka
 from monitor.pseudonym import patient_key
-from monitor.records import Reading, ReadingKind, Source, reading_id_for
+from monitor.records import Alert, RecordError, parse_any
 from monitor.tail import describe
 
 ROOT = Path(__file__).resolve().parents[1]
 # A morning that drifts low: in range, below 70 (low), below 54 (urgent low), then recovery above 80.
-DEMO_SERIES_MGDL = (128, 121, 112, 101, 92, 84, 77, 71, 66, 63, 59, 55, 51, 48, 50, 56, 64, 73, 82, 91, 104)
+DEMO_SERIES_MGDL = (128, 121, 112, 101, 92, 84, 77, 71, 66, 63, 59, 55, 51, 48, 50, 56, 64, 73, 82, 91, 104, 112, 118,
+                    121)
 
 
 def say(text: str) -> None:
     print(f"[demo] {text}", flush=True)
 
 
-def demo_readings(settings: Settings, start: datetime) -> list[Reading]:
-    """The emitter's series as contract Readings from one emulated CGM, five minutes apart on event time."""
-    key = patient_key("demo-patient-0001", settings.pseudonym_secret)
-    readings = []
-    for i, value in enumerate(DEMO_SERIES_MGDL):
-        at = start + timedelta(minutes=5 * i)
-        readings.append(Reading(
-            reading_id=reading_id_for("demo-cgm-1", "cgm", i, at), patient_key=key, device_id="demo-cgm-1",
-            kind=ReadingKind.CGM, value=float(value), unit="mg/dL", measured_at=at, received_at=at,
-            source=Source.API, sequence=i,
-        ))
-    return readings
+DEMO_ENROLMENT_ID = "demo-patient-0001"
+
+
+def record_consent(settings: Settings, bootstrap: str, namespace: str, home: Path) -> None:
+    """The worker scores nobody without monitoring consent: the demo patient's is recorded first."""
+    from monitor.consent_store import ConsentStore, grant
+
+    say("recording the demo patient's monitoring consent (the worker scores nobody without it) ...")
+    key = patient_key(DEMO_ENROLMENT_ID, settings.pseudonym_secret)
+    since = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=15)
+    grant(ConsentStore(home / f"{namespace}-consent.sqlite"), bootstrap, namespace, key, since, by="demo")
+
+
+def stream_emulated_wearables(settings: Settings, bootstrap: str, namespace: str, data_dir: Path,
+                              interval_s: float) -> int:
+    """Emulated CGM + heart-rate strap -> BLE (bleak over bumble) -> gateway outbox -> publisher -> broker.
+
+    Returns the number of readings the gateway committed and the broker acknowledged.
+    """
+    from device_gateway.emulated_feed import FeedConfig, stream
+
+    cfg = FeedConfig(
+        bootstrap=bootstrap,
+        readings_topic=topics.namespaced(topics.READINGS, namespace),
+        deadletter_topic=topics.namespaced(topics.DEADLETTER, namespace),
+        secret=settings.pseudonym_secret,
+        data_dir=data_dir,
+        enrolment_id=DEMO_ENROLMENT_ID,
+        interval_s=interval_s,
+    )
+    result = asyncio.run(stream(cfg, DEMO_SERIES_MGDL, lambda line: print(line, flush=True)))
+    say(f"gateway: {result.readings} readings sent, {result.dead_letters} dead letters, {result.pending} pending.")
+    return result.readings
+
+
+EXPECTED_STATES = ("open", "escalated", "resolved")  # the low opens, escalates to urgent, resolves above 80
+
+
+def wait_for_alerts(printer: AlertPrinter, expected: tuple[str, ...], timeout_s: float = 30.0) -> set[str]:
+    """Waits (bounded) until alert records in every expected state arrived; returns the states seen."""
+    deadline = time.monotonic() + timeout_s
+    while not set(expected) <= printer.states and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return set(printer.states)
 
 
 class AlertPrinter(threading.Thread):
@@ -50,6 +84,7 @@ class AlertPrinter(threading.Thread):
     def __init__(self, bootstrap: str, topic: str) -> None:
         super().__init__(daemon=True)
         self.count = 0
+        self.states: set[str] = set()
         self._stop_event = threading.Event()
         self._consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
                                        enable_auto_commit=False, isolation_level="read_committed")
@@ -59,8 +94,17 @@ class AlertPrinter(threading.Thread):
             for messages in self._consumer.poll(timeout_ms=200).values():
                 for message in messages:
                     self.count += 1
+                    self._note_state(message.value)
                     print(f"  >> {describe(message.value)}", flush=True)
         self._consumer.close()
+
+    def _note_state(self, raw: bytes) -> None:
+        try:
+            record = parse_any(raw)
+        except RecordError:
+            return
+        if isinstance(record, Alert):
+            self.states.add(record.state.value)
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -87,7 +131,6 @@ def wait_for_log(log_path: Path, marker: str, alive: Callable[[], bool], timeout
 
 def run_demo(settings: Settings, interval_s: float = 0.4, keep_broker: bool = False) -> int:
     """Runs the whole demo; returns 0 when the expected alerts arrived."""
-    from device_gateway.publisher import ReadingPublisher
 
     home = settings.home.resolve()
     broker = LocalKafka(home / f"kafka-{settings.kafka_port}", port=settings.kafka_port)
@@ -115,24 +158,13 @@ def run_demo(settings: Settings, interval_s: float = 0.4, keep_broker: bool = Fa
         wait_for_log(log_path, "[^Worker]: Ready", alive=lambda: proc.poll() is None)
         printer = AlertPrinter(bootstrap, topics.namespaced(topics.ALERTS, namespace))
         printer.start()
-        readings = demo_readings(settings, datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=2))
-        from monitor.consent_store import ConsentStore, grant
-
-        say("recording the demo patient's monitoring consent (the worker scores nobody without it) ...")
-        grant(ConsentStore(home / f"{namespace}-consent.sqlite"), bootstrap, namespace, readings[0].patient_key,
-              readings[0].measured_at - timedelta(minutes=5), by="demo")
-        say(f"emulated CGM sends {len(readings)} readings, 5 minutes apart in event time:")
-        with ReadingPublisher(bootstrap, topics.namespaced(topics.READINGS, namespace)) as publisher:
-            for reading in readings:
-                publisher.send(reading).get(timeout=30)
-                print(f"  CGM {reading.measured_at:%H:%M}Z {reading.value:5.0f} mg/dL", flush=True)
-                time.sleep(interval_s)
-        expected = 3  # low opens, escalates to urgent low, resolves above 80
-        deadline = time.monotonic() + 60
-        while printer.count < expected and time.monotonic() < deadline:
-            time.sleep(0.2)
-        say(f"{printer.count} alert record(s) received; expected {expected}.")
-        return 0 if printer.count >= expected else 1
+        record_consent(settings, bootstrap, namespace, home)
+        say("emulated wearables: a CGM drifting low (below 70, below 54, back above 80) and a heart-rate strap")
+        stream_emulated_wearables(settings, bootstrap, namespace, home / f"{namespace}-gateway", interval_s)
+        seen = wait_for_alerts(printer, EXPECTED_STATES)
+        missing = [state for state in EXPECTED_STATES if state not in seen]
+        say(f"{printer.count} alert record(s) received; missing states: {', '.join(missing) or 'none'}.")
+        return 0 if not missing else 1
     except KeyboardInterrupt:
         interrupted = True
         say("interrupted; shutting down ...")

@@ -107,6 +107,14 @@ class Wearable:
         if self.in_range and self.connection is None:
             await self.device.start_advertising(advertising_interval_min=20, advertising_interval_max=20)
 
+    @property
+    def subscribed(self) -> bool:
+        """True while some gateway has notifications or indications enabled on this wearable."""
+        if self.device is None:
+            return False
+        subscribers = self.device.gatt_server.subscribers
+        return any(v != b"\x00\x00" for cccds in subscribers.values() for v in cccds.values())
+
     async def wait_connected(self, timeout: float) -> bool:
         """True once this wearable's side of a link exists (False after `timeout` seconds)."""
         try:
@@ -146,8 +154,6 @@ class Wearable:
 
     async def close(self) -> None:
         self.in_range = False
-        for task in list(self._background):
-            task.cancel()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         if self.device is not None:
