@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from models.api import Forecaster
-from monitor import explain, state_codec, summary
+from monitor import dedup, explain, state_codec, summary
 from monitor.episodes import AckMark, Book, Episode, Transition, advance, alert_id_for, episode_id_for
 from monitor.findings import LEVEL_RANK, Finding, rank
 from monitor.records import GLUCOSE_KINDS, Ack, AckAction, Alert, AlertState, Reading, ReadingKind, Severity
@@ -19,7 +19,7 @@ from monitor.targets import DEFAULT_TARGETS, Targets
 REORDER: Final = timedelta(minutes=10)  # readings up to this much older than the newest are re-ordered exactly
 BACKFILL: Final = timedelta(minutes=15)  # received this long after measurement: a backfill, never a live alert
 BUFFER_MAX: Final = 12
-SEEN_KEPT: Final = 32
+SEEN_KEPT: Final = 8  # exact recent ids; monitor.dedup catches resends of anything in the last 26 hours
 EMITTED_KEPT: Final = 16
 ACKS_KEPT: Final = 8
 SENSOR_ACTIVE: Final = timedelta(hours=24)  # a CGM silent for longer is "removed", not "missing data"
@@ -75,6 +75,7 @@ class MonitorState:
     live: Book = field(default_factory=Book)  # episodes after the buffer: what acks and the notifier see
     watermark: datetime | None = None
     seen: tuple[str, ...] = ()
+    streams: tuple[dedup.Stream, ...] = ()  # event times seen per device stream (backfill-proof de-duplication)
     duplicates: int = 0
     late: int = 0
     emitted: tuple[str, ...] = ()
@@ -221,6 +222,14 @@ def _emit(state: MonitorState, alerts: list[Alert]) -> tuple[MonitorState, tuple
 
 
 def _count_day(state: MonitorState, b: Buffered) -> tuple[MonitorState, tuple[summary.Summary, ...]]:
+    """Counts a glucose reading into its UTC day; the first reading of a later day emits the finished day.
+
+    Deliberately on event time, not on a wall-clock timer: a replay, a restart from the changelog or a SIGKILL
+    mid-stream emits exactly the same summaries (same content, same count), and a day is summarized only when
+    its readings are in (a backfill of the morning still counts). The price: a patient whose data stops gets
+    the last day's summary when data resumes; silence itself is the no_data alert's job, and
+    `vigil report patient` computes any window on demand.
+    """
     if b.kind not in GLUCOSE_KINDS:
         return state, ()
     day = b.t.astimezone(UTC).date().isoformat()
@@ -238,9 +247,12 @@ def process(state: MonitorState | None, reading: Reading, now: datetime, *, targ
     """Runs one reading through de-duplication, re-ordering, scoring and episodes; deterministic."""
     state = state or initial(reading.patient_key)
     sid = _short(reading.reading_id)
-    if sid in state.seen:
+    streams, verdict = dedup.observe(state.streams, reading.device_id, reading.kind.value,
+                                     int(reading.measured_at.timestamp())) if sid not in state.seen else ((), None)
+    if verdict is None or verdict is dedup.Verdict.DUPLICATE:
         return Step(replace(state, duplicates=state.duplicates + 1))
-    state = replace(state, seen=(*state.seen, sid)[-SEEN_KEPT:])
+    state = replace(state, seen=(*state.seen, sid)[-SEEN_KEPT:], streams=streams)
+    too_old = verdict is dedup.Verdict.TOO_OLD  # cannot tell whether it was seen: late, never in statistics
     value = usable_value(reading)
     alerts: list[Alert] = []
     if value is None:
@@ -253,8 +265,8 @@ def process(state: MonitorState | None, reading: Reading, now: datetime, *, targ
                                            "Sensor data is arriving again.", {}, value, "no_data_recovered"))
             state = replace(state, no_data=None)
     b = _buffered(reading, value)
-    state, summaries = _count_day(state, b)
-    if state.watermark is not None and b.t < state.watermark - REORDER:
+    state, summaries = _count_day(state, b) if not too_old else (state, ())
+    if too_old or (state.watermark is not None and b.t < state.watermark - REORDER):
         _, findings = score(PatientState(), reading, b.t, targets=targets)
         state = replace(state, late=state.late + 1, catch_up=_note_catch_up(state.catch_up, b, findings))
         state, out = _emit(state, alerts)

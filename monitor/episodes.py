@@ -34,7 +34,10 @@ class Episode:
     opened_at: datetime
     reading_ids: tuple[str, ...]
     clear_since: datetime | None = None  # first "back to normal" reading of the current clear run
-    recovering: bool = False  # smart snooze: glucose clearly heading back to range
+    # Smart snooze: glucose clearly heading back to range. Carried on open, escalate and acknowledge records only.
+    # A record per change would reuse an (alert_id, state) key that identifies a record in the v1 contract (the
+    # engine, recorder and evaluation de-duplicate or count by it); it needs a contract change (see report, issue 4).
+    recovering: bool = False
     peak: str | None = None  # a worse level of the same severity, reached without a new alert (see advance)
 
 

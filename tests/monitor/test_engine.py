@@ -20,6 +20,28 @@ def test_duplicate_reading_is_dropped_and_counted():
     assert h.states["p1"].duplicates == 1
 
 
+def test_a_backfill_resent_after_a_long_outage_is_never_counted_twice():
+    h = MonitorHarness()
+    start = T0.replace(hour=0)
+    h.feed(*cgm_series([110] * 72, start=start))  # 00:00-05:55 live
+    h.feed(*cgm_series([120] * 24, start=start, start_min=12 * 60))  # 12:00-13:55 live, after a 6-hour outage
+    backfill = cgm_series([90] * 72, start=start, start_min=6 * 60, received_late_min=400)
+    h.feed(*backfill)  # 72 readings, far more than the last few ids any list would keep
+    assert h.states["p1"].duplicates == 0 and h.states["p1"].day.n == 168
+    h.feed(*backfill, *cgm_series([110] * 72, start=start))  # the gateway resends everything
+    assert h.states["p1"].duplicates == 144
+    assert h.states["p1"].day.n == 168
+
+
+def test_a_reading_older_than_the_dedup_horizon_is_late_and_never_counted():
+    h = MonitorHarness()
+    h.feed(*cgm_series([110] * 12 * 30))  # 30 hours
+    day = h.states["p1"].day
+    assert h.feed(reading(60, 5)) == []
+    state = h.states["p1"]
+    assert (state.late, state.duplicates, state.day) == (1, 0, day)
+
+
 def test_out_of_order_within_bound_gives_the_same_alert_ids_as_in_order():
     values = [120, 110, 100, 90, 80, 70, 62, 58, 52, 60, 75, 85, 95, 100, 105, 110]
     ordered = cgm_series(values)

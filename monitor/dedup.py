@@ -1,0 +1,126 @@
+"""Compact, exact de-duplication of readings per device stream, robust to a gateway backfill after a long outage.
+
+A reading's identity is (device, kind, event time in seconds): reading_id_for() derives ids from the device and
+the sequence number or timestamp, and a resend of the same measurement always carries the same event time. Each
+stream (device, kind) remembers every event time it has seen over the last HORIZON as runs (first, step, count):
+a CGM every 5 minutes is one run per stretch without a gap, so a whole day costs a few dozen bytes, and a resend
+of any reading in that day - not only of the last 32 - is recognized. Below a stream's `floor` (older than the
+horizon, or trimmed because the stream was too irregular) the index cannot tell: such a reading is TOO_OLD and
+the engine counts it as late, never in the statistics, so nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Final
+
+HORIZON_S: Final = 26 * 3600  # more than a UTC day: every reading of the current day's summary is covered
+MAX_RUNS: Final = 48  # per stream; an irregular stream keeps fewer hours rather than growing
+MAX_STREAMS: Final = 6  # per patient; a replaced sensor's stream is evicted (least recently advanced first)
+
+Run = tuple[int, int, int]  # (first event time, step in seconds, count)
+
+
+class Verdict(StrEnum):
+    NEW = "new"
+    DUPLICATE = "duplicate"
+    TOO_OLD = "too_old"
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """The event times seen from one device and kind: runs in time order, complete from `floor` on."""
+
+    key: str
+    runs: tuple[Run, ...] = ()
+    floor: int = 0
+
+
+def stream_key(device_id: str, kind: str) -> str:
+    return hashlib.blake2b(f"{device_id}\x1f{kind}".encode(), digest_size=5).hexdigest()
+
+
+def _last(run: Run) -> int:
+    return run[0] + run[1] * (run[2] - 1)
+
+
+def _contains(run: Run, t: int) -> bool:
+    first, step, count = run
+    if t < first or t > _last(run):
+        return False
+    return count == 1 or (t - first) % step == 0
+
+
+def _times(runs: tuple[Run, ...]) -> list[int]:
+    return [first + step * i for first, step, count in runs for i in range(count)]
+
+
+def _encode(times: list[int]) -> tuple[Run, ...]:
+    """Greedy left-to-right runs of equal steps: canonical, so any insertion order gives the same runs."""
+    runs: list[Run] = []
+    i = 0
+    while i < len(times):
+        if i + 1 == len(times):
+            runs.append((times[i], 0, 1))
+            break
+        step, j = times[i + 1] - times[i], i + 1
+        while j + 1 < len(times) and times[j + 1] - times[j] == step:
+            j += 1
+        runs.append((times[i], step, j - i + 1))
+        i = j + 1
+    return tuple(runs)
+
+
+def verdict(stream: Stream | None, t: int) -> Verdict:
+    if stream is None:
+        return Verdict.NEW
+    if t < stream.floor:
+        return Verdict.TOO_OLD
+    return Verdict.DUPLICATE if any(_contains(r, t) for r in stream.runs) else Verdict.NEW
+
+
+def _trim(stream: Stream) -> Stream:
+    if not stream.runs:
+        return stream
+    cutoff = _last(stream.runs[-1]) - HORIZON_S
+    runs, floor = stream.runs, stream.floor
+    if runs[0][0] < cutoff:
+        kept = [t for t in _times(runs) if t >= cutoff]
+        runs, floor = _encode(kept), max(floor, cutoff)
+    if len(runs) > MAX_RUNS:
+        floor = max(floor, runs[len(runs) - MAX_RUNS][0])
+        runs = runs[-MAX_RUNS:]
+    return replace(stream, runs=runs, floor=floor)
+
+
+def add(stream: Stream, t: int) -> Stream:
+    """Remembers a NEW event time (the caller checked verdict() first)."""
+    runs = stream.runs
+    if not runs or t > _last(runs[-1]):  # the live case: append, extending the newest run when the step fits
+        if runs and (runs[-1][2] == 1 or t - _last(runs[-1]) == runs[-1][1]):
+            first, _, count = runs[-1]
+            step = t - first if count == 1 else runs[-1][1]
+            new_runs = (*runs[:-1], (first, step, count + 1))  # equals _encode(): only the last run is single
+        else:
+            new_runs = (*runs, (t, 0, 1))
+    else:  # a backfill into the past: rebuild this stream's runs (at most a day of readings)
+        new_runs = _encode(sorted({*_times(runs), t}))
+    return _trim(replace(stream, runs=new_runs))
+
+
+def observe(streams: tuple[Stream, ...], device_id: str, kind: str, t: int
+            ) -> tuple[tuple[Stream, ...], Verdict]:
+    """Checks one reading's (device, kind, event time) and remembers it when it is new."""
+    key = stream_key(device_id, kind)
+    current = next((s for s in streams if s.key == key), None)
+    found = verdict(current, t)
+    if found is not Verdict.NEW:
+        return streams, found
+    updated = add(current or Stream(key), t)
+    others = [s for s in streams if s.key != key]
+    if len(others) >= MAX_STREAMS:
+        others.sort(key=lambda s: _last(s.runs[-1]) if s.runs else 0)
+        others = others[len(others) - MAX_STREAMS + 1:]
+    return (*others, updated), found
