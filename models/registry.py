@@ -15,7 +15,7 @@ import json
 import os
 import re
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -188,3 +188,17 @@ def forecaster_for(model: ForecastModel | None, patient_key: str) -> Forecaster:
     if model is None:
         return AR2()
     return GBForecaster(model, patient_key)
+
+
+def worker_forecasters(store: Path | None = None) -> Callable[[str], Forecaster]:
+    """For monitor.agents.register(forecaster_for=...): the promoted model loaded once, else AR2 for all.
+
+    A promoted version that fails to load raises ModelLoadError at start-up rather than silently
+    scoring with a different model than the operator chose.
+    """
+    model = load_promoted(store or default_store())
+
+    def forecaster(patient_key: str) -> Forecaster:
+        return forecaster_for(model, patient_key)
+
+    return forecaster

@@ -147,3 +147,15 @@ def test_worker_choice_model_or_ar2_fallback(store: Path, small_cohort: pd.DataF
     assert fc is not None and [p.minutes for p in fc.points] == [30, 60]
     assert fc.model_version == "test-model-1+personal"
     assert chosen.forecast(times, one.value.tolist(), times[-1] + timedelta(minutes=11)) is None
+
+
+def test_worker_forecasters_promoted_model_or_ar2(tmp_path: Path, store: Path) -> None:
+    from models.registry import worker_forecasters
+
+    assert isinstance(worker_forecasters(tmp_path / "empty")("pk_a"), AR2)
+    promote(store, "test-model-1")
+    chosen = worker_forecasters(store)("pk_a")
+    assert isinstance(chosen, GBForecaster) and chosen.version == "test-model-1"
+    (store / "test-model-1" / "personal.json").write_text("{}")  # tampered after promotion
+    with pytest.raises(ModelLoadError, match="SHA-256"):
+        worker_forecasters(store)
