@@ -90,6 +90,9 @@ class NotifierService:
                 self.ledger.mark(row.key, SENT, sid)
                 self.audit.append("send_reconciled", row.alert_id, {"recipient": row.recipient,
                                                                      "attempt": row.attempt, "sid": sid}, self.clock())
+                self._attempt(row.alert_id, row.patient_key, row.recipient, row.attempt, "reconciled",
+                              provider_id=sid)
+                self._apply_early_statuses(sid)
                 continue
             self._execute(row)
 
@@ -194,9 +197,14 @@ class NotifierService:
         final = results[-1]
         if final.ok:
             self.ledger.mark(row.key, SENT, final.sid)
+            self._apply_early_statuses(final.sid)
         else:
             self.ledger.mark(row.key, FAILED)
             self._after_failure(row, final)
+
+    def _apply_early_statuses(self, sid: str | None) -> None:
+        for params in self.ledger.take_early_statuses(sid or ""):
+            self.on_status(params)
 
     def _after_failure(self, row: LedgerSend, result: SmsResult) -> None:
         """Permanent errors and exhausted retries are never retried again: the chain moves on instead."""
@@ -245,7 +253,8 @@ class NotifierService:
         sid, status = params.get("MessageSid", ""), params.get("MessageStatus", "")
         row = self.ledger.send_by_sid(sid)
         if row is None:
-            log.info("status %s for a message this notifier did not send", status)
+            # Either not ours, or the callback beat the create response: kept, applied once the sid is known.
+            self.ledger.keep_early_status(sid, dict(params))
             return
         error = params.get("ErrorCode") or None
         self.audit.append("status", row.alert_id, {"recipient": row.recipient, "attempt": row.attempt,
@@ -312,6 +321,8 @@ def cli_notifier(args: Any, settings: Any) -> int:
 
     logging.basicConfig(level=getattr(logging, args.loglevel.upper()),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("twilio.http_client", "kafka"):  # request dumps and client chatter stay out of the log
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     service = build_service(settings)
     stop = threading.Event()
     engine = threading.Thread(target=service.run_engine, args=(stop,), name="notifier-engine", daemon=True)

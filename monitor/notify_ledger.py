@@ -50,6 +50,7 @@ class Ledger:
             " recipient TEXT NOT NULL, role TEXT NOT NULL, attempt INTEGER NOT NULL, reason TEXT NOT NULL,"
             " body TEXT NOT NULL, state TEXT NOT NULL, sid TEXT, updated_at TEXT NOT NULL);"
             "CREATE INDEX IF NOT EXISTS sends_sid ON sends(sid);"
+            "CREATE TABLE IF NOT EXISTS early_statuses (sid TEXT NOT NULL, params BLOB NOT NULL, at TEXT NOT NULL);"
             "CREATE INDEX IF NOT EXISTS sends_state ON sends(state);")
 
     def close(self) -> None:
@@ -133,6 +134,19 @@ class Ledger:
     def send_by_sid(self, sid: str) -> LedgerSend | None:
         found = self._sends("sid=?", (sid,))
         return found[0] if found else None
+
+    def keep_early_status(self, sid: str, params: dict[str, str]) -> None:
+        """A status callback that beat the create response: kept until the send is marked with its sid."""
+        with self._lock:
+            self._db.execute("INSERT INTO early_statuses VALUES (?, ?, ?)",
+                             (sid, orjson.dumps(params), datetime.now(UTC).isoformat()))
+
+    def take_early_statuses(self, sid: str) -> list[dict[str, str]]:
+        with self._lock:
+            rows = self._db.execute("SELECT params FROM early_statuses WHERE sid=? ORDER BY rowid", (sid,)).fetchall()
+            if rows:
+                self._db.execute("DELETE FROM early_statuses WHERE sid=?", (sid,))
+        return [orjson.loads(r[0]) for r in rows]
 
     def sends_for(self, alert_id: str) -> list[LedgerSend]:
         return self._sends("alert_id=?", (alert_id,))

@@ -123,13 +123,14 @@ class SmsSink:
         self.messages.append(message)
         if self.echo:
             print(f"[sms {now:%H:%M:%S}] to {_mask(to)} ({len(body)} chars):\n    {body}", flush=True)
+        created = message.resource(self.account_sid)  # as created ("queued"), whatever callbacks do meanwhile
         if message.status_callback:
             task = asyncio.ensure_future(self._status_callbacks(message))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         if self.delay_s:
             await asyncio.sleep(self.delay_s)  # recorded first: a client killed now has still 'sent' the text
-        return web.json_response(message.resource(self.account_sid), status=201)
+        return web.json_response(created, status=201)
 
     async def _status_callbacks(self, message: SinkMessage) -> None:
         final = ("undelivered", "30003") if message.to in self.undeliverable else ("delivered", None)

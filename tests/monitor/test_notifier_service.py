@@ -217,3 +217,25 @@ def test_signature_helper_matches_the_sink(tmp_path: Path, sink: SinkThread, clo
     url = "http://127.0.0.1:9/twilio/sms"
     assert service.validate(url, params, twilio_signature(TOKEN, url, params))
     assert not service.validate(url, params, twilio_signature("x", url, params))
+
+
+def test_status_that_beats_the_create_response_is_applied_later(tmp_path: Path, sink: SinkThread,
+                                                                 clock: Clock) -> None:
+    service, kafka = build(tmp_path, sink, clock)
+    early = {"MessageSid": "SM-early", "MessageStatus": "undelivered", "ErrorCode": "30003"}
+    service.on_status(early)
+    assert kafka.attempts == [] and service.failures.empty()
+    service.ledger.save(*_planned(service, clock))
+    row = service.ledger.pending()[0]
+    service.ledger.mark(row.key, "sent", "SM-early")
+    service._apply_early_statuses("SM-early")
+    assert [a.status for a in kafka.attempts] == ["undelivered"]
+    assert service.failures.get_nowait() == (row.alert_id, "nurse-a", False)
+    assert service.ledger.take_early_statuses("SM-early") == []
+
+
+def _planned(service: NotifierService, clock: Clock) -> tuple:  # type: ignore[type-arg]
+    alert = make_alert(alert_id="a_early")
+    track, _ = on_alert(None, alert, service._duty(PK, clock()), "5555", clock())
+    assert track is not None
+    return track, [(Send(alert.alert_id, PK, "nurse-a", "primary", 1, Reason.INITIAL), "body")]
