@@ -209,8 +209,7 @@ class DeviceSession:
             for service in client.services:
                 for char in service.characteristics:
                     if uuid16(char.uuid) in MEASUREMENT_CHARS:
-                        deliver = self._deliver(session_start)
-                        await _with_pairing(client, lambda c=char, d=deliver: client.start_notify(c, d))
+                        await self._subscribe(client, char, session_start)
             racp_char = _char(client, const.RECORD_ACCESS_CONTROL_POINT)
             if racp_char is not None:
                 await self._backfill(client, racp_char, last_seen)
@@ -223,6 +222,16 @@ class DeviceSession:
             self.connected.clear()
             if client.is_connected:
                 await client.disconnect()
+
+    async def _subscribe(
+        self, client: BleakClient, char: BleakGATTCharacteristic, session_start: datetime | None
+    ) -> None:
+        deliver = self._deliver(session_start)
+
+        async def start() -> None:
+            await client.start_notify(char, deliver)
+
+        await _with_pairing(client, start)
 
     def _deliver(
         self, session_start: datetime | None

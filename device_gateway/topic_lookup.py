@@ -28,7 +28,7 @@ class LookupIncompleteError(RuntimeError):
 def partition_for(key: bytes, partitions: list[int]) -> int:
     """The partition kafka-python's DefaultPartitioner (murmur2, like the Java client) picks for a key."""
     ordered = sorted(partitions)
-    return ordered[(murmur2(key) & 0x7FFFFFFF) % len(ordered)]
+    return ordered[(int(murmur2(key)) & 0x7FFFFFFF) % len(ordered)]
 
 
 def find_published(

@@ -228,8 +228,9 @@ class EmulatedGlucoseMeter(Wearable):
         self.measurement = Characteristic(_u16(0x2A18), Props.NOTIFY, Perm(0), b"")
         self.context = Characteristic(_u16(0x2A34), Props.NOTIFY, Perm(0), b"")
         write_perm = Perm.WRITEABLE | (Perm.WRITE_REQUIRES_ENCRYPTION if require_encryption else Perm(0))
-        self.racp = Characteristic(
-            _u16(0x2A52), Props.WRITE | Props.INDICATE, write_perm, CharacteristicValue(write=self._on_racp)
+        self.racp: Characteristic[bytes] = Characteristic(
+            _u16(0x2A52), Props.WRITE | Props.INDICATE, write_perm,
+            CharacteristicValue(write=self._on_racp),
         )
         self._busy = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -238,7 +239,7 @@ class EmulatedGlucoseMeter(Wearable):
         feature = Characteristic(_u16(0x2A51), Props.READ, Perm.READABLE, p.glucose_feature())
         return [Service(_u16(0x1808), [self.measurement, self.context, feature, self.racp])]
 
-    def _record_payloads(self, r: StoredRecord) -> list[tuple[Characteristic, bytes]]:
+    def _record_payloads(self, r: StoredRecord) -> list[tuple[Characteristic[bytes], bytes]]:
         measurement = p.glucose_measurement(r.seq, r.at, r.mgdl, context_follows=r.carbs_g is not None)
         out = [(self.measurement, measurement)]
         if r.carbs_g is not None:

@@ -65,7 +65,7 @@ class EmulatedWorld:
 
     async def start(self) -> EmulatedWorld:
         """Creates controllers and devices; must be awaited inside the loop that will use them."""
-        self.link = LocalLink()
+        self.link = LocalLink()  # type: ignore[no-untyped-call]  # bumble leaves it untyped
         self.connect_lock = asyncio.Lock()
         self._scan_lock = asyncio.Lock()
         controller = CancellingController("gateway", link=self.link, public_address=GATEWAY_ADDRESS)
