@@ -213,6 +213,10 @@ def kafka_tombstone_sender(bootstrap: str, security: Mapping[str, Any] | None = 
 
 
 def _cli(args: argparse.Namespace, settings: Any) -> int:
+    if args.action == "set-targets":  # issue 4: thresholds onto the patient-config topic
+        from monitor.patient_targets import cli_set_targets
+
+        return cli_set_targets(args, settings)
     key = resolve_patient(args.patient, settings.pseudonym_secret)
     from monitor.audit import AuditLog
 
@@ -242,8 +246,8 @@ def _cli(args: argparse.Namespace, settings: Any) -> int:
 
 def add_parser(sub: Any) -> None:
     """Registers `vigil patient erase <patient>`."""
-    parser = sub.add_parser("patient", help="patient data rights (erasure)")
-    parser.add_argument("action", choices=["erase"])
+    parser = sub.add_parser("patient", help="patient data rights (erasure) and alert targets (set-targets)")
+    parser.add_argument("action", choices=["erase", "set-targets"])
     parser.add_argument("patient", help="enrolment id or pk_ pseudonym")
     parser.add_argument("--recordings", action="append",
                         help="folder of Parquet recordings (repeatable; default recordings/)")
@@ -251,5 +255,8 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--audit-db", default=None,
                         help="audit database (default $VIGIL_AUDIT_DB or $VIGIL_HOME/audit.sqlite)")
     parser.add_argument("--bootstrap", default=None)
+    from monitor.patient_targets import add_arguments  # issue 4: vigil patient set-targets
+
+    add_arguments(parser)
     parser.set_defaults(func=_cli)
 
