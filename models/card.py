@@ -64,7 +64,7 @@ def _fmt(x: Any) -> str:
 
 
 def write_card(table: pd.DataFrame, rows: pd.DataFrame, manifest: Mapping[str, Any], out: Path,
-               timing: Mapping[str, float] | None = None) -> Path:
+               timing: Mapping[str, float] | None = None, policies: pd.DataFrame | None = None) -> Path:
     """Writes model_card.md and its PNGs into `out`; returns the card's path."""
     out.mkdir(parents=True, exist_ok=True)
     plots = _plots(rows, out)
@@ -79,6 +79,10 @@ def write_card(table: pd.DataFrame, rows: pd.DataFrame, manifest: Mapping[str, A
             val = float(part.loc[part.method == method, "rmse30"].iloc[0])
             gains.append(f"| {group} | {method} | {ar2:.2f} | {val:.2f} | {100 * (1 - val / ar2):.1f} % |")
     held = manifest.get("held_out", {})
+    policy_lines = ["| policy | hypo_sens | lead_min | false_per_day | hypo_episodes |", "|---|---|---|---|---|"]
+    if policies is not None:
+        policy_lines += [f"| {r.policy} | {_fmt(r.hypo_sens)} | {_fmt(r.lead_min)} | {_fmt(r.false_per_day)} | "
+                         f"{r.hypo_episodes} |" for r in policies.itertuples()]
     text = f"""# Model card: {manifest.get('version')}
 
 Glucose forecaster of vigil (30 and 60 minutes ahead). Research and monitoring aid only: it predicts
@@ -121,6 +125,13 @@ alerts with no low in the next hour, per patient-day. Last value "alerts" only o
 | subgroup | method | AR2 | model | gain |
 |---|---|---|---|---|
 {chr(10).join(gains)}
+
+## Predicted-low alert policies (all held-out patients)
+
+The quantile models let alert logic trade sensitivity for false alerts with one number, the probability
+of < 70 within 30 minutes (models.api.prob_below on the forecast's 5-minute points).
+
+{chr(10).join(policy_lines)}
 
 ## Plots
 

@@ -11,9 +11,10 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
+from models.api import Forecast, prob_below
 from models.baseline import ar2_inputs, ar2_path
 from models.features import FEATURES, HORIZONS
-from models.forecast import PERSONAL_MIN_DAYS, ForecastModel, fit_correction
+from models.forecast import PERSONAL_MIN_DAYS, ForecastModel, fit_correction, interpolate
 
 METHODS: Final = ("last_value", "ar2", "population", "personalized")
 HYPO: Final = 70.0
@@ -112,9 +113,10 @@ class AlertStats:
     episodes: int
 
 
-def hypo_alerts(rows: pd.DataFrame, method: str) -> AlertStats:
+def hypo_alerts(rows: pd.DataFrame, method: str, alert_column: str | None = None) -> AlertStats:
     """Predicted-low alerts (30-min forecast < 70, or its p10 < 70 with the quantile methods) vs true lows.
 
+    `alert_column` (a boolean column) replaces the "30-minute forecast < 70" rule when given.
     A true episode starts at a reading < 70 after >= 30 minutes at or above 70. It is caught when an
     alert fired (or the reading itself was already low, for last value) in the 60 minutes before it;
     the lead time is from the first such alert. An alert with no true low in the next 60 minutes is false.
@@ -127,8 +129,7 @@ def hypo_alerts(rows: pd.DataFrame, method: str) -> AlertStats:
     for _, one in rows.groupby("patient_key", sort=False):
         t = one.measured_at.to_numpy()
         g = one.g.to_numpy()
-        pred = one[f"{method}30"].to_numpy()
-        alert = pred < HYPO
+        alert = one[alert_column].to_numpy(dtype=bool) if alert_column else one[f"{method}30"].to_numpy() < HYPO
         # refractory: count one alert per 30 minutes
         fired = np.zeros(len(one), dtype=bool)
         last = None
@@ -155,6 +156,36 @@ def hypo_alerts(rows: pd.DataFrame, method: str) -> AlertStats:
         false_per_patient_day=false_alerts / days if days else float("nan"),
         episodes=episodes,
     )
+
+
+def prob_low_30(rows: pd.DataFrame, method: str) -> np.ndarray:
+    """P(< 70 within 30 min) per row with models.api.prob_below on the forecaster's own 5-minute points."""
+    out = np.empty(len(rows))
+    cols = rows[["g", f"{method}30_p10", f"{method}30", f"{method}30_p90"]].to_numpy(dtype=float)
+    made = pd.Timestamp("2026-01-01", tz="UTC").to_pydatetime()
+    for i, (g, p10, p50, p90) in enumerate(cols):
+        points = interpolate([(0, g, g, g), (30, min(p10, p50), p50, max(p90, p50))])
+        out[i] = prob_below(Forecast(made, points, method, "eval"), HYPO, 30)
+    return out
+
+
+def alert_policies(rows: pd.DataFrame) -> pd.DataFrame:
+    """Predicted-low alert policies compared on the same rows: point forecasts vs forecast probability."""
+    rows = rows.copy()
+    policies: list[tuple[str, str]] = []
+    for method in ("ar2", "population", "personalized"):
+        rows[f"alert_{method}"] = rows[f"{method}30"] < HYPO
+        policies.append((f"{method}: 30-min forecast < 70", f"alert_{method}"))
+    prob = prob_low_30(rows, "personalized")
+    for level in (0.3, 0.5):
+        rows[f"alert_p{level}"] = prob >= level
+        policies.append((f"personalized: P(< 70 within 30 min) >= {level}", f"alert_p{level}"))
+    records = []
+    for name, col in policies:
+        stats = hypo_alerts(rows, "", col)
+        records.append({"policy": name, "hypo_sens": stats.sensitivity, "lead_min": stats.median_lead_min,
+                        "false_per_day": stats.false_per_patient_day, "hypo_episodes": stats.episodes})
+    return pd.DataFrame.from_records(records)
 
 
 def metrics_table(rows: pd.DataFrame, methods: Sequence[str] = METHODS) -> pd.DataFrame:

@@ -10,6 +10,7 @@ them from few days without refitting trees, and shrink to zero (pure population)
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ PERSONAL_MIN_DAYS: Final = 3.0
 PERSONAL_ALPHA: Final = 30.0  # ridge strength per row-count-normalized design; shrinks toward population
 GUARD_GAIN: Final = 0.03  # a correction must cut held-back squared error by 3 % to be used
 MAX_AGE: Final = timedelta(minutes=10)
+STEP: Final = 5  # minutes between forecast points
 BG_MIN: Final = 39.0
 BG_MAX: Final = 400.0
 
@@ -188,8 +190,24 @@ class GBForecaster:
             return None
         if np.isnan(vec[FEATURES.index("dg_5")]) and np.isnan(vec[FEATURES.index("dg_10")]):
             return None  # no trend: a single isolated reading
-        points = []
+        g = float(vec[FEATURES.index("g")])
+        knots = [(0, g, g, g)]
         for h in HORIZONS:
             pred = self.model.predict(vec, h, self.patient_key)
-            points.append(ForecastPoint(h, float(pred["p10"][0]), float(pred["mean"][0]), float(pred["p90"][0])))
-        return Forecast(made_at=now, points=tuple(points), model_name=self.name, model_version=self.version)
+            knots.append((h, float(pred["p10"][0]), float(pred["mean"][0]), float(pred["p90"][0])))
+        return Forecast(made_at=now, points=interpolate(knots), model_name=self.name, model_version=self.version)
+
+
+def interpolate(knots: Sequence[tuple[int, float, float, float]]) -> tuple[ForecastPoint, ...]:
+    """5-minute points up to the last horizon: model outputs at the knots, linear in between.
+
+    The models predict 30 and 60 minutes; alert rules that look 20 minutes ahead (urgent low soon) get
+    points interpolated from the current reading (zero spread) to the 30-minute quantiles.
+    """
+    points = []
+    for (m0, a10, a50, a90), (m1, b10, b50, b90) in itertools.pairwise(knots):
+        for m in range(m0 + STEP, m1 + 1, STEP):
+            w = (m - m0) / (m1 - m0)
+            p50 = a50 + w * (b50 - a50)
+            points.append(ForecastPoint(m, min(p50, a10 + w * (b10 - a10)), p50, max(p50, a90 + w * (b90 - a90))))
+    return tuple(points)

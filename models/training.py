@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from models.card import write_card
-from models.evaluate import metrics_table, predictions, split_patients
+from models.evaluate import alert_policies, metrics_table, predictions, split_patients
 from models.features import feature_frame
 from models.forecast import ForecastModel, fit_correction, personal_scaling, train_population
 from models.registry import ModelLoadError, load, promoted_version, read_manifest, save, sha256_file, versions
@@ -84,9 +84,10 @@ def evaluate_version(data: Path, store: Path, version: str | None, out: Path) ->
         raise ModelLoadError(f"none of {name}'s held-out patients are in {data}")
     rows = predictions(model, feature_frame(test))
     table = metrics_table(rows)
+    policies = alert_policies(rows)
     timing = {"training": float(manifest.get("timing_s", {}).get("total", float("nan"))),
               "evaluation": time.perf_counter() - started}
-    card = write_card(table, rows, manifest, out / name, timing)
+    card = write_card(table, rows, manifest, out / name, timing, policies)
     table.to_csv(out / name / "metrics.csv", index=False)
     overall = table[table.subgroup == "overall"].set_index("method")
     manifest["metrics"] = {"overall": {f"rmse30_{m}": float(overall.loc[m, "rmse30"]) for m in overall.index}}

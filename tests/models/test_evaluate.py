@@ -65,3 +65,22 @@ def test_metrics_table_on_a_perfect_and_a_biased_method() -> None:
     assert table.loc[("overall", "bad"), "rmse30"] == pytest.approx(3.0)
     assert table.loc[("adult", "bad"), "mae60"] == pytest.approx(4.0)
     assert table.loc[("overall", "good"), "clarke_ab30"] == 100.0
+
+
+def test_probability_policy_fires_earlier_than_the_point_forecast() -> None:
+    from models.evaluate import alert_policies, prob_low_30
+
+    g = [120.0] * 20 + [100, 90, 80, 72, 65, 60] + [100.0] * 30
+    point = [120.0] * 20 + [80, 66, 60, 60, 60, 60] + [100.0] * 30
+    rows = rows_for(g, point).drop(columns="m30")
+    for m in ("ar2", "population", "personalized"):
+        rows[f"{m}30"] = point
+    # wide lower quantile one reading before the point forecast crosses 70
+    rows["personalized30_p10"] = [p - 5 for p in point]
+    rows.loc[20, "personalized30_p10"] = 55.0
+    rows["personalized30_p90"] = [p + 5 for p in point]
+    prob = prob_low_30(rows, "personalized")
+    assert prob[20] > 0.3 and prob[0] < 0.01
+    table = alert_policies(rows).set_index("policy")
+    assert table.loc["personalized: 30-min forecast < 70", "lead_min"] == 15.0
+    assert table.loc["personalized: P(< 70 within 30 min) >= 0.3", "lead_min"] == 20.0

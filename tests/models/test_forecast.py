@@ -53,6 +53,7 @@ def test_forecast_points_quantiles_and_prob_below(small_model: ForecastModel, sm
     times, values = cgm_of(small_cohort, 400)
     fc = fc_model.forecast(times, values, times[-1])
     assert fc is not None
+    assert [p.minutes for p in fc.points] == list(range(5, 65, 5))
     for p in fc.points:
         assert 39.0 <= p.p10 <= p.p50 <= p.p90 <= 400.0
     assert 0.0 <= prob_below(fc, 70, 30) <= 1.0
@@ -77,3 +78,14 @@ def test_silent_when_stale_or_without_trend(small_model: ForecastModel, small_co
     assert f.forecast(times[:1], values[:1], times[0]) is None
     assert f.forecast(times, values, times[-1]) is not None
     assert f.version == "test-model-1"
+
+
+def test_interpolated_points_between_model_knots() -> None:
+    from models.forecast import interpolate
+
+    points = interpolate([(0, 100.0, 100.0, 100.0), (30, 70.0, 80.0, 95.0), (60, 50.0, 70.0, 100.0)])
+    by = {p.minutes: p for p in points}
+    assert (by[30].p10, by[30].p50, by[30].p90) == (70.0, 80.0, 95.0)
+    assert (by[15].p10, by[15].p50, by[15].p90) == (85.0, 90.0, 97.5)
+    assert (by[45].p10, by[45].p50, by[45].p90) == (60.0, 75.0, 97.5)
+    assert len(points) == 12

@@ -144,7 +144,7 @@ def test_worker_choice_model_or_ar2_fallback(store: Path, small_cohort: pd.DataF
     times = [t.to_pydatetime() for t in one.measured_at]
     now = times[-1] + timedelta(minutes=1)
     fc = chosen.forecast(times, one.value.tolist(), now)
-    assert fc is not None and [p.minutes for p in fc.points] == [30, 60]
+    assert fc is not None and [p.minutes for p in fc.points] == list(range(5, 65, 5))
     assert fc.model_version == "test-model-1+personal"
     assert chosen.forecast(times, one.value.tolist(), times[-1] + timedelta(minutes=11)) is None
 
