@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     consent_store.add_parser(sub)
     erasure.add_parser(sub)
     kafka_secure.add_parser(sub)
+    from monitor import patient_report  # issue 4: vigil report patient (set-targets lives on erasure's parser)
+
+    patient_report.add_parser(sub)
     from monitor import evaluate, record, replay  # issue 7: research record, import, replay, evaluate
     from monitor.importers import cli as importers_cli
 

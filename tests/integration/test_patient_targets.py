@@ -43,3 +43,17 @@ def test_set_targets_then_72_is_a_low_for_that_patient_only(kafka_bootstrap, nam
     assert [(a.patient_key, a.kind) for a in alerts] == [(tuned.patient_key, "low")]
     assert alerts[0].explanation.thresholds == {"low_mgdl": 75.0}
     assert "below 75 mg/dL" in alerts[0].explanation.reason
+
+
+def test_report_patient_reads_the_readings_topic(kafka_bootstrap, namespace):
+    mine = [make_reading("enrol-rep-1", 5 * i, 60.0 if i < 29 else 120.0) for i in range(288)]
+    other = [make_reading("enrol-rep-2", 5 * i, 300.0, device="cgm-9") for i in range(20)]
+    prod = producer(kafka_bootstrap)
+    for r in [*mine, *other, *mine[:40]]:  # plus a resend of the first 40
+        prod.send(namespaced(READINGS, namespace), key=r.patient_key.encode(), value=to_json(r))
+    prod.flush()
+    prod.close()
+    done = vigil(kafka_bootstrap, namespace, "report", "patient", "enrol-rep-1", "--days", "1")
+    assert done.returncode == 0, done.stderr
+    assert "288 glucose readings" in done.stdout and "data sufficiency 100.0 %" in done.stdout
+    assert "time below 70" in done.stdout and "10.1 %" in done.stdout and "MISSED" in done.stdout
