@@ -7,6 +7,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,6 +45,7 @@ class NotifierConfig:
     webhook_port: int = 8088
     policy: Policy = field(default_factory=Policy)
     tick_s: float = 0.2
+    send_workers: int = 8  # HTTP sends in parallel across alerts; 0 sends inline (tests)
 
     @property
     def group(self) -> str:
@@ -64,7 +66,8 @@ class NotifierConfig:
                    twilio_base_url=env.get("VIGIL_TWILIO_BASE_URL") or None,
                    public_url=env.get("VIGIL_WEBHOOK_PUBLIC_URL", f"http://{host}:{port}"),
                    webhook_host=host, webhook_port=port, policy=policy,
-                   tick_s=float(env.get("VIGIL_NOTIFIER_TICK_S", "0.2")))
+                   tick_s=float(env.get("VIGIL_NOTIFIER_TICK_S", "0.2")),
+                   send_workers=int(env.get("VIGIL_NOTIFIER_SEND_WORKERS", "8")))
 
 
 class NotifierService:
@@ -77,6 +80,8 @@ class NotifierService:
         self.identity, self.audit, self.ledger, self.clock = identity, audit, ledger, clock
         self.tracks: dict[str, Track] = {t.alert.alert_id: t for t in ledger.open_tracks()}
         self.failures: queue.Queue[tuple[str, str, bool]] = queue.Queue()
+        self._pool = (ThreadPoolExecutor(config.send_workers, thread_name_prefix="sms-send")
+                      if config.send_workers > 0 else None)
         self._engine_lock = threading.RLock()
 
     # ---- engine -------------------------------------------------------------------------------------------
@@ -165,7 +170,16 @@ class NotifierService:
         for send in fresh:
             row = self.ledger.send(send.key)
             if row is not None:
-                self._execute(row)
+                if self._pool is not None:
+                    self._pool.submit(self._execute_logged, row)
+                else:
+                    self._execute(row)
+
+    def _execute_logged(self, row: LedgerSend) -> None:
+        try:
+            self._execute(row)
+        except Exception:
+            log.exception("send %s failed unexpectedly; it stays planned and is reconciled on restart", row.key)
 
     def _attempt(self, alert_id: str, patient_key: str, recipient: str, attempt: int, status: str, *,
                  provider_id: str | None = None, error_code: str | None = None, detail: str | None = None) -> None:
@@ -207,13 +221,20 @@ class NotifierService:
             self.on_status(params)
 
     def _after_failure(self, row: LedgerSend, result: SmsResult) -> None:
-        """Permanent errors and exhausted retries are never retried again: the chain moves on instead."""
+        """Permanent errors and exhausted retries are never retried again: the engine moves up the chain."""
         self.audit.append("send_failed", row.alert_id, {"recipient": row.recipient, "attempt": row.attempt,
                                                         "error_code": result.error_code,
                                                         "permanent": not result.retryable}, self.clock())
-        track = self.tracks.get(row.alert_id)
-        if track is not None and row.reason != "resolved":
-            self._apply(*notifier.on_delivery_failure(track, row.recipient, not result.retryable, self.clock()))
+        if row.reason != "resolved":
+            self.failures.put((row.alert_id, row.recipient, not result.retryable))
+
+    def drain_failures(self) -> None:
+        """Delivery failures (from send threads and status callbacks) applied on the engine thread."""
+        while True:
+            try:
+                self.handle_failure(*self.failures.get_nowait())
+            except queue.Empty:
+                return
 
     def process(self, incoming: Incoming) -> None:
         try:
@@ -225,6 +246,12 @@ class NotifierService:
             self.kafka.publish_dead_letter(DeadLetter.of(incoming.value, source="notifier", stage="notifier",
                                                          reason=exc.reason, at=self.clock(), topic=incoming.topic))
 
+    def close(self) -> None:
+        """Waits for sends in flight; anything sent afterwards goes inline."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
     def run_engine(self, stop: threading.Event) -> None:
         self.recover()
         last_tick = 0.0
@@ -232,11 +259,7 @@ class NotifierService:
             batch = self.kafka.poll(timeout_ms=100)
             for incoming in batch:
                 self.process(incoming)
-            while True:
-                try:
-                    self.handle_failure(*self.failures.get_nowait())
-                except queue.Empty:
-                    break
+            self.drain_failures()
             now_s = self.clock().timestamp()
             if now_s - last_tick >= self.config.tick_s:
                 self.tick()
@@ -340,6 +363,7 @@ def cli_notifier(args: Any, settings: Any) -> int:
     finally:
         stop.set()
         engine.join(10)
+        service.close()
         service.kafka.close()
     return 0
 

@@ -72,7 +72,7 @@ def build(tmp_path: Path, sink: SinkThread, clock: Clock) -> tuple[NotifierServi
     for role, member in (("primary", "nurse-a"), ("backup", "nurse-b"), ("lead", "lead-c")):
         identity.assign(StoredAssignment(PK, role, member, None, "UTC"))
     config = NotifierConfig("unused", None, tmp_path, SID, TOKEN, "+15550001111", sink.url,
-                            "http://127.0.0.1:9")
+                            "http://127.0.0.1:9", send_workers=0)
     kafka = RecordedKafka()
     service = NotifierService(config, kafka=kafka,  # type: ignore[arg-type]
                               sender=TwilioSender(SID, TOKEN, "+15550001111", base_url=sink.url,
@@ -177,6 +177,7 @@ def test_send_failures(tmp_path: Path, sink: SinkThread, clock: Clock, faults: l
     if invalid:
         sink.sink.invalid.add(PHONES["nurse-a"])
     service.handle_alert(make_alert())
+    service.drain_failures()
     assert len(texts(sink, "nurse-b")) == backup_texts
     assert len(texts(sink, "nurse-a")) == (1 - backup_texts)
 
@@ -239,3 +240,21 @@ def _planned(service: NotifierService, clock: Clock) -> tuple:  # type: ignore[t
     track, _ = on_alert(None, alert, service._duty(PK, clock()), "5555", clock())
     assert track is not None
     return track, [(Send(alert.alert_id, PK, "nurse-a", "primary", 1, Reason.INITIAL), "body")]
+
+
+def test_pooled_sends_reach_everyone_once(tmp_path: Path, sink: SinkThread, clock: Clock) -> None:
+    import dataclasses
+
+    service, _ = build(tmp_path, sink, clock)
+    service.close()
+    pooled = NotifierService(dataclasses.replace(service.config, send_workers=3), kafka=service.kafka,
+                             sender=service.sender, identity=service.identity, audit=service.audit,
+                             ledger=service.ledger, clock=clock)
+    sink.sink.faults.extend(["21211"])  # one permanent failure, handled on the engine thread afterwards
+    for i in range(6):
+        pooled.handle_alert(make_alert(alert_id=f"a_pool_{i}"))
+    pooled.close()  # waits for the send threads
+    pooled.drain_failures()
+    assert len(texts(sink, "nurse-a")) == 5 and len(texts(sink, "nurse-b")) == 1
+    assert all(r.state == "sent" for i in range(6) for r in pooled.ledger.sends_for(f"a_pool_{i}")
+               if r.recipient == "nurse-b" or r.state != "failed")
