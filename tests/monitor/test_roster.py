@@ -51,3 +51,28 @@ def test_unknown_role_is_refused() -> None:
 def test_all_day_shift_until_midnight() -> None:
     shift = Shift.parse("00:00-24:00", "UTC")
     assert shift.covers(datetime(2026, 1, 1, 23, 59, 59, tzinfo=UTC))
+
+
+def test_careteam_and_keys_cli(tmp_path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    from monitor.__main__ import main
+
+    monkeypatch.setenv("VIGIL_HOME", str(tmp_path))
+    monkeypatch.delenv("VIGIL_IDENTITY_KEY", raising=False)
+    monkeypatch.delenv("VIGIL_IDENTITY_DB", raising=False)
+    assert main(["careteam", "add", "--id", "nurse-li", "--name", "Li Na", "--phone", "+8613800000001",
+                 "--locale", "zh-CN", "--unit", "mmol/L", "--tz", "Asia/Shanghai"]) == 0
+    assert main(["careteam", "assign", "--patient", "enrol-1", "--member", "nurse-li", "--role", "primary",
+                 "--shift", "08:00-20:00", "--tz", "Asia/Shanghai"]) == 0
+    assert main(["careteam", "assign", "--patient", "enrol-1", "--member", "ghost"]) == 2
+    assert main(["careteam", "assign", "--patient", "enrol-1", "--member", "nurse-li", "--shift", "8-20"]) == 2
+    capsys.readouterr()
+    assert main(["careteam", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "+86*******0001" in listing
+    assert "13800000001" not in listing and "Li Na" not in listing and "enrol-1" not in listing
+    assert "08:00-20:00 Asia/Shanghai" in listing
+    old_key = (tmp_path / "identity.key").read_bytes()
+    assert main(["keys", "rotate"]) == 0
+    assert (tmp_path / "identity.key").read_bytes() != old_key
+    capsys.readouterr()
+    assert main(["careteam", "list"]) == 0 and "nurse-li" in capsys.readouterr().out
