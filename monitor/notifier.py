@@ -172,6 +172,14 @@ def on_alert(track: Track | None, alert: Alert, duty: OnDuty, code: str, now: da
     return replace(track, alert=replace(track.alert, recovering=alert.recovering)), []
 
 
+def on_superseded(track: Track, alert: Alert) -> Track | None:
+    """A newer alert of the same episode (a worse level) takes over: the older one stops re-alerting, silently."""
+    if (alert.alert_id == track.alert.alert_id or alert.episode_id != track.alert.episode_id
+            or alert.patient_key != track.alert.patient_key or track.done):
+        return None
+    return replace(track, resolved=True)
+
+
 def duty_member_is(duty: OnDuty, role: str, member: str) -> bool:
     return duty.member(role) == member
 

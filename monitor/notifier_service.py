@@ -112,6 +112,12 @@ class NotifierService:
                 "triggered_at": alert.triggered_at.isoformat(), "value_mgdl": alert.value_mgdl,
                 "rule": alert.explanation.rule, "model": alert.explanation.model_version,
                 "recovering": alert.recovering, "patient_key": alert.patient_key}, now)
+            for older in list(self.tracks.values()):
+                superseded = notifier.on_superseded(older, alert)
+                if superseded is not None:
+                    self.audit.append("superseded", older.alert.alert_id, {"by": alert.alert_id,
+                                                                           "kind": alert.kind}, now)
+                    self._apply(superseded, [])
             track = self.tracks.get(alert.alert_id) or self.ledger.track(alert.alert_id)
             code = track.code if track else self.ledger.allocate_code(
                 alert.alert_id, [messages.alert_code(alert.alert_id, i) for i in range(64)])

@@ -19,10 +19,10 @@ KIND_THRESHOLD = {"urgent_low": 54.0, "low": 70.0, "predicted_low": 70.0, "high"
 
 def make_alert(kind: str = "urgent_low", *, state: AlertState = AlertState.OPEN, alert_id: str = "a_1",
                at: datetime = T0, recovering: bool = False, trend: float | None = -3.4,
-               patient_key: str = PK, value: float | None = -1.0) -> Alert:
+               patient_key: str = PK, value: float | None = -1.0, episode_id: str = "e_1") -> Alert:
     v = KIND_VALUE[kind] if value == -1.0 else value
     thresholds = {"threshold_mgdl": KIND_THRESHOLD[kind]} if kind in KIND_THRESHOLD else {}
-    return Alert(alert_id=alert_id, patient_key=patient_key, episode_id="e_1", kind=kind,
+    return Alert(alert_id=alert_id, patient_key=patient_key, episode_id=episode_id, kind=kind,
                  severity=KIND_SEVERITY[kind], state=state, triggered_at=at, reading_ids=("r_1",),
                  explanation=Explanation(rule=kind, reason=f"{kind} rule", thresholds=thresholds,
                                          values={} if v is None else {"glucose_mgdl": v}, trend_mgdl_per_min=trend),

@@ -17,6 +17,7 @@ from monitor.notifier import (
     on_ack,
     on_alert,
     on_delivery_failure,
+    on_superseded,
     on_tick,
     track_from_dict,
     track_to_dict,
@@ -189,3 +190,16 @@ def test_track_round_trips_through_json() -> None:
 def test_naive_time_is_refused() -> None:
     with pytest.raises(ValueError):
         on_tick(started(), datetime(2026, 3, 1, 4, 0), POLICY)
+
+
+@pytest.mark.parametrize(("newer", "superseded"), [
+    (dict(alert_id="a_2", kind="urgent_low"), True),     # same episode, worse level: the low stops re-alerting
+    (dict(alert_id="a_1", kind="low"), False),           # the same alert again
+    (dict(alert_id="a_3", kind="urgent_low", patient_key="pk_" + "b" * 32), False),  # another patient
+])
+def test_a_worse_level_of_the_same_episode_supersedes(newer: dict, superseded: bool) -> None:
+    track = started("low")
+    result = on_superseded(track, make_alert(**newer))
+    assert (result is not None) is superseded
+    if result is not None:
+        assert result.done and run(result, [15, 30]) == []

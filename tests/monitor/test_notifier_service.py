@@ -252,9 +252,22 @@ def test_pooled_sends_reach_everyone_once(tmp_path: Path, sink: SinkThread, cloc
                              ledger=service.ledger, clock=clock)
     sink.sink.faults.extend(["21211"])  # one permanent failure, handled on the engine thread afterwards
     for i in range(6):
-        pooled.handle_alert(make_alert(alert_id=f"a_pool_{i}"))
+        pooled.handle_alert(make_alert(alert_id=f"a_pool_{i}", episode_id=f"e_pool_{i}"))
     pooled.close()  # waits for the send threads
     pooled.drain_failures()
     assert len(texts(sink, "nurse-a")) == 5 and len(texts(sink, "nurse-b")) == 1
     assert all(r.state == "sent" for i in range(6) for r in pooled.ledger.sends_for(f"a_pool_{i}")
                if r.recipient == "nurse-b" or r.state != "failed")
+
+
+def test_low_then_urgent_low_of_one_episode_re_alerts_only_the_urgent(tmp_path: Path, sink: SinkThread,
+                                                                       clock: Clock) -> None:
+    service, _ = build(tmp_path, sink, clock)
+    service.handle_alert(make_alert("low", alert_id="a_low"))
+    clock.advance(5)
+    service.handle_alert(make_alert("urgent_low", alert_id="a_urgent"))
+    assert set(service.tracks) == {"a_urgent"}
+    clock.advance(15)
+    service.tick()
+    assert len(texts(sink, "nurse-a")) == 2 and len(texts(sink, "nurse-b")) == 1  # escalation of the urgent
+    assert "superseded" in [e.event_type for e in service.audit.events("a_low")]
