@@ -176,7 +176,12 @@ async def stream(cfg: FeedConfig, series: Sequence[float], echo: Echo, *, now: d
         await until(lambda: all(w.subscribed for w in world.wearables), 30, "every wearable subscribed")
         echo(f"streaming {len(series)} CGM readings over emulated BLE, one every {cfg.interval_s:g}s:")
         await pace(world.wearables, len(series), cfg, clock)
-        await until(lambda: outbox.stats().pending == 0, cfg.drain_timeout_s, "outbox drained")
+        taken = sum(w.readings_taken for w in world.wearables)  # each emulated measurement is one reading
+
+        def all_sent() -> bool:
+            return sum(gateway.counts.values()) >= taken and outbox.stats().pending == 0
+
+        await until(all_sent, cfg.drain_timeout_s, "every measurement committed and sent")
         return FeedResult(gateway.counts["readings"], gateway.counts["dead_letters"], outbox.stats().pending)
     finally:
         stop.set()
