@@ -60,7 +60,7 @@ _TEXT: Final[Mapping[str, Mapping[str, str]]] = {
         "help": "【VIGIL】回复ACK <代码>确认，或SNOOZE <代码> <分钟>暂停提醒。{disclaimer}",
         "unknown": "【VIGIL】无法识别回复。请发送ACK <代码>或SNOOZE <代码> 30，或HELP。",
         "no_such_alert": "【VIGIL】没有您的未处理警报{code}。发送HELP查看说明。",
-        "disclaimer": "自动监测，非医疗建议，遵循护理方案。",
+        "disclaimer": "自动监测非医疗建议，遵循护理方案。",
         "what_threshold": "低于{threshold}。",
         "what_above": "高于{threshold}。",
     },

@@ -101,3 +101,16 @@ def test_reply_texts(kind: str, locale: str, needle: str) -> None:
 def test_resolved_text() -> None:
     text = render_resolved(make_alert("low", state=AlertState.RESOLVED, value=95.0), Recipient())
     assert "LOW resolved" in text and "95 mg/dL" in text and "not medical advice" in text
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=st.floats(20, 600), trend=st.one_of(st.none(), st.floats(-10, 10)), code=st.integers(1000, 9999),
+       recipient=st.sampled_from(RECIPIENTS), kind=st.sampled_from(["urgent_low", "very_high"]))
+def test_urgent_texts_fit_in_two_segments_for_any_value(value: float, trend: float | None, code: int,
+                                                        recipient: Recipient, kind: str) -> None:
+    text = render_alert(make_alert(kind, value=value, trend=trend), str(code), recipient)
+    assert segments(text) <= 2, text

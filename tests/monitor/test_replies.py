@@ -45,3 +45,25 @@ A, S, H, U = ReplyKind.ACK, ReplyKind.SNOOZE, ReplyKind.HELP, ReplyKind.UNKNOWN
 ])
 def test_parse_reply(body: str, expected: Reply) -> None:
     assert parse_reply(body) == expected
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_any_text_parses_to_a_reply(body: str) -> None:
+    reply = parse_reply(body)
+    assert reply.kind in ReplyKind
+    if reply.code is not None:
+        assert len(reply.code) == 4 and reply.code.isdigit()
+    if reply.minutes is not None:
+        assert 1 <= reply.minutes <= 240
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1000, 9999), st.sampled_from(["ACK", "ack", "Ack", "ak", "确认"]), st.booleans())
+def test_ack_with_any_code_either_order(code: int, word: str, code_first: bool) -> None:
+    body = f"{code} {word}" if code_first else f"{word} {code}"
+    assert parse_reply(body) == Reply(A, str(code))
