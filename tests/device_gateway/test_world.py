@@ -1,11 +1,15 @@
 """The emulated world's connect: out-of-range wearables fail fast and never wedge the gateway radio."""
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from bleak.exc import BleakError
 from bumble import core
 from bumble.hci import Address
+from bumble.pairing import PairingConfig, PairingDelegate
 
+from device_gateway.bumble_backend import BumbleClient
 from device_gateway.emulator.devices import EmulatedHeartRate, Identity
 from device_gateway.emulator.world import EmulatedWorld
 
@@ -39,3 +43,32 @@ async def test_a_cancelled_le_connect_leaves_the_radio_able_to_connect(world: Em
     connection = await world.radio.connect(Address(HR), timeout=5)
     assert connection.peer_address == Address(HR)
     await connection.disconnect()
+
+
+class StallingDelegate(PairingDelegate):
+    """The wearable's user never confirms pairing; the test learns when the request got there."""
+
+    def __init__(self, asked: asyncio.Event) -> None:
+        super().__init__()
+        self.asked = asked
+
+    async def accept(self) -> bool:
+        self.asked.set()
+        await asyncio.Event().wait()  # never answered
+        return False
+
+
+async def test_a_link_lost_during_pairing_fails_the_pairing_instead_of_hanging(world: EmulatedWorld) -> None:
+    """bumble aborts such an exchange with a CancelledError, which would end the device's session for good."""
+    asked = asyncio.Event()
+    wearable = world.wearable(HR)
+    assert wearable.device is not None
+    wearable.device.pairing_config_factory = lambda _c: PairingConfig(delegate=StallingDelegate(asked))
+    client = BumbleClient(HR, world=world, timeout=5.0)
+    await client.connect(pair=False)
+    pairing = asyncio.create_task(client.pair())
+    await asyncio.wait_for(asked.wait(), 5)
+    await world.drop_link(HR)
+    with pytest.raises(BleakError, match="disconnected"):
+        await asyncio.wait_for(pairing, 5)
+    assert not client.is_connected
