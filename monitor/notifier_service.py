@@ -89,8 +89,14 @@ class NotifierService:
         """After a restart: every unfinished send is looked up at the provider first, and sent only if absent."""
         for row in self.ledger.pending():
             member = self.identity.member(row.recipient)
-            sid = (self.sender.find_sent(member.phone, row.body, datetime.fromisoformat(row.updated_at))
-                   if member else None)
+            try:
+                sid = (self.sender.find_sent(member.phone, row.body, datetime.fromisoformat(row.updated_at))
+                       if member else None)
+            except Exception as exc:  # the provider cannot be asked: a possible duplicate beats a missed alert
+                log.warning("reconciliation of %s unavailable (%s); sending", row.key, type(exc).__name__)
+                self.audit.append("reconcile_unavailable", row.alert_id, {"recipient": row.recipient,
+                                                                          "attempt": row.attempt}, self.clock())
+                sid = None
             if sid is not None:
                 self.ledger.mark(row.key, SENT, sid)
                 self.audit.append("send_reconciled", row.alert_id, {"recipient": row.recipient,

@@ -271,3 +271,17 @@ def test_low_then_urgent_low_of_one_episode_re_alerts_only_the_urgent(tmp_path: 
     service.tick()
     assert len(texts(sink, "nurse-a")) == 2 and len(texts(sink, "nurse-b")) == 1  # escalation of the urgent
     assert "superseded" in [e.event_type for e in service.audit.events("a_low")]
+
+
+def test_restart_sends_when_the_provider_cannot_be_asked(tmp_path: Path, sink: SinkThread, clock: Clock,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    service, _ = build(tmp_path, sink, clock)
+    service.ledger.save(*_planned(service, clock))
+
+    def unavailable(*_: object) -> str | None:
+        raise OSError("provider down")
+
+    monkeypatch.setattr(service.sender, "find_sent", unavailable)
+    service.recover()
+    assert [m.body for m in sink.sink.messages] == ["body"]
+    assert "reconcile_unavailable" in [e.event_type for e in service.audit.events("a_early")]
