@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
@@ -78,13 +78,14 @@ class TwilioSender:
                 kwargs["status_callback"] = status_callback
             message = self.client.messages.create(**kwargs)
             return SmsResult(ok=True, sid=message.sid, status=message.status, http_status=201)
-        except TwilioRestException as exc:
+        except (TwilioRestException, TwilioServiceException) as exc:  # classic and RFC 9457 error bodies
             code = str(exc.code) if exc.code is not None else None
             status = int(exc.status)
             retryable = (status == 429 or status >= 500) and code not in PERMANENT_CODES
             retry_after = _retry_after(self.http.last_headers) if retryable else None
             return SmsResult(ok=False, http_status=status, error_code=code, retryable=retryable,
-                             retry_after_s=retry_after, detail=f"HTTP {status}: {exc.msg}"[:200])
+                             retry_after_s=retry_after,
+                             detail=f"HTTP {status}: {getattr(exc, 'msg', None) or getattr(exc, 'title', '')}"[:200])
         except (TwilioException, OSError) as exc:  # requests' errors (refused, timeout) are OSErrors
             return SmsResult(ok=False, retryable=True, detail=f"{type(exc).__name__}"[:200])
 

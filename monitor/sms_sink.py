@@ -110,6 +110,10 @@ class SmsSink:
                 return self._error(429, 20429, "Too Many Requests", {"Retry-After": retry_after})
             if fault == "500":
                 return self._error(500, 20500, "Internal Server Error")
+            if fault == "21610-rfc9457":  # the newer Problem Details error body
+                return web.json_response({"type": "https://www.twilio.com/docs/errors/21610",
+                                          "title": "Attempt to send to unsubscribed recipient", "status": 400,
+                                          "code": 21610, "detail": "unsubscribed"}, status=400)
             if fault == "21211":
                 return self._error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
         if to in self.invalid or not to.startswith("+"):

@@ -44,6 +44,7 @@ def test_send_reaches_the_sink(sender: TwilioSender, sink: SinkThread) -> None:
     (["500", "500", "429:1"], 4, True, [0.5, 1.0, 1.0]),
     (["500"] * 5, 5, False, [0.5, 1.0, 2.0, 4.0]),
     (["21211"], 1, False, []),
+    (["21610-rfc9457"], 1, False, []),
 ])
 def test_retries(sender: TwilioSender, sink: SinkThread, sleeps: list[float], faults: list[str], tries: int,
                  ok: bool, slept: list[float]) -> None:
