@@ -1,6 +1,6 @@
 """`vigil-gateway`: scan for health devices, pair them with consent, stream them, decode payloads."""
 
-# ruff: noqa: PLC0415 - bumble and kafka-python load only for the commands that need them
+# bumble and kafka-python load only for the commands that need them (imports inside functions).
 
 from __future__ import annotations
 
