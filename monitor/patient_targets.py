@@ -14,7 +14,7 @@ from monitor.targets import DEFAULT_TARGETS, PatientConfig, with_overrides
 OPTIONS: Final = {
     "low": "low", "high": "high", "urgent_low": "urgent_low", "very_high": "very_high",
     "high_persist_min": "high_persist_min", "no_data_min": "no_data_min", "hr_baseline": "hr_baseline",
-    "spo2_baseline": "spo2_baseline",
+    "spo2_baseline": "spo2_baseline", "rise_alert_mgdl": "rise_alert_mgdl",
 }
 
 

@@ -83,13 +83,16 @@ def _first_below(forecast: Forecast, threshold: float, within: float) -> tuple[i
 
 def _heading_out(value: float, slope: float, targets: Targets) -> bool:
     """A rate alert is worth a message only at the urgent rate (3 mg/dL/min) when its straight line leaves the
-    range within RATE_HORIZON_MIN: a fall into a low, or a rise to level 2 hyperglycaemia. Slower changes and a
-    rise after a meal are expected; they appear in every explanation's trend words, never as a message alone.
-    Measured: 439 rapid_rise and 82 rapid_fall alerts on the seed-7 10x14-day cohort became 233 and 55."""
+    range within RATE_HORIZON_MIN: a fall into a low; a rise only past the patient's rise_alert_mgdl (off by
+    default: the high rules follow). Slower changes and a rise after a meal are expected; they appear in every
+    explanation's trend words, never as a message alone.
+    Measured on the seed-7 10x14-day cohort: 439 rapid_rise and 82 rapid_fall alerts became 0 and 55."""
     if abs(slope) < targets.rate_urgent:
         return False
     projected = value + RATE_HORIZON_MIN * slope
-    return projected < targets.low if slope < 0 else projected > targets.very_high
+    if slope < 0:
+        return projected < targets.low
+    return targets.rise_alert_mgdl is not None and projected > targets.rise_alert_mgdl
 
 
 def glucose_findings(state: GlucoseState, reading_id: str, at: datetime, value: float, targets: Targets,

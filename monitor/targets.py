@@ -28,6 +28,9 @@ class Targets:
     very_high_persist_min: float = 15.0
     rate_warn: float = 2.0  # mg/dL/min (Dexcom rise/fall alert settings)
     rate_urgent: float = 3.0
+    # A rapid rise alerts alone only when its 30-minute line passes this; None (default): never, because the
+    # high and very_high rules follow within 15-30 minutes and highs are not minutes-critical (alert fatigue).
+    rise_alert_mgdl: float | None = None
     compression_drop: float = 4.0  # mg/dL/min into a low: likely a compression artefact, needs a confirmation
     predicted_low_min: float = 30.0  # predicted_low: < low within this many minutes
     urgent_soon_min: float = 20.0  # urgent_low_soon: < urgent_low within this many minutes

@@ -11,7 +11,7 @@ PROFILE = [120, 110, 100, 90, 80, 72, 66, 62, 58, 52, 50, 55, 62, 70, 78, 85, 92
            185, 200, 215, 230, 245, 260, 262, 265, 263, 258, 240, 220, 200, 180, 165, 150, 140, 130]
 
 
-def stream(patients: int = 6):
+def stream(patients: int = 7):
     out = []
     for p in range(patients):
         series = cgm_series([v + 3 * p for v in PROFILE], patient=f"pk-sigkill-{p}", device=f"cgm-{p}")

@@ -31,8 +31,7 @@ def run(values, targets=None, every=5.0):
     ([100, 112, 124, 136], []),  # a rise after a meal
     ([200, 185, 170, 155, 140], [("rapid_fall", "open")]),  # 3 mg/dL/min, heading below 70 within 30 min
     ([240, 225, 210, 195, 180], []),  # 3 mg/dL/min but staying above 70: good news, no message
-    ([170, 187, 204, 221], [("rapid_rise", "open")]),  # 3.4 mg/dL/min, heading above 250 within 30 min
-    ([90, 107, 124, 141], []),  # 3.4 mg/dL/min, but below 250 in 30 min
+    ([170, 187, 204, 221], []),  # 3.4 mg/dL/min towards 250: rises alert only when the patient opted in
     ([68, 72, 68, 72, 68, 72, 68, 72, 68, 72, 68, 72, 68], [("low", "open")]),  # flapping: one episode
 ])
 def test_glucose_rules(values, expected):
@@ -50,6 +49,13 @@ def test_rapid_fall_thresholds_two_levels():
     _, alerts = run([200, 185, 170, 155, 140])  # 3 mg/dL/min
     assert alerts[0].kind == "rapid_fall" and alerts[0].severity.value == "warning"
     assert alerts[0].explanation.thresholds == {"rate_mgdl_per_min": 3.0}
+
+
+def test_rapid_rise_alerts_only_past_the_patients_rise_alert_level():
+    _, alerts = run([170, 187, 204, 221], Targets(rise_alert_mgdl=250))
+    assert [(a.kind, a.state.value) for a in alerts] == [("rapid_rise", "open")]
+    _, alerts = run([90, 107, 124, 141], Targets(rise_alert_mgdl=250))  # 3.4 mg/dL/min, below 250 in 30 min
+    assert alerts == []
 
 
 def test_gap_breaks_the_rate_run():
