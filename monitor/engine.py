@@ -13,7 +13,7 @@ from monitor import dedup, explain, state_codec, summary
 from monitor.episodes import AckMark, Book, Episode, Transition, advance, alert_id_for, episode_id_for
 from monitor.findings import LEVEL_RANK, Finding, rank
 from monitor.records import GLUCOSE_KINDS, Ack, AckAction, Alert, AlertState, Reading, ReadingKind, Severity
-from monitor.scoring import PatientState, clear_families, recovering_families, score, usable_value
+from monitor.scoring import PatientState, clear_families, families_of, recovering_families, score, usable_value
 from monitor.targets import DEFAULT_TARGETS, Targets
 
 REORDER: Final = timedelta(minutes=10)  # readings up to this much older than the newest are re-ordered exactly
@@ -160,7 +160,8 @@ def _fold_one(folded: Folded, patient_key: str, b: Buffered, targets: Targets, f
         if f.family not in worst or rank(f.family, f.level) > rank(f.family, worst[f.family].level):
             worst[f.family] = f
     book, alerts = folded.book, []
-    touched = set(worst) | {e.family for e in book.open}
+    relevant = families_of(reading)
+    touched = set(worst) | {e.family for e in book.open if e.family in relevant}
     for family in sorted(touched, key=lambda fam: list(LEVEL_RANK).index(fam) if fam in LEVEL_RANK else 99):
         finding = worst.get(family)
         book, transition, episode = advance(book, patient_key, family, finding, family in clear, b.t,

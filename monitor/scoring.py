@@ -60,6 +60,17 @@ def score(state: PatientState, reading: Reading, now: datetime, *, targets: Targ
     return state, ()  # carbs and insulin are recorded context, never scored
 
 
+GLUCOSE_FAMILIES: Final = frozenset({"low", "high", "fall", "rise"})
+
+
+def families_of(reading: Reading) -> frozenset[str]:
+    """Episode families a reading of this kind can speak for; other families ignore it."""
+    if reading.kind in GLUCOSE_KINDS:
+        return GLUCOSE_FAMILIES
+    family = VITAL_FAMILIES.get(reading.kind)
+    return frozenset() if family is None else frozenset({family})
+
+
 def clear_families(state: PatientState, reading: Reading, targets: Targets = DEFAULT_TARGETS) -> frozenset[str]:
     """Families this (already scored) reading counts as "back to normal" for, before hysteresis."""
     value = usable_value(reading)
