@@ -75,7 +75,9 @@ def write_card(table: pd.DataFrame, rows: pd.DataFrame, manifest: Mapping[str, A
     gains = []
     for group, part in table.groupby("subgroup", sort=False):
         ar2 = float(part.loc[part.method == "ar2", "rmse30"].iloc[0])
-        for method in ("population", "personalized"):
+        for method in ("population", "personalized", "population_cgm", "personalized_cgm"):
+            if not (part.method == method).any():
+                continue
             val = float(part.loc[part.method == method, "rmse30"].iloc[0])
             gains.append(f"| {group} | {method} | {ar2:.2f} | {val:.2f} | {100 * (1 - val / ar2):.1f} % |")
     held = manifest.get("held_out", {})
@@ -102,6 +104,11 @@ Population model: scikit-learn HistGradientBoostingRegressor per horizon, predic
 and still to act (gamma curves), and minutes since the last big rise (meal proxy). Quantile models (10th
 and 90th percentile) give the interval that `prob_below` turns into "probability < 70 within 30 min".
 Trees are exported to plain arrays (NPZ, no pickle).
+
+CGM-only variant (`*_cgm` rows): the same models trained with the carbohydrate and insulin features
+neutralized, used by the worker when it has no context events for a patient. Scored here on the same
+held-out patients as if they had logged nothing. It exists because the context model, fed no context,
+was measured worse than AR2.
 
 Personalization: residual correction. A patient's insulin sensitivity and carb ratio are what a population
 model cannot know, and they act mostly through a few quantities (level, trend, carbs and insulin still to

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Final
 
@@ -14,9 +14,9 @@ import pandas as pd
 from models.api import Forecast, prob_below
 from models.baseline import ar2_inputs, ar2_path
 from models.features import FEATURES, HORIZONS
-from models.forecast import PERSONAL_MIN_DAYS, ForecastModel, fit_correction, interpolate
+from models.forecast import PERSONAL_MIN_DAYS, ForecastModel, fit_correction, interpolate, neutralize
 
-METHODS: Final = ("last_value", "ar2", "population", "personalized")
+METHODS: Final = ("last_value", "ar2", "population", "personalized", "population_cgm", "personalized_cgm")
 HYPO: Final = 70.0
 ALERT_PROB: Final = 0.5  # predicted-low alert when the forecast says < 70 within 30 min
 EPISODE_GAP: Final = timedelta(minutes=30)
@@ -67,23 +67,25 @@ def predictions(model: ForecastModel, test_frame: pd.DataFrame) -> pd.DataFrame:
         start = one.measured_at.min()
         calib = one[one.measured_at < start + pd.Timedelta(days=PERSONAL_MIN_DAYS)]
         scored = one[one.measured_at >= start + pd.Timedelta(days=PERSONAL_MIN_DAYS)]
-        correction = fit_correction(model, calib)
-        personal = ForecastModel(model.version, model.trees, model.personal_mean, model.personal_scale,
-                                 {str(key): correction} if correction else {})
-        x = scored[list(FEATURES)].to_numpy(dtype=float)
         out = scored[["patient_key", "subgroup", "measured_at", "g"]].copy()
         for h in HORIZONS:
             out[f"actual{h}"] = scored.g + scored[f"y{h}"]
             out[f"last_value{h}"] = scored.g
             out[f"ar2{h}"] = ar2[h][scored.index]
-            pop = model.predict(x, h)
-            per = personal.predict(x, h, str(key))
-            out[f"population{h}"] = pop["mean"]
-            out[f"personalized{h}"] = per["mean"]
-            out[f"personalized{h}_p10"] = per["p10"]
-            out[f"personalized{h}_p90"] = per["p90"]
-            out[f"population{h}_p10"] = pop["p10"]
-            out[f"population{h}_p90"] = pop["p90"]
+        variants = [("", model, calib, scored)]
+        if model.cgm_only is not None:  # the same patients as if they logged no carbs or insulin
+            variants.append(("_cgm", model.cgm_only, neutralize(calib), neutralize(scored)))
+        for suffix, variant, calib_rows, rows in variants:
+            correction = fit_correction(variant, calib_rows)
+            personal = replace(variant, corrections={str(key): correction} if correction else {})
+            x = rows[list(FEATURES)].to_numpy(dtype=float)
+            for h in HORIZONS:
+                pop = variant.predict(x, h)
+                per = personal.predict(x, h, str(key))
+                for name, pred in (("population", pop), ("personalized", per)):
+                    out[f"{name}{suffix}{h}"] = pred["mean"]
+                    out[f"{name}{suffix}{h}_p10"] = pred["p10"]
+                    out[f"{name}{suffix}{h}_p90"] = pred["p90"]
         parts.append(out)
     result = pd.concat(parts, ignore_index=True)
     return result[result[[f"ar2{h}" for h in HORIZONS]].notna().all(axis=1)].reset_index(drop=True)
@@ -173,7 +175,9 @@ def alert_policies(rows: pd.DataFrame) -> pd.DataFrame:
     """Predicted-low alert policies compared on the same rows: point forecasts vs forecast probability."""
     rows = rows.copy()
     policies: list[tuple[str, str]] = []
-    for method in ("ar2", "population", "personalized"):
+    for method in ("ar2", "population", "personalized", "personalized_cgm"):
+        if f"{method}30" not in rows.columns:
+            continue
         rows[f"alert_{method}"] = rows[f"{method}30"] < HYPO
         policies.append((f"{method}: 30-min forecast < 70", f"alert_{method}"))
     prob = prob_low_30(rows, "personalized")

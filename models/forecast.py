@@ -34,6 +34,13 @@ STEP: Final = 5  # minutes between forecast points
 BG_MIN: Final = 39.0
 BG_MAX: Final = 400.0
 
+# Features that come from carbs and insulin events, and their value when there are none.
+CONTEXT_NEUTRAL: Final = {
+    "cob": 0.0, "carb_rate": 0.0, "carb_next30": 0.0, "carb_next60": 0.0, "min_since_carbs": 360.0,
+    "iob": 0.0, "ins_rate": 0.0, "ins_next30": 0.0, "ins_next60": 0.0, "min_since_insulin": 360.0,
+}
+CGM_ONLY_SUFFIX: Final = "/cgm"
+
 HGB_PARAMS: Final = {
     "max_iter": 200, "learning_rate": 0.08, "max_leaf_nodes": 31, "min_samples_leaf": 40,
     "l2_regularization": 1.0, "early_stopping": False,
@@ -64,6 +71,8 @@ class ForecastModel:
     personal_mean: np.ndarray
     personal_scale: np.ndarray
     corrections: Mapping[str, Correction] = field(default_factory=dict)
+    # Trained with the context features neutralized: used when the caller has no carbs/insulin events.
+    cgm_only: ForecastModel | None = None
 
     def predict_delta(self, x: np.ndarray, horizon: int, quantile: str) -> np.ndarray:
         return self.trees[(horizon, quantile)].predict(x)
@@ -117,6 +126,11 @@ def _fit_all(frame: pd.DataFrame, seed: int, trees: dict[tuple[int, str], TreeEn
             trees[(h, q)] = TreeEnsemble.from_sklearn(model)
 
 
+def neutralize(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame as live_vector would compute it without any context events (CGM-only patients)."""
+    return frame.assign(**dict(CONTEXT_NEUTRAL))
+
+
 def personal_scaling(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     cols = frame[list(PERSONAL_FEATURES)].to_numpy(dtype=float)
     mean = np.nanmean(cols, axis=0)
@@ -164,7 +178,11 @@ def fit_correction(model: ForecastModel, patient_rows: pd.DataFrame) -> Correcti
 
 @dataclass(frozen=True, slots=True)
 class GBForecaster:
-    """The Forecaster for one patient: population trees plus that patient's correction, if it has one."""
+    """The Forecaster for one patient: population trees plus that patient's correction, if it has one.
+
+    Called without context events it uses the model's CGM-only variant when there is one: a model that
+    learned from carbs and insulin does worse than AR2 when they are silently missing (measured).
+    """
 
     model: ForecastModel
     patient_key: str | None = None
@@ -172,8 +190,11 @@ class GBForecaster:
 
     @property
     def version(self) -> str:
-        personal = self.patient_key is not None and self.patient_key in self.model.corrections
-        return f"{self.model.version}+personal" if personal else self.model.version
+        return self._version(self.model)
+
+    def _version(self, model: ForecastModel) -> str:
+        personal = self.patient_key is not None and self.patient_key in model.corrections
+        return f"{model.version}+personal" if personal else model.version
 
     def forecast(
         self,
@@ -186,6 +207,7 @@ class GBForecaster:
         if built is None:
             return None
         vec, at, _ = built
+        model = self.model.cgm_only if not context and self.model.cgm_only is not None else self.model
         if now - at > MAX_AGE:
             return None
         if np.isnan(vec[FEATURES.index("dg_5")]) and np.isnan(vec[FEATURES.index("dg_10")]):
@@ -193,9 +215,10 @@ class GBForecaster:
         g = float(vec[FEATURES.index("g")])
         knots = [(0, g, g, g)]
         for h in HORIZONS:
-            pred = self.model.predict(vec, h, self.patient_key)
+            pred = model.predict(vec, h, self.patient_key)
             knots.append((h, float(pred["p10"][0]), float(pred["mean"][0]), float(pred["p90"][0])))
-        return Forecast(made_at=now, points=interpolate(knots), model_name=self.name, model_version=self.version)
+        return Forecast(made_at=now, points=interpolate(knots), model_name=self.name,
+                        model_version=self._version(model))
 
 
 def interpolate(knots: Sequence[tuple[int, float, float, float]]) -> tuple[ForecastPoint, ...]:

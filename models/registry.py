@@ -25,7 +25,14 @@ import numpy as np
 from models.api import Forecaster
 from models.baseline import AR2
 from models.features import FEATURES, HORIZONS
-from models.forecast import PERSONAL_FEATURES, QUANTILES, Correction, ForecastModel, GBForecaster
+from models.forecast import (
+    CGM_ONLY_SUFFIX,
+    PERSONAL_FEATURES,
+    QUANTILES,
+    Correction,
+    ForecastModel,
+    GBForecaster,
+)
 from models.trees import ARRAYS, TreeEnsemble
 
 FORMAT: Final = "vigil-model-1"
@@ -63,13 +70,17 @@ def save(model: ForecastModel, store: Path, *, data_hash: str, metrics: Mapping[
     folder.mkdir(parents=True, exist_ok=False)
     arrays: dict[str, np.ndarray] = {"personal_mean": model.personal_mean, "personal_scale": model.personal_scale}
     trees: dict[str, dict[str, float | int]] = {}
-    for (h, q), ens in model.trees.items():
-        for name, arr in ens.arrays().items():
-            arrays[f"{h}_{q}__{name}"] = arr
-        trees[f"{h}_{q}"] = {"baseline": ens.baseline, "depth": ens.depth, "n_trees": int(ens.feature.shape[0])}
+    personal: dict[str, dict[str, Any]] = {}
+    for variant, part in _variants(model).items():
+        for (h, q), ens in part.trees.items():
+            for name, arr in ens.arrays().items():
+                arrays[f"{variant}{h}_{q}__{name}"] = arr
+            trees[f"{variant}{h}_{q}"] = {"baseline": ens.baseline, "depth": ens.depth,
+                                          "n_trees": int(ens.feature.shape[0])}
+        personal["cgm_only" if variant == CGM_PREFIX else "context"] = {
+            key: {"intercept": list(c.intercept), "weights": [list(w) for w in c.weights], "days": c.days}
+            for key, c in part.corrections.items()}
     np.savez(folder / "trees.npz", allow_pickle=False, **arrays)
-    personal = {key: {"intercept": list(c.intercept), "weights": [list(w) for w in c.weights], "days": c.days}
-                for key, c in model.corrections.items()}
     (folder / "personal.json").write_text(json.dumps(personal, sort_keys=True))
     manifest = {
         "format": FORMAT,
@@ -81,12 +92,21 @@ def save(model: ForecastModel, store: Path, *, data_hash: str, metrics: Mapping[
         "horizons": list(HORIZONS),
         "quantiles": list(QUANTILES),
         "trees": trees,
+        "variants": sorted(personal),
         "files": {name: sha256_file(folder / name) for name in ("trees.npz", "personal.json")},
         "metrics": dict(metrics or {}),
         **dict(extra or {}),
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
     return folder
+
+
+CGM_PREFIX: Final = "cgm__"
+
+
+def _variants(model: ForecastModel) -> dict[str, ForecastModel]:
+    """{array-name prefix: model}: the context model and, if trained, its CGM-only variant."""
+    return {"": model, **({CGM_PREFIX: model.cgm_only} if model.cgm_only is not None else {})}
 
 
 def read_manifest(store: Path, version: str) -> dict[str, Any]:
@@ -121,32 +141,45 @@ def load(store: Path, version: str) -> ForecastModel:
             arrays = {k: npz[k] for k in npz.files}
     except (ValueError, OSError, zipfile.BadZipFile) as exc:
         raise ModelLoadError(f"{folder / 'trees.npz'}: not a plain numeric NPZ ({exc})") from exc
-    trees: dict[tuple[int, str], TreeEnsemble] = {}
     try:
-        for h in HORIZONS:
-            for q in QUANTILES:
-                info = manifest["trees"][f"{h}_{q}"]
-                part = {name: arrays[f"{h}_{q}__{name}"] for name in ARRAYS}
-                for name, arr in part.items():
-                    if arr.dtype.kind != DTYPES[name]:
-                        raise ModelLoadError(f"{h}_{q}__{name}: dtype {arr.dtype} is not numeric kind {DTYPES[name]}")
-                ens = TreeEnsemble.from_arrays(float(info["baseline"]), int(info["depth"]), part)
-                if int(ens.feature.max()) >= len(FEATURES) or int(ens.feature.min()) < 0:
-                    raise ModelLoadError(f"{h}_{q}: split on a feature index outside 0..{len(FEATURES) - 1}")
-                n_nodes = ens.feature.shape[1]
-                if max(int(ens.left.max()), int(ens.right.max())) >= n_nodes:
-                    raise ModelLoadError(f"{h}_{q}: child index outside the tree")
-                trees[(h, q)] = ens
         personal = json.loads((folder / "personal.json").read_text())
-        corrections = {
-            str(k): Correction(tuple(float(v) for v in c["intercept"]),
-                               tuple(tuple(float(w) for w in ws) for ws in c["weights"]), float(c["days"]))
-            for k, c in personal.items()
-        }
-        mean, scale = arrays["personal_mean"], arrays["personal_scale"]
-    except (KeyError, TypeError, ValueError) as exc:
+        mean, scale = arrays["personal_mean"].astype(float), arrays["personal_scale"].astype(float)
+        cgm_only = None
+        if "cgm_only" in manifest.get("variants", []):
+            cgm_only = ForecastModel(version + CGM_ONLY_SUFFIX, _trees(manifest, arrays, CGM_PREFIX), mean, scale,
+                                     _corrections(personal["cgm_only"]))
+        return ForecastModel(version, _trees(manifest, arrays, ""), mean, scale,
+                             _corrections(personal["context"]), cgm_only)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ModelLoadError(f"{folder}: malformed model ({exc!r})") from exc
-    return ForecastModel(version, trees, mean.astype(float), scale.astype(float), corrections)
+
+
+def _trees(manifest: Mapping[str, Any], arrays: Mapping[str, np.ndarray], prefix: str
+           ) -> dict[tuple[int, str], TreeEnsemble]:
+    trees: dict[tuple[int, str], TreeEnsemble] = {}
+    for h in HORIZONS:
+        for q in QUANTILES:
+            key = f"{prefix}{h}_{q}"
+            info = manifest["trees"][key]
+            part = {name: arrays[f"{key}__{name}"] for name in ARRAYS}
+            for name, arr in part.items():
+                if arr.dtype.kind != DTYPES[name]:
+                    raise ModelLoadError(f"{key}__{name}: dtype {arr.dtype} is not numeric kind {DTYPES[name]}")
+            ens = TreeEnsemble.from_arrays(float(info["baseline"]), int(info["depth"]), part)
+            if int(ens.feature.max()) >= len(FEATURES) or int(ens.feature.min()) < 0:
+                raise ModelLoadError(f"{key}: split on a feature index outside 0..{len(FEATURES) - 1}")
+            if max(int(ens.left.max()), int(ens.right.max())) >= ens.feature.shape[1]:
+                raise ModelLoadError(f"{key}: child index outside the tree")
+            trees[(h, q)] = ens
+    return trees
+
+
+def _corrections(raw: Mapping[str, Any]) -> dict[str, Correction]:
+    return {
+        str(k): Correction(tuple(float(v) for v in c["intercept"]),
+                           tuple(tuple(float(w) for w in ws) for ws in c["weights"]), float(c["days"]))
+        for k, c in raw.items()
+    }
 
 
 def versions(store: Path) -> list[dict[str, Any]]:

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from models.card import write_card
-from models.evaluate import alert_policies, metrics_table, predictions, split_patients
+from models.evaluate import METHODS, alert_policies, metrics_table, predictions, split_patients
 from models.features import feature_frame
-from models.forecast import ForecastModel, fit_correction, personal_scaling, train_population
+from models.forecast import (
+    CGM_ONLY_SUFFIX,
+    ForecastModel,
+    fit_correction,
+    neutralize,
+    personal_scaling,
+    train_population,
+)
 from models.registry import ModelLoadError, load, promoted_version, read_manifest, save, sha256_file, versions
 
 
@@ -37,16 +46,11 @@ def train_from_parquet(data: Path, store: Path, *, holdout_per_group: int = 3, s
     train_keys, test_keys = split_patients(patients, holdout_per_group, seed)
     train = frame[frame.patient_key.isin(train_keys)]
     features_s = time.perf_counter() - started
-    trees = train_population(train, seed=seed)
     mean, scale = personal_scaling(train)
     name = version or f"gb-{datetime.now(UTC):%Y%m%d%H%M%S}-{data_hash[:8]}"
-    model = ForecastModel(name, trees, mean, scale)
-    corrections = {}
-    for key, rows in train.groupby("patient_key", sort=True):
-        corr = fit_correction(model, rows)
-        if corr is not None:
-            corrections[str(key)] = corr
-    model = ForecastModel(name, trees, mean, scale, corrections)
+    cgm_only = _fit_variant(neutralize(train), name + CGM_ONLY_SUFFIX, mean, scale, seed)
+    model = replace(_fit_variant(train, name, mean, scale, seed), cgm_only=cgm_only)
+    corrections = model.corrections
     held = patients[patients.patient_key.isin(test_keys)].subgroup.value_counts().sort_index().to_dict()
     total_s = time.perf_counter() - started
     return save(model, store, data_hash=data_hash, extra={
@@ -55,6 +59,17 @@ def train_from_parquet(data: Path, store: Path, *, holdout_per_group: int = 3, s
         "n_train_rows": len(train), "corrections_for": sorted(corrections),
         "timing_s": {"features": round(features_s, 1), "total": round(total_s, 1)},
     })
+
+
+def _fit_variant(train: pd.DataFrame, name: str, mean: np.ndarray, scale: np.ndarray, seed: int) -> ForecastModel:
+    """Population trees on `train`, then a guarded correction for every training patient with >= 3 days."""
+    model = ForecastModel(name, train_population(train, seed=seed), mean, scale)
+    corrections = {}
+    for key, rows in train.groupby("patient_key", sort=True):
+        corr = fit_correction(model, rows)
+        if corr is not None:
+            corrections[str(key)] = corr
+    return replace(model, corrections=corrections)
 
 
 def _pick_version(store: Path, version: str | None) -> str:
@@ -83,7 +98,7 @@ def evaluate_version(data: Path, store: Path, version: str | None, out: Path) ->
     if test.empty:
         raise ModelLoadError(f"none of {name}'s held-out patients are in {data}")
     rows = predictions(model, feature_frame(test))
-    table = metrics_table(rows)
+    table = metrics_table(rows, [m for m in METHODS if f"{m}30" in rows.columns])
     policies = alert_policies(rows)
     timing = {"training": float(manifest.get("timing_s", {}).get("total", float("nan"))),
               "evaluation": time.perf_counter() - started}

@@ -41,5 +41,6 @@ def test_simulate_train_list_promote_evaluate(tmp_path: Path, capsys: pytest.Cap
     assert "| overall | personalized |" in card and "| child | ar2 |" in card
     assert {p.name for p in (out / "v1").glob("*.png")} == {"trace_adult.png", "trace_child.png", "clarke_30.png"}
     metrics = pd.read_csv(out / "v1" / "metrics.csv")
-    assert set(metrics.method) == {"last_value", "ar2", "population", "personalized"}
+    assert set(metrics.method) == {"last_value", "ar2", "population", "personalized", "population_cgm",
+                                   "personalized_cgm"}
     assert (metrics.rmse30 > 0).all()

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from models.baseline import AR2
-from models.features import FEATURES, HORIZONS
+from models.features import FEATURES, HORIZONS, context_from_frame
 from models.forecast import ForecastModel, GBForecaster
 from models.registry import (
     ModelLoadError,
@@ -40,6 +40,10 @@ def test_round_trip_predicts_the_same(store: Path, small_model: ForecastModel, s
         for k, v in small_model.predict(x, h, key).items():
             np.testing.assert_array_equal(loaded.predict(x, h, key)[k], v)
     assert set(loaded.corrections) == set(small_model.corrections)
+    assert small_model.cgm_only is not None and loaded.cgm_only is not None
+    assert loaded.cgm_only.version == "test-model-1/cgm"
+    np.testing.assert_array_equal(loaded.cgm_only.predict(x, 30, key)["mean"],
+                                  small_model.cgm_only.predict(x, 30, key)["mean"])
 
 
 def test_list_and_promote(store: Path) -> None:
@@ -145,7 +149,10 @@ def test_worker_choice_model_or_ar2_fallback(store: Path, small_cohort: pd.DataF
     now = times[-1] + timedelta(minutes=1)
     fc = chosen.forecast(times, one.value.tolist(), now)
     assert fc is not None and [p.minutes for p in fc.points] == list(range(5, 65, 5))
-    assert fc.model_version == "test-model-1+personal"
+    assert fc.model_version == "test-model-1/cgm+personal"  # no context events: the CGM-only variant
+    window = small_cohort[(small_cohort.patient_key == key) & (small_cohort.measured_at <= one.measured_at.iloc[-1])]
+    with_context = chosen.forecast(times, one.value.tolist(), now, context_from_frame(window))
+    assert with_context is not None and with_context.model_version == "test-model-1+personal"
     assert chosen.forecast(times, one.value.tolist(), times[-1] + timedelta(minutes=11)) is None
 
 
