@@ -18,6 +18,7 @@ from kafka import KafkaConsumer
 from monitor import kafka_admin, topics
 from monitor.config import Settings
 from monitor.kafka_local import LocalKafka
+from monitor.notify_demo import SmsDemo
 from monitor.pseudonym import patient_key
 from monitor.records import Alert, RecordError, parse_any
 from monitor.tail import describe
@@ -67,7 +68,22 @@ def stream_emulated_wearables(settings: Settings, bootstrap: str, namespace: str
     return result.readings
 
 
-EXPECTED_STATES = ("open", "escalated", "resolved")  # the low opens, escalates to urgent, resolves above 80
+# The low opens, escalates to urgent, is acknowledged by the nurse's SMS reply, and resolves above 80.
+EXPECTED_STATES = ("open", "escalated", "acknowledged", "resolved")
+
+
+class NurseReply(threading.Thread):
+    """The scripted nurse: answers the first urgent SMS with "ACK <code>" while the alert is still open."""
+
+    def __init__(self, sms: SmsDemo) -> None:
+        super().__init__(daemon=True)
+        self.sms = sms
+        self.confirmation: str | None = None
+
+    def run(self) -> None:
+        self.confirmation = self.sms.scripted_ack(timeout_s=120)
+        say(f"SMS confirmation to the nurse: {self.confirmation}" if self.confirmation
+            else "no urgent SMS to acknowledge arrived")
 
 
 def wait_for_alerts(printer: AlertPrinter, expected: tuple[str, ...], timeout_s: float = 30.0) -> set[str]:
@@ -159,12 +175,16 @@ def run_demo(settings: Settings, interval_s: float = 0.4, keep_broker: bool = Fa
         printer = AlertPrinter(bootstrap, topics.namespaced(topics.ALERTS, namespace))
         printer.start()
         record_consent(settings, bootstrap, namespace, home)
-        say("emulated wearables: a CGM drifting low (below 70, below 54, back above 80) and a heart-rate strap")
-        stream_emulated_wearables(settings, bootstrap, namespace, home / f"{namespace}-gateway", interval_s)
-        seen = wait_for_alerts(printer, EXPECTED_STATES)
+        with SmsDemo(settings, bootstrap, namespace, home, DEMO_ENROLMENT_ID) as sms:
+            nurse = NurseReply(sms)
+            nurse.start()
+            say("emulated wearables: a CGM drifting low (below 70, below 54, back above 80) and a heart-rate strap")
+            stream_emulated_wearables(settings, bootstrap, namespace, home / f"{namespace}-gateway", interval_s)
+            seen = wait_for_alerts(printer, EXPECTED_STATES)
+            nurse.join(timeout=60)
         missing = [state for state in EXPECTED_STATES if state not in seen]
         say(f"{printer.count} alert record(s) received; missing states: {', '.join(missing) or 'none'}.")
-        return 0 if not missing else 1
+        return 0 if not missing and nurse.confirmation else 1
     except KeyboardInterrupt:
         interrupted = True
         say("interrupted; shutting down ...")

@@ -23,6 +23,10 @@ _ADVICE: Final[Mapping[str, tuple[str, Mapping[str, str]]]] = {
               "snack if next meal is over 1h away.",
         "zh-CN": "进食15克速效糖（120毫升果汁/葡萄糖片），15分钟后复测，仍低则重复；距下餐超1小时加餐。",
     }),
+    "urgent_low_soon": ("diet.urgent_low_soon.v1", {
+        "en": "Urgent low expected: contact pt now, recheck glucose; if below 70, 15g fast carbs, recheck 15 min.",
+        "zh-CN": "立即联系患者复测；低于3.9则吃15克速效糖，15分钟复测。",
+    }),
     "predicted_low": ("diet.predicted_low.v1", {
         "en": "Low expected soon: recheck glucose; if below 70, 15g fast carbs and recheck in 15 min.",
         "zh-CN": "预计即将偏低：请复测血糖；低于3.9则进食15克速效糖，15分钟后复测。",

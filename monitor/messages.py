@@ -29,12 +29,16 @@ _ARROWS: Final[Mapping[str, tuple[str, ...]]] = {
 }
 
 _KIND_WORDS: Final[Mapping[str, Mapping[str, str]]] = {
-    "en": {"urgent_low": "URGENT LOW", "low": "LOW", "predicted_low": "LOW SOON", "high": "HIGH",
-           "very_high": "VERY HIGH", "rapid_fall": "FALLING FAST", "rapid_rise": "RISING FAST",
-           "no_data": "NO DATA"},
-    "zh-CN": {"urgent_low": "紧急低血糖", "low": "低血糖", "predicted_low": "即将低血糖", "high": "高血糖",
-              "very_high": "严重高血糖", "rapid_fall": "血糖快速下降", "rapid_rise": "血糖快速上升",
-              "no_data": "无数据"},
+    "en": {"urgent_low": "URGENT LOW", "low": "LOW", "urgent_low_soon": "URGENT LOW SOON", "predicted_low": "LOW SOON",
+           "high": "HIGH", "very_high": "VERY HIGH", "rapid_fall": "FALLING FAST", "rapid_rise": "RISING FAST",
+           "no_data": "NO DATA", "catch_up": "CATCH-UP", "vitals_heart_rate": "HEART RATE",
+           "vitals_spo2": "LOW SpO2", "vitals_spo2_urgent": "URGENT LOW SpO2", "vitals_blood_pressure": "BP CRISIS",
+           "vitals_blood_pressure_low": "LOW BP", "vitals_temperature": "FEVER", "vitals_weight": "WEIGHT GAIN"},
+    "zh-CN": {"urgent_low": "紧急低血糖", "low": "低血糖", "urgent_low_soon": "紧急低血糖将至", "predicted_low": "即将低血糖",
+              "high": "高血糖", "very_high": "严重高血糖", "rapid_fall": "血糖快速下降", "rapid_rise": "血糖快速上升",
+              "no_data": "无数据", "catch_up": "离线补传汇总", "vitals_heart_rate": "心率异常",
+              "vitals_spo2": "血氧偏低", "vitals_spo2_urgent": "紧急血氧过低", "vitals_blood_pressure": "血压危象",
+              "vitals_blood_pressure_low": "血压偏低", "vitals_temperature": "发热", "vitals_weight": "体重增加"},
 }
 
 _TEXT: Final[Mapping[str, Mapping[str, str]]] = {
@@ -50,6 +54,7 @@ _TEXT: Final[Mapping[str, Mapping[str, str]]] = {
         "disclaimer": "Automated monitoring, not medical advice; follow your care plan.",
         "what_threshold": "Below {threshold}.",
         "what_above": "Above {threshold}.",
+        "what_forecast": "Forecast below {threshold}.",
     },
     "zh-CN": {
         "alert": "VIGIL{level} 患者{ref} {value}{arrow} {time}，{what}{advice}"
@@ -63,6 +68,7 @@ _TEXT: Final[Mapping[str, Mapping[str, str]]] = {
         "disclaimer": "自动监测非医疗建议，遵循护理方案。",
         "what_threshold": "低于{threshold}。",
         "what_above": "高于{threshold}。",
+        "what_forecast": "预计低于{threshold}。",
     },
 }
 
@@ -137,7 +143,8 @@ def _what(alert: Alert, words: Mapping[str, str], unit: str) -> str:
                                           "very_high_mgdl") if k in thresholds), None)
     if value is None:
         return ""
-    template = "what_above" if alert.kind in ("high", "very_high", "rapid_rise") else "what_threshold"
+    template = ("what_above" if alert.kind in ("high", "very_high", "rapid_rise")
+                else "what_forecast" if alert.kind in ("predicted_low", "urgent_low_soon") else "what_threshold")
     return words[template].format(threshold=format_glucose(value, unit, with_unit=False))
 
 

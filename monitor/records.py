@@ -53,6 +53,14 @@ CONTRACT_UNITS: Final[Mapping[ReadingKind, str]] = {
 }
 
 
+# Every alert kind the engine can emit (design section 3); templates and advice must cover each one.
+ALERT_KINDS: Final = frozenset({
+    "urgent_low", "low", "urgent_low_soon", "predicted_low", "high", "very_high", "rapid_fall", "rapid_rise",
+    "no_data", "catch_up", "vitals_heart_rate", "vitals_spo2", "vitals_spo2_urgent", "vitals_blood_pressure",
+    "vitals_blood_pressure_low", "vitals_temperature", "vitals_weight",
+})
+
+
 class Source(StrEnum):
     BLE = "ble"
     REPLAY = "replay"

@@ -11,10 +11,13 @@ PK = "pk_" + "a1" * 16
 
 KIND_SEVERITY = {"urgent_low": Severity.URGENT, "low": Severity.WARNING, "predicted_low": Severity.WARNING,
                  "high": Severity.WARNING, "very_high": Severity.URGENT, "rapid_fall": Severity.WARNING,
-                 "rapid_rise": Severity.WARNING, "no_data": Severity.WARNING}
+                 "rapid_rise": Severity.WARNING, "no_data": Severity.WARNING, "urgent_low_soon": Severity.URGENT,
+                 "vitals_spo2_urgent": Severity.URGENT, "vitals_blood_pressure": Severity.URGENT}
 KIND_VALUE = {"urgent_low": 48.0, "low": 64.0, "predicted_low": 82.0, "high": 212.0, "very_high": 388.0,
-              "rapid_fall": 120.0, "rapid_rise": 190.0, "no_data": None}
-KIND_THRESHOLD = {"urgent_low": 54.0, "low": 70.0, "predicted_low": 70.0, "high": 180.0, "very_high": 250.0}
+              "rapid_fall": 120.0, "rapid_rise": 190.0, "no_data": None, "urgent_low_soon": 58.0,
+              "vitals_spo2_urgent": None, "vitals_blood_pressure": None}
+KIND_THRESHOLD = {"urgent_low": 54.0, "low": 70.0, "predicted_low": 70.0, "high": 180.0, "very_high": 250.0,
+                  "urgent_low_soon": 54.0}
 
 
 def make_alert(kind: str = "urgent_low", *, state: AlertState = AlertState.OPEN, alert_id: str = "a_1",

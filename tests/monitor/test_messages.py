@@ -114,3 +114,17 @@ def test_urgent_texts_fit_in_two_segments_for_any_value(value: float, trend: flo
                                                         recipient: Recipient, kind: str) -> None:
     text = render_alert(make_alert(kind, value=value, trend=trend), str(code), recipient)
     assert segments(text) <= 2, text
+
+
+@pytest.mark.parametrize("locale", ["en", "zh-CN"])
+def test_every_alert_kind_has_words_in_every_locale(locale: str) -> None:
+    from monitor.messages import _KIND_WORDS
+    from monitor.records import ALERT_KINDS
+
+    assert sorted(ALERT_KINDS - set(_KIND_WORDS[locale])) == []
+
+
+def test_forecast_kinds_say_forecast_not_below() -> None:
+    text = render_alert(make_alert("urgent_low_soon"), "1234", Recipient("en", "mg/dL", "UTC"))
+    assert "Forecast below 54" in text
+    assert "URGENT LOW SOON" in text
