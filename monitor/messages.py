@@ -34,11 +34,23 @@ _KIND_WORDS: Final[Mapping[str, Mapping[str, str]]] = {
            "no_data": "NO DATA", "catch_up": "CATCH-UP", "vitals_heart_rate": "HEART RATE",
            "vitals_spo2": "LOW SpO2", "vitals_spo2_urgent": "URGENT LOW SpO2", "vitals_blood_pressure": "BP CRISIS",
            "vitals_blood_pressure_low": "LOW BP", "vitals_temperature": "FEVER", "vitals_weight": "WEIGHT GAIN"},
-    "zh-CN": {"urgent_low": "紧急低血糖", "low": "低血糖", "urgent_low_soon": "紧急低血糖将至", "predicted_low": "即将低血糖",
-              "high": "高血糖", "very_high": "严重高血糖", "rapid_fall": "血糖快速下降", "rapid_rise": "血糖快速上升",
-              "no_data": "无数据", "catch_up": "离线补传汇总", "vitals_heart_rate": "心率异常",
-              "vitals_spo2": "血氧偏低", "vitals_spo2_urgent": "紧急血氧过低", "vitals_blood_pressure": "血压危象",
-              "vitals_blood_pressure_low": "血压偏低", "vitals_temperature": "发热", "vitals_weight": "体重增加"},
+    "zh-CN": {
+        "urgent_low": "紧急低血糖",
+        "low": "低血糖",
+        "urgent_low_soon": "紧急低血糖将至",
+        "predicted_low": "即将低血糖",
+        "high": "高血糖",
+        "very_high": "严重高血糖",
+        "rapid_fall": "血糖快速下降",
+        "rapid_rise": "血糖快速上升",
+        "no_data": "无数据",
+        "catch_up": "离线补传汇总",
+        "vitals_heart_rate": "心率异常",
+        "vitals_blood_pressure": "血压危象",
+        "vitals_blood_pressure_low": "血压偏低",
+        "vitals_temperature": "发热",
+        "vitals_weight": "体重增加",
+    },
 }
 
 _TEXT: Final[Mapping[str, Mapping[str, str]]] = {
