@@ -46,6 +46,8 @@ _KIND_WORDS: Final[Mapping[str, Mapping[str, str]]] = {
         "no_data": "无数据",
         "catch_up": "离线补传汇总",
         "vitals_heart_rate": "心率异常",
+        "vitals_spo2": "血氧偏低",
+        "vitals_spo2_urgent": "紧急血氧过低",
         "vitals_blood_pressure": "血压危象",
         "vitals_blood_pressure_low": "血压偏低",
         "vitals_temperature": "发热",
