@@ -18,6 +18,7 @@ from pathlib import Path
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from monitor import kafka_admin, topics
+from monitor.app import PARTITIONS, TICKS
 from monitor.kafka_local import LocalKafka, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +41,8 @@ def broker(heap: str = "768m") -> Iterator[LocalKafka]:
 def new_namespace(bootstrap: str, prefix: str = "b") -> str:
     """A fresh namespace with every contract topic (12-partition readings), so runs never share state."""
     ns = f"{prefix}{uuid.uuid4().hex[:8]}"
-    kafka_admin.create_topics(bootstrap, topics.contract(ns))
+    ticks = topics.TopicSpec(topics.namespaced(TICKS, ns), PARTITIONS, "patient_key", "tick")
+    kafka_admin.create_topics(bootstrap, [*topics.contract(ns), ticks])  # the worker's timer writes ticks
     return ns
 
 

@@ -1,0 +1,110 @@
+"""Scale-out on a real broker: two workers share the 12 readings partitions; one is SIGKILLed mid-run.
+
+After the rebalance the survivor fences the dead worker's transactions and resumes its partitions from the
+changelog, so the alerts topic (read_committed) holds exactly the alert records of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+from monitor import engine, kafka_admin
+from monitor.app import PARTITIONS, TICKS
+from monitor.records import Alert, from_json, to_json
+from monitor.synthetic_cohort import CohortSpec, generate
+from monitor.topics import ALERTS, READINGS, TopicSpec, namespaced
+from tests.integration.kafka_helpers import producer, read_topic, wait_until
+
+SECRET = b"vigil-test-secret-0123456789"
+# faust reads these from the environment: a dead member leaves the group after the session timeout (6 s instead
+# of 60 s keeps the test short); standby replicas off, see bench/README.md "faust-streaming exactly-once bugs"
+FAST_GROUP = {"broker_session_timeout": "6", "broker_heartbeat_interval": "1", "table_standby_replicas": "0"}
+
+
+def feed() -> list:
+    """Ten patients' day of CGM with lows and gaps, interleaved in event time as a live feed would be."""
+    readings = generate(CohortSpec(patients=10, days=1, seed=11), SECRET)
+    return sorted(readings, key=lambda r: (r.measured_at, r.patient_key))
+
+
+def uninterrupted_alerts(readings: list) -> Counter[str]:
+    """The alert records one worker emits without interruption: the same pure engine, in partition order."""
+    forecaster = engine.default_forecaster()
+    states: dict[str, engine.MonitorState | None] = {}
+    out: Counter[str] = Counter()
+    for r in readings:
+        step = engine.process(states.get(r.patient_key), r, r.received_at, forecaster=forecaster)
+        states[r.patient_key] = step.state
+        out.update(a.record_key for a in step.alerts)
+    return out
+
+
+class GroupProgress:
+    """Committed offsets of the worker group on the readings topic, and its members."""
+
+    def __init__(self, bootstrap: str, namespace: str) -> None:
+        self.group = f"{namespace}.vigil-monitor"
+        self.admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="scale-out-test")
+        probe = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+        topic = namespaced(READINGS, namespace)
+        self.partitions = [TopicPartition(topic, p) for p in sorted(probe.partitions_for_topic(topic) or ())]
+        probe.close()
+
+    def committed(self) -> int:
+        offsets = self.admin.list_group_offsets({self.group: self.partitions}).get(self.group, {})
+        return sum(max(0, meta.offset) for meta in offsets.values())
+
+    def members(self) -> int:
+        desc = self.admin.describe_groups([self.group])[self.group]
+        stable = desc.get("group_state", desc.get("state")) == "Stable"
+        return len(desc.get("members", ())) if stable else -1
+
+    def close(self) -> None:
+        self.admin.close()
+
+
+def test_killing_one_of_two_workers_loses_and_duplicates_no_alert(kafka_bootstrap, namespace, make_worker):
+    readings = feed()
+    expected = uninterrupted_alerts(readings)
+    assert len(expected) >= 10, "the cohort must produce alerts, or the test proves nothing"
+    topic = namespaced(READINGS, namespace)
+    # the worker's internal wall-clock tick topic, as a deployment creates it (its timer writes every minute)
+    kafka_admin.create_topics(kafka_bootstrap, [TopicSpec(namespaced(TICKS, namespace), PARTITIONS, "patient_key",
+                                                          "tick")])
+    first, rest = readings[: len(readings) * 2 // 3], readings[len(readings) * 2 // 3:]
+    survivor = make_worker(namespace, **FAST_GROUP).start()
+    victim = make_worker(namespace, **FAST_GROUP).start()
+    progress = GroupProgress(kafka_bootstrap, namespace)
+    try:
+        assert wait_until(lambda: progress.members() == 2, timeout_s=60), "the two workers never shared the group"
+        prod = producer(kafka_bootstrap)
+        for r in first:
+            prod.send(topic, key=r.patient_key.encode(), value=to_json(r))
+        prod.flush()
+        # kill while the second worker is mid-run: some offsets committed, many readings still in flight
+        assert wait_until(lambda: progress.committed() > 0, timeout_s=60, interval_s=0.05)
+        at_kill = progress.committed()
+        victim.kill()
+        assert at_kill < len(first), "all work was done before the kill; the test would prove nothing"
+        for r in rest:
+            prod.send(topic, key=r.patient_key.encode(), value=to_json(r))
+        prod.flush()
+        prod.close()
+        started = time.monotonic()
+        assert wait_until(lambda: progress.committed() >= len(readings), timeout_s=120), (
+            f"lag never reached zero: committed {progress.committed()} of {len(readings)}\n{survivor.tail()}")
+        took_over_s = time.monotonic() - started
+    finally:
+        progress.close()
+    records = read_topic(kafka_bootstrap, namespaced(ALERTS, namespace), min_count=sum(expected.values()),
+                         settle_s=3.0, committed_only=True)
+    survivor.stop()
+    got = Counter(from_json(value, Alert).record_key for _, value in records)
+    duplicated = {k: n for k, n in got.items() if n > 1}
+    assert not duplicated, f"duplicated alert records: {duplicated}"
+    assert set(got) - set(expected) == set(), "alerts an uninterrupted run never emits"
+    assert set(expected) - set(got) == set(), f"lost alerts (killed at {at_kill} committed)"
+    assert took_over_s < 120
