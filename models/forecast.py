@@ -22,7 +22,7 @@ import pandas as pd
 
 from models.api import ContextEvent, Forecast, ForecastPoint
 from models.features import FEATURES, HORIZONS, live_vector
-from models.trees import TreeEnsemble
+from models.trees import StackedTrees, TreeEnsemble
 
 QUANTILES: Final = ("p10", "mean", "p90")
 PERSONAL_FEATURES: Final = ("g", "dg_15", "carb_next30", "carb_next60", "ins_next30", "ins_next60", "iob")
@@ -73,6 +73,14 @@ class ForecastModel:
     corrections: Mapping[str, Correction] = field(default_factory=dict)
     # Trained with the context features neutralized: used when the caller has no carbs/insulin events.
     cgm_only: ForecastModel | None = None
+    stacked: StackedTrees | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stacked", StackedTrees.of([self.trees[k] for k in self.keys()]))
+
+    @staticmethod
+    def keys() -> list[tuple[int, str]]:
+        return [(h, q) for h in HORIZONS for q in QUANTILES]
 
     def predict_delta(self, x: np.ndarray, horizon: int, quantile: str) -> np.ndarray:
         return self.trees[(horizon, quantile)].predict(x)
@@ -81,16 +89,22 @@ class ForecastModel:
         idx = [FEATURES.index(name) for name in PERSONAL_FEATURES]
         return np.atleast_2d(x)[:, idx]
 
-    def predict(self, x: np.ndarray, horizon: int, patient_key: str | None = None) -> dict[str, np.ndarray]:
-        """Level forecasts (mg/dL) for rows of x: p10, mean, p90, with the patient's correction if any."""
+    def predict(self, x: np.ndarray, horizon: int, patient_key: str | None = None,
+                deltas: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """Level forecasts (mg/dL) for rows of x: p10, mean, p90, with the patient's correction if any.
+
+        `deltas` (per quantile) skips the tree traversal when the caller already has them (live path).
+        """
         x = np.atleast_2d(x)
+        if deltas is None:
+            deltas = {q: self.predict_delta(x, horizon, q) for q in QUANTILES}
         g = x[:, FEATURES.index("g")]
         shift = np.zeros(len(x))
         corr = self.corrections.get(patient_key) if patient_key else None
         if corr is not None:
             shift = corr.apply(HORIZONS.index(horizon), self.personal_columns(x), self.personal_mean,
                                self.personal_scale)
-        out = {q: np.clip(g + self.predict_delta(x, horizon, q) + shift, BG_MIN, BG_MAX) for q in QUANTILES}
+        out = {q: np.clip(g + deltas[q] + shift, BG_MIN, BG_MAX) for q in QUANTILES}
         out["p10"] = np.minimum(out["p10"], out["mean"])
         out["p90"] = np.maximum(out["p90"], out["mean"])
         return out
@@ -214,8 +228,11 @@ class GBForecaster:
             return None  # no trend: a single isolated reading
         g = float(vec[FEATURES.index("g")])
         knots = [(0, g, g, g)]
+        assert model.stacked is not None
+        all_deltas = dict(zip(model.keys(), model.stacked.predict(vec)[0], strict=True))  # one pass, 6 models
         for h in HORIZONS:
-            pred = model.predict(vec, h, self.patient_key)
+            deltas = {q: np.array([all_deltas[(h, q)]]) for q in QUANTILES}
+            pred = model.predict(vec, h, self.patient_key, deltas)
             knots.append((h, float(pred["p10"][0]), float(pred["mean"][0]), float(pred["p90"][0])))
         return Forecast(made_at=now, points=interpolate(knots), model_name=self.name,
                         model_version=self._version(model))

@@ -66,6 +66,11 @@ class TreeEnsemble:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Predictions for rows of x (n_rows x n_features); NaN follows each split's missing direction."""
+        result: np.ndarray = self.baseline + self.leaf_values(x).sum(axis=1)
+        return result
+
+    def leaf_values(self, x: np.ndarray) -> np.ndarray:
+        """(n_rows x n_trees) value of the leaf each row reaches in each tree."""
         x = np.atleast_2d(np.asarray(x, dtype=np.float64))
         n_trees = self.feature.shape[0]
         rows = np.arange(x.shape[0])[:, None]
@@ -79,5 +84,35 @@ class TreeEnsemble:
             go_left = np.where(np.isnan(xv), self.missing_left[trees, node], xv <= self.threshold[trees, node])
             nxt = np.where(go_left, self.left[trees, node], self.right[trees, node])
             node = np.where(leaf, node, nxt)
-        result: np.ndarray = self.baseline + self.value[trees, node].sum(axis=1)
+        leaves: np.ndarray = self.value[trees, node]
+        return leaves
+
+
+@dataclass(frozen=True, slots=True)
+class StackedTrees:
+    """Several ensembles traversed in one pass (all horizons and quantiles of a live reading at once)."""
+
+    trees: TreeEnsemble
+    membership: np.ndarray  # (n_trees x n_ensembles) one-hot
+    baselines: np.ndarray
+
+    @classmethod
+    def of(cls, ensembles: list[TreeEnsemble]) -> StackedTrees:
+        width = max(e.feature.shape[1] for e in ensembles)
+
+        def pad(arr: np.ndarray, fill: object) -> np.ndarray:
+            return np.pad(arr, ((0, 0), (0, width - arr.shape[1])), constant_values=fill)  # type: ignore[call-overload, no-any-return]
+
+        fills = {"feature": 0, "threshold": 0.0, "missing_left": False, "left": 0, "right": 0, "is_leaf": True,
+                 "value": 0.0}
+        arrays = {name: np.concatenate([pad(getattr(e, name), fills[name]) for e in ensembles]) for name in ARRAYS}
+        sizes = [e.feature.shape[0] for e in ensembles]
+        membership = np.zeros((sum(sizes), len(ensembles)))
+        membership[np.arange(sum(sizes)), np.repeat(np.arange(len(ensembles)), sizes)] = 1.0
+        stacked = TreeEnsemble.from_arrays(0.0, max(e.depth for e in ensembles), arrays)
+        return cls(stacked, membership, np.array([e.baseline for e in ensembles]))
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """(n_rows x n_ensembles) predictions, equal to each ensemble's own predict()."""
+        result: np.ndarray = self.baselines + self.trees.leaf_values(x) @ self.membership
         return result

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from models.api import Forecaster, prob_below
 from models.features import FEATURES
@@ -89,3 +90,22 @@ def test_interpolated_points_between_model_knots() -> None:
     assert (by[15].p10, by[15].p50, by[15].p90) == (85.0, 90.0, 97.5)
     assert (by[45].p10, by[45].p50, by[45].p90) == (60.0, 75.0, 97.5)
     assert len(points) == 12
+
+
+def test_live_forecast_one_pass_equals_per_model_prediction(small_model: ForecastModel,
+                                                             small_cohort: pd.DataFrame) -> None:
+    from models.features import live_vector
+
+    key = str(small_cohort.patient_key.iloc[0])
+    times, values = cgm_of(small_cohort, 300)
+    fc = GBForecaster(small_model, key).forecast(times, values, times[-1])
+    built = live_vector(times, values, times[-1])
+    assert fc is not None and built is not None
+    model = small_model.cgm_only
+    assert model is not None
+    for h in (30, 60):
+        direct = model.predict(built[0], h, key)
+        point = fc.at(h)
+        assert point is not None
+        expected = [float(direct[q][0]) for q in ("p10", "mean", "p90")]
+        assert [point.p10, point.p50, point.p90] == pytest.approx(expected, abs=1e-9)  # summation order

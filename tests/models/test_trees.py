@@ -29,3 +29,18 @@ def test_round_trip_through_arrays() -> None:
     ens = TreeEnsemble.from_sklearn(model)
     again = TreeEnsemble.from_arrays(ens.baseline, ens.depth, ens.arrays())
     np.testing.assert_array_equal(again.predict(x), ens.predict(x))
+
+
+def test_stacked_ensembles_predict_like_each_ensemble() -> None:
+    from models.trees import StackedTrees
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(800, 4))
+    x[rng.random(x.shape) < 0.1] = np.nan
+    ensembles = [TreeEnsemble.from_sklearn(HistGradientBoostingRegressor(max_iter=n, max_leaf_nodes=leaves,
+                                                                         random_state=0).fit(x, np.nan_to_num(x[:, i])))
+                 for i, (n, leaves) in enumerate([(5, 4), (20, 31), (12, 8)])]
+    stacked = StackedTrees.of(ensembles)
+    probe = x[:50]
+    expected = np.column_stack([e.predict(probe) for e in ensembles])
+    np.testing.assert_allclose(stacked.predict(probe), expected, rtol=0, atol=1e-9)
