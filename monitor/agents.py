@@ -131,7 +131,7 @@ def register(wiring: Wiring, clock: Clock = utc_now, forecaster_for: ForecasterF
                 continue
             await publish(key, engine.tick(state, now, targets_of(key)))
 
-    @app.timer(interval=interval, name="send-ticks")
+    @app.timer(interval=interval, name="send-ticks")  # type: ignore[untyped-decorator]
     async def send_ticks() -> None:
         """The wall clock, turned into per-patient tick records (tables may only change inside a stream)."""
         now = clock().isoformat().encode()
