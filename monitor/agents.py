@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from models.api import Forecaster
+from models.registry import worker_forecasters
 from monitor import engine
 from monitor.app import Wiring, create_app
 from monitor.config import Settings
@@ -143,5 +144,6 @@ def register(wiring: Wiring, clock: Clock = utc_now, forecaster_for: ForecasterF
 
 wiring = create_app(Settings.from_env())
 app = wiring.app
-agents = register(wiring, consent=gate_from_env())
+# The promoted model from the registry (VIGIL_MODEL_STORE); AR2 for everyone when none is promoted.
+agents = register(wiring, consent=gate_from_env(), forecaster_for=worker_forecasters())
 score_readings = agents.score_readings
