@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Final
 
+from models.api import Forecaster
 from monitor import engine
 from monitor.records import GLUCOSE_KINDS, Alert, AlertState, Reading
 
@@ -55,19 +58,29 @@ def glucose_points(readings: Sequence[Reading]) -> list[Point]:
     return [Point(r.measured_at, r.value) for r in readings if r.kind in GLUCOSE_KINDS and r.value is not None]
 
 
-def _worker_options() -> dict[str, Any]:
-    """What the worker passes the engine besides the reading: its default forecaster (default targets)."""
-    make = getattr(engine, "default_forecaster", None)
-    return {} if make is None else {"forecaster": make()}
+@functools.cache
+def _worker_lookup(store: str | None, home: str | None) -> Callable[[str], Forecaster]:
+    """The worker's forecaster lookup, loaded once per model store (the arguments key the cache)."""
+    from models.registry import worker_forecasters
+
+    del store, home  # read again by worker_forecasters from the environment
+    return worker_forecasters()
 
 
 def engine_alerts(readings: Sequence[Reading]) -> list[Alert]:
-    """vigil's production engine on one patient's readings in order, with event time as `now`."""
+    """vigil's production engine on one patient's readings in order, with event time as `now`.
+
+    The forecaster is the worker's: the promoted registry model (VIGIL_MODEL_STORE), else AR2, so an offline
+    evaluation and a replay through the worker give the same alerts.
+    """
     state: engine.MonitorState | None = None
-    options = _worker_options()
     out: list[Alert] = []
+    if not readings:
+        return out
+    forecaster = _worker_lookup(os.environ.get("VIGIL_MODEL_STORE"), os.environ.get("VIGIL_HOME"))(
+        readings[0].patient_key)
     for reading in readings:
-        state, alerts = engine.process_reading(state, reading, reading.measured_at, **options)
+        state, alerts = engine.process_reading(state, reading, reading.measured_at, forecaster=forecaster)
         out.extend(alerts)
     return out
 

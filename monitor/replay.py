@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from monitor.config import Settings
+from monitor.consent import ConsentState, research_cohort
 from monitor.pacing import Pacer, merge_by_event_time, parse_speed
 from monitor.pseudonym import is_patient_key, patient_key
 from monitor.reading_table import load_readings
@@ -102,6 +103,8 @@ def add_parser(sub: Any) -> None:
     rep.add_argument("--from", dest="start", default=None, help="event time from (ISO-8601, inclusive)")
     rep.add_argument("--to", dest="end", default=None, help="event time to (ISO-8601, exclusive)")
     rep.add_argument("--bootstrap", default=None)
+    rep.add_argument("--consent-db", default=None,
+                     help="consent database for study namespaces (default $VIGIL_HOME/consent.sqlite)")
     rep.add_argument("--no-progress", action="store_true")
     rep.set_defaults(func=cli_replay)
 
@@ -120,12 +123,31 @@ def run_replay(source: Path, bootstrap: str, topic: str, speed: float | None, ke
         return replay(ordered, publisher, pacer, progress=bar.update)
 
 
+def study_patients(requested: frozenset[str] | None, research_consented: frozenset[str]) -> frozenset[str]:
+    """A study namespace gets only research-consented patients (design section 7), whatever was asked for."""
+    return research_consented if requested is None else requested & research_consented
+
+
+def replay_filter(args: argparse.Namespace, settings: Settings, consent_states: Iterable[ConsentState],
+                  now: datetime) -> ReplayFilter:
+    """What a replay may send: into a study namespace, only patients whose research consent is active now."""
+    requested = patient_filter(args.patients, settings.pseudonym_secret)
+    if args.namespace or settings.namespace:
+        requested = study_patients(requested, research_cohort(consent_states, now))
+    return ReplayFilter(requested, _time_arg(args.start), _time_arg(args.end))
+
+
 def cli_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from monitor.consent_store import ConsentStore, default_path
+
     speed = parse_speed(args.speed)
     namespace = args.namespace or settings.namespace
     topic = namespaced(args.to_topic, namespace)
-    keep = ReplayFilter(patient_filter(args.patients, settings.pseudonym_secret), _time_arg(args.start),
-                        _time_arg(args.end))
+    states = list(ConsentStore(Path(args.consent_db or default_path(settings))).states()) if namespace else []
+    keep = replay_filter(args, settings, states, datetime.now(UTC))
+    if namespace:
+        print(f"vigil: study namespace '{namespace}': {len(keep.patients or ())} patient(s) with research consent",
+              file=sys.stderr)
     result = run_replay(args.source, args.bootstrap or settings.bootstrap, topic, speed, keep,
                         show_progress=not args.no_progress)
     print(f"vigil: replayed {result.sent} reading(s) to {topic} in {result.seconds:.1f} s ({result.rate:,.0f}/s)")

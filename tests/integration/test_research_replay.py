@@ -7,12 +7,15 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
 from monitor.__main__ import main as vigil
+from monitor.consent import Action, ConsentEvent, Scope
+from monitor.consent_store import ConsentStore
 from monitor.evaluate import by_patient
 from monitor.policies import engine_alerts
 from monitor.reading_table import load_readings, read_reading_table, write_reading_file
@@ -30,9 +33,19 @@ def cohort_file(tmp_path: Path, spec: CohortSpec) -> tuple[Path, list]:
     return write_reading_file(readings, tmp_path / "cohort.parquet"), readings
 
 
+def grant_research(db: Path, source: Path) -> Path:
+    """A study namespace replays only research-consented patients: every patient of this file consents."""
+    store = ConsentStore(db)
+    for key in sorted({r.patient_key for r in load_readings(source)}):
+        store.record(ConsentEvent(key, Scope.RESEARCH, Action.GRANT, "research-v1",
+                                  datetime(2020, 1, 1, tzinfo=UTC), "test-research-office"))
+    return db
+
+
 def replay_to(bootstrap: str, source: Path, namespace: str) -> None:
+    consent_db = grant_research(source.parent / f"{namespace}-consent.sqlite", source)
     assert vigil(["replay", str(source), "--speed", "max", "--to-topic", READINGS, "--namespace", namespace,
-                  "--bootstrap", bootstrap, "--no-progress"]) == 0
+                  "--bootstrap", bootstrap, "--no-progress", "--consent-db", str(consent_db)]) == 0
 
 
 def record_all(bootstrap: str, namespace: str, out: Path) -> dict:

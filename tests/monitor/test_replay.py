@@ -91,3 +91,33 @@ def test_reading_file_round_trip_feeds_replay(tmp_path):
     readings = cohort(patients=2)
     path = write_reading_file(readings, tmp_path / "r.parquet")
     assert load_readings(path) == readings
+
+
+def _consent(key: str, *changes: tuple[str, int]):
+    from datetime import UTC, datetime
+
+    from monitor.consent import Action, ConsentEvent, ConsentState, Scope
+
+    state = ConsentState(key)
+    for action, day in changes:
+        state = state.with_event(ConsentEvent(key, Scope.RESEARCH, Action(action), "v1",
+                                              datetime(2026, 1, day, tzinfo=UTC), "research-office"))
+    return state
+
+
+def test_study_namespace_replays_only_research_consented_patients():
+    import argparse
+    from datetime import UTC, datetime
+
+    from monitor.config import Settings
+    from monitor.replay import replay_filter
+
+    a, b, c = ("pk_" + ch * 32 for ch in "abc")
+    states = [_consent(a, ("grant", 1)), _consent(b, ("grant", 1), ("revoke", 3)), _consent(c)]
+    now = datetime(2026, 1, 5, tzinfo=UTC)
+    args = argparse.Namespace(patients=None, start=None, end=None, namespace="study42")
+    assert replay_filter(args, Settings(), states, now).patients == frozenset({a})
+    args.patients = [b, a]
+    assert replay_filter(args, Settings(), states, now).patients == frozenset({a})
+    live = argparse.Namespace(patients=None, start=None, end=None, namespace=None)
+    assert replay_filter(live, Settings(), states, now).patients is None
