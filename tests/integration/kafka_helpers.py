@@ -137,5 +137,5 @@ class Background(threading.Thread):
     def run(self) -> None:
         try:
             self._target_fn()
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             self.error = exc
