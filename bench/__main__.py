@@ -17,10 +17,12 @@ from bench import clients, cluster, latency, report, state_cost, workload
 from monitor.records import Reading
 from monitor.topics import ALERTS, READINGS, namespaced
 
-FULL = {"patients": 2000, "readings": 40000, "publish": 30000, "latency_s": 20.0, "scale": [1, 2, 4],
-        "sweep": [1000, 10000, 100000], "memory": [10000, 100000], "sample_patients": 200, "sample_steps": 72}
+FULL = {"patients": 2000, "readings": 30000, "publish": 30000, "latency_s": 20.0, "scale": [1, 2, 4],
+        "sweep": [1000, 10000, 100000], "memory": [10000, 100000], "sample_patients": 200, "sample_steps": 72,
+        "commit_intervals": [None, 0.1], "load_shares": [0.5, 0.25]}
 QUICK = {"patients": 300, "readings": 6000, "publish": 5000, "latency_s": 8.0, "scale": [1, 2],
-         "sweep": [300, 3000], "memory": [2000], "sample_patients": 40, "sample_steps": 36}
+         "sweep": [300, 3000], "memory": [2000], "sample_patients": 40, "sample_steps": 36,
+        "commit_intervals": [None, 0.1], "load_shares": [0.5]}
 
 
 def worker_run(bootstrap: str, feed: list[Reading], workers: int, log_dir: Path, timeout_s: float,
@@ -60,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="run only these parts (default: all)")
     ap.add_argument("--patients", type=int)
     ap.add_argument("--readings", type=int)
+    ap.add_argument("--sweep", type=int, nargs="*", help="patient counts for the throughput-vs-patients runs")
+    ap.add_argument("--worker-rate", type=float, help="use this (b) rate for latency instead of measuring it")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per worker drain")
     ap.add_argument("--compare", nargs="*", default=[], metavar="NAME=JSON[;module@rev,...]",
                     help="also run (b) with faust setting overrides and/or modules from an older commit "
@@ -71,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         params["patients"] = args.patients
     if args.readings:
         params["readings"] = args.readings
+    if args.sweep:
+        params["sweep"] = args.sweep
     parts = set(args.only or ["raw", "worker", "scale", "sweep", "publish", "latency", "memory"])
     result: dict[str, Any] = {"machine": report.machine(), "versions": report.versions(), "parameters": params}
     rows: list[tuple[str, str, str]] = []
@@ -92,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(("(a) raw aiokafka consume + parse, readings/s", _fmt(a.per_s),
                          f"ceiling; cpu {1000 * a.cpu_s / a.count:.3f} ms/reading"))
             print(rows[-1], flush=True)
-        if parts & {"worker", "scale", "latency"}:
+        if args.worker_rate:
+            worker_rate = args.worker_rate
+        elif parts & {"worker", "scale", "latency"}:
             b = worker_run(boot, feed, 1, log_dir, args.timeout)
             worker_rate = b["rate"]
             result["b_worker"] = b
@@ -149,19 +157,25 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(("    outbox enqueue (SQLite, fsync per 500), readings/s", _fmt(enqueue.per_s), ""))
             print(*rows[-4:], sep="\n", flush=True)
         if "latency" in parts and worker_rate:
-            rate = 0.5 * worker_rate
-            ns = cluster.new_namespace(boot)
-            n = max(200, int(rate * params["latency_s"]))
+            result["d_latency"] = []
             dippers = workload.patients(max(50, params["patients"] // 4), seed=9, dip_share=1.0)
-            lat_feed = workload.readings(dippers, n, first_step=60)
-            with cluster.workers(boot, ns, 1, log_dir):
-                lats = latency.measure(boot, namespaced(READINGS, ns), namespaced(ALERTS, ns), lat_feed, rate)
-            result["d_latency"] = {"rate": rate, "readings": len(lat_feed), "results": [asdict(x) for x in lats]}
-            for x in lats:
-                rows.append((f"(d) reading->alert at {rate:,.0f}/s ({x.isolation}), ms",
-                             f"{x.p50_ms:.0f}/{x.p95_ms:.0f}/{x.p99_ms:.0f}",
-                             f"p50/p95/p99, max {x.max_ms:.0f}, n={x.samples}"))
-            print(*rows[-2:], sep="\n", flush=True)
+            for share in params["load_shares"]:
+                rate = share * worker_rate
+                lat_feed = workload.readings(dippers, max(200, int(rate * params["latency_s"])), first_step=60)
+                for interval in params["commit_intervals"]:  # None: the worker's own setting
+                    env = {} if interval is None else {"BROKER_COMMIT_INTERVAL": str(interval)}
+                    ns = cluster.new_namespace(boot)
+                    with cluster.workers(boot, ns, 1, log_dir, **env):
+                        lats = latency.measure(boot, namespaced(READINGS, ns), namespaced(ALERTS, ns), lat_feed,
+                                               rate)
+                    label = "commit as configured" if interval is None else f"commit {interval:g} s"
+                    result["d_latency"].append({"rate": rate, "share_of_b": share, "readings": len(lat_feed),
+                                                "commit_interval_s": interval, "results": [asdict(x) for x in lats]})
+                    for x in lats:
+                        rows.append((f"(d) {share:.0%} load ({rate:,.0f}/s), {label}, {x.isolation}, ms",
+                                     f"{x.p50_ms:.0f}/{x.p95_ms:.0f}/{x.p99_ms:.0f}",
+                                     f"p50/p95/p99, max {x.max_ms:.0f}, n={x.samples}"))
+                    print(*rows[-2:], sep="\n", flush=True)
         if "memory" in parts:
             sizes = state_cost.sample_states(params["sample_patients"], params["sample_steps"])
             result["state_sizes"] = {k: v for k, v in asdict(sizes).items() if k != "states"}

@@ -68,10 +68,11 @@ class Footprint:
         return (self.rss_loaded_kib - self.rss_empty_kib) * 1024 / self.patients
 
 
-def _settled_rss(worker: Worker, log: Path, timeout_s: float = 300.0) -> int:
-    """Waits for "Worker ready" (recovery done), then for RSS to stop moving for 3 s."""
+def _settled_rss(worker: Worker, log: Path, loaded: bool, timeout_s: float = 600.0) -> int:
+    """Waits until faust has read the changelog (or, when empty, is ready), then for RSS to stay put for 3 s."""
+    mark = b"Done reading from changelog topics" if loaded else b"Worker ready"
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and b"Worker ready" not in log.read_bytes():
+    while time.monotonic() < deadline and mark not in log.read_bytes():
         assert worker.proc is not None and worker.proc.poll() is None, worker.tail()
         time.sleep(0.3)
     last, stable_since = -1, time.monotonic()
@@ -96,6 +97,6 @@ def worker_rss(bootstrap: str, namespace: str, records: list[tuple[bytes, bytes]
     worker = Worker(bootstrap, namespace, log).start()
     try:
         worker.wait_ready()
-        return _settled_rss(worker, log)
+        return _settled_rss(worker, log, bool(records))
     finally:
         worker.stop()
