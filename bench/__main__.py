@@ -6,6 +6,7 @@ Other scripts in bench/ stay callable on their own (bench_decoders.py, bench_out
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -68,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--compare", nargs="*", default=[], metavar="NAME=JSON[;module@rev,...]",
                     help="also run (b) with faust setting overrides and/or modules from an older commit "
                          "(bench.variant_worker), side by side with the current worker")
+    ap.add_argument("--model-store", default=None,
+                    help="VIGIL_MODEL_STORE for every worker (default: an empty store, so AR2 forecasts)")
     ap.add_argument("--tag", default=None, help="name for the JSON file (default full/quick)")
     args = ap.parse_args(argv)
     params: dict[str, Any] = dict(QUICK if args.quick else FULL)
@@ -81,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {"machine": report.machine(), "versions": report.versions(), "parameters": params}
     rows: list[tuple[str, str, str]] = []
     log_dir = Path(tempfile.mkdtemp(prefix="vigil-bench-logs-"))
+    store = args.model_store or str(log_dir / "empty-model-store")
+    os.environ["VIGIL_MODEL_STORE"] = str(Path(store).resolve())  # workers inherit it
+    params["model_store"] = "empty (AR2)" if args.model_store is None else args.model_store
     result["worker_logs"] = str(log_dir)
     group = workload.patients(params["patients"])
     feed = workload.readings(group, params["readings"])

@@ -148,10 +148,14 @@ def workers(bootstrap: str, namespace: str, count: int, log_dir: Path, variant: 
     """Starts `count` workers in one consumer group and waits until each is ready and the group is stable.
 
     variant: "JSON faust overrides[;module@rev,...]" runs bench.variant_worker (the same agents) instead;
-    "floor:<mode>[;JSON]" runs bench.floor_worker (trivial agents on the same app settings).
+    "floor:<mode>[;JSON]" runs bench.floor_worker (trivial agents on the same app settings);
+    a "memo:" prefix also wraps the forecaster lookup in monitor.forecast_memo.ForecastMemo.
     """
     extra = dict(env)
     command: tuple[str, ...] = Worker.command
+    if variant is not None and variant.startswith("memo:"):
+        variant = variant.removeprefix("memo:")
+        extra["VIGIL_BENCH_MEMO"] = "1"
     if variant is not None and variant.startswith("floor:"):
         mode, _, overrides = variant.removeprefix("floor:").partition(";")
         extra.update(VIGIL_BENCH_FLOOR=mode, VIGIL_BENCH_OVERRIDES=overrides or "{}")

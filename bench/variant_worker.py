@@ -4,6 +4,7 @@ so a change can be measured side by side with the current `vigil worker` in one 
 VIGIL_BENCH_OVERRIDES: JSON faust settings for create_app(**overrides).
 VIGIL_BENCH_PATCH: "monitor.state_codec@<rev>,monitor.engine@<rev>": those modules' source at <rev> replaces the
 working tree's before anything imports them (the "before" side of a before/after measurement).
+VIGIL_BENCH_MEMO: "1" wraps the forecaster lookup in monitor.forecast_memo.ForecastMemo, "0" never does.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def patch_from_git(spec: str) -> None:
 def main() -> None:
     for spec in filter(None, os.environ.get("VIGIL_BENCH_PATCH", "").split(",")):
         patch_from_git(spec.strip())
+    from models.registry import worker_forecasters
     from monitor import agents
     from monitor.app import create_app
     from monitor.config import Settings
@@ -45,7 +47,12 @@ def main() -> None:
 
     overrides = json.loads(os.environ.get("VIGIL_BENCH_OVERRIDES", "{}"))
     wiring = create_app(Settings.from_env(), **overrides)
-    agents.register(wiring, consent=gate_from_env())
+    lookup = worker_forecasters()  # as monitor.agents does: the promoted model, else AR2
+    if os.environ.get("VIGIL_BENCH_MEMO") == "1":
+        from monitor.forecast_memo import ForecastMemo
+
+        lookup = ForecastMemo(lookup)
+    agents.register(wiring, consent=gate_from_env(), forecaster_for=lookup)
     sys.argv = ["vigil", "worker", "--loglevel", "info", "--without-web"]
     wiring.app.main()
 
