@@ -1,20 +1,17 @@
-"""Cost growth (4): bytes per patient of the worker's table value, and a worker's RSS after recovering N states."""
+"""Cost growth (4): bytes per patient of the worker's table value, and the RSS of holding N patients' values."""
 
 from __future__ import annotations
 
-import time
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import workload
-from bench.cluster import Worker, group_of, preload
-from monitor import engine, kafka_admin
-from monitor.app import PARTITIONS
+from monitor import engine
 from monitor.pseudonym import patient_key
-from monitor.topics import COMPACTED, TopicSpec
-
-CHANGELOG = "{group}-patient-state-changelog"  # faust: "<app id>-<table name>-changelog"
 
 
 @dataclass(frozen=True)
@@ -68,35 +65,13 @@ class Footprint:
         return (self.rss_loaded_kib - self.rss_empty_kib) * 1024 / self.patients
 
 
-def _settled_rss(worker: Worker, log: Path, loaded: bool, timeout_s: float = 600.0) -> int:
-    """Waits until faust has read the changelog (or, when empty, is ready), then for RSS to stay put for 3 s."""
-    mark = b"Done reading from changelog topics" if loaded else b"Worker ready"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and mark not in log.read_bytes():
-        assert worker.proc is not None and worker.proc.poll() is None, worker.tail()
-        time.sleep(0.3)
-    last, stable_since = -1, time.monotonic()
-    while time.monotonic() < deadline:
-        rss = worker.rss_kib()
-        if abs(rss - last) > 256:
-            last, stable_since = rss, time.monotonic()
-        elif time.monotonic() - stable_since >= 3:
-            return rss
-        time.sleep(0.5)
-    return last
-
-
-def worker_rss(bootstrap: str, namespace: str, records: list[tuple[bytes, bytes]], log_dir: Path) -> int:
-    """Writes `records` into the state changelog of a fresh namespace, starts one worker, returns its settled RSS."""
-    topic = CHANGELOG.format(group=group_of(namespace))
-    kafka_admin.create_topics(bootstrap, [TopicSpec(topic, PARTITIONS, "patient_key", "MonitorState",
-                                                    dict(COMPACTED))])
-    if records:
-        preload(bootstrap, topic, records)
-    log = log_dir / f"{namespace}-mem.log"
-    worker = Worker(bootstrap, namespace, log).start()
+def table_rss(n: int, sample: dict[str, bytes]) -> Footprint:
+    """RSS of a fresh process (worker modules imported) before and after holding n patients' table values."""
+    with tempfile.NamedTemporaryFile("w", suffix=".hex", delete=False) as fh:
+        fh.write("\n".join(v.replace(k.encode(), b"KEYKEYKEY").hex() for k, v in sample.items()))
     try:
-        worker.wait_ready()
-        return _settled_rss(worker, log, bool(records))
+        out = subprocess.run([sys.executable, "-m", "bench.table_memory", str(n), fh.name], capture_output=True,
+                             text=True, check=True, cwd=Path(__file__).resolve().parents[1]).stdout.split()
     finally:
-        worker.stop()
+        Path(fh.name).unlink()
+    return Footprint(n, int(out[0]), int(out[1]))

@@ -20,7 +20,7 @@ ForecasterFor = Callable[[str], Forecaster | None]
 class ForecastMemo:
     """One bounded LRU map shared by all patients of a worker; counts hits and misses for the bench."""
 
-    def __init__(self, lookup: ForecasterFor, size: int = 50_000) -> None:
+    def __init__(self, lookup: ForecasterFor, size: int = 20_000) -> None:
         self.lookup = lookup
         self.size = size
         self.hits = 0
