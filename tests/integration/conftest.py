@@ -65,4 +65,5 @@ def make_worker(kafka_bootstrap: str, tmp_path: Path) -> Iterator[object]:
 @pytest.fixture(autouse=True)
 def _no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    os.environ.setdefault("VIGIL_PSEUDONYM_SECRET", "vigil-test-secret-0123456789")
+    if "VIGIL_PSEUDONYM_SECRET" not in os.environ:  # scoped to the test, so no later test sees it
+        monkeypatch.setenv("VIGIL_PSEUDONYM_SECRET", "vigil-test-secret-0123456789")
