@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="VIGIL_MODEL_STORE for every worker (default: an empty store, so AR2 forecasts)")
     ap.add_argument("--tag", default=None, help="name for the JSON file (default full/quick)")
     args = ap.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the broker and workers are cleaned up
     params: dict[str, Any] = dict(QUICK if args.quick else FULL)
     if args.patients:
         params["patients"] = args.patients
