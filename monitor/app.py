@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Final
 
 import faust
@@ -31,13 +32,14 @@ class Wiring:
     config: Any = None  # table: patient_key -> PatientConfig JSON (targets, model reference)
 
 
-def _raw_topic(app: faust.App, name: str, namespace: str | None) -> Any:
+def _raw_topic(app: faust.App, name: str, namespace: str | None, **options: Any) -> Any:
     return app.topic(
         topics.namespaced(name, namespace),
         key_type=bytes,
         value_type=bytes,
         key_serializer="raw",
         value_serializer="raw",
+        **options,
     )
 
 
@@ -75,6 +77,8 @@ def create_app(settings: Settings, **overrides: Any) -> Wiring:
         state=state,
         patient_config=_raw_topic(app, topics.PATIENT_CONFIG, settings.namespace),
         summaries=_raw_topic(app, topics.SUMMARIES, settings.namespace),
-        ticks=_raw_topic(app, TICKS, settings.namespace),
+        # Internal: faust declares it itself, so a worker never waits on a topic nobody created.
+        ticks=_raw_topic(app, TICKS, settings.namespace, internal=True, partitions=PARTITIONS,
+                         retention=timedelta(days=1)),
         config=config,
     )
