@@ -4,14 +4,21 @@ The simulator's patient model, meal scenario and CGM noise are simglucose's own.
 - speed: simglucose reads its parameters from a pandas Series inside the ODE right-hand side, which costs
   about 90 % of the run time; we hand it the same numbers as a plain namespace (identical trajectories);
 - the patient's behaviour: a meal bolus from the patient's own carbohydrate ratio with carb-counting
-  error, sometimes a forgotten bolus, a correction above 150 mg/dL. This only generates realistic
-  recorded data for research; vigil itself never computes or suggests a dose.
+  error, sometimes a forgotten bolus, a correction above 150 mg/dL, and the usual self-treatment of a
+  low (15 g of fast carbs when the CGM reads < 70 mg/dL, again after 15 minutes if still low). This only
+  generates realistic recorded data for research; vigil itself never computes or suggests a dose.
+
+The UVA/Padova model has no glucagon response: untreated, a steep fall drives plasma glucose to zero,
+where simglucose freezes it for good and the sensor reads its floor (39 mg/dL) for the rest of the run.
+simglucose's own environment ends a run once glucose falls below 10 mg/dL; we end the patient's trace
+there too, with a warning, instead of emitting a dead patient (rare once lows are treated).
 """
 
 from __future__ import annotations
 
 import math
 import types
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,6 +40,10 @@ CORRECTION_ABOVE: Final = 150.0
 CARB_COUNT_SD: Final = 0.25  # log-normal relative error of the patient's carb estimate
 FORGET_BOLUS_P: Final = 0.08
 LATE_BOLUS_P: Final = 0.15  # bolus 15-40 minutes after the meal starts
+HYPO_TREAT_BELOW: Final = 70.0  # the "rule of 15": 15 g of fast carbs below 70 mg/dL, recheck after 15 min
+HYPO_TREAT_G: Final = 15.0
+HYPO_TREAT_EVERY_MIN: Final = 15
+DEAD_BG: Final = 10.0  # mg/dL plasma; below it simglucose's env ends a run (the model is heading for its frozen 0)
 
 COLUMNS: Final = (
     "reading_id", "patient_key", "device_id", "kind", "value", "unit", "measured_at", "received_at",
@@ -95,7 +106,10 @@ def _quest(name: str) -> tuple[float, float]:
 
 
 def _events(job: SimJob) -> Iterator[tuple[datetime, str, float, str | None]]:
-    """Runs the simulator minute by minute; yields (time, kind, value, context)."""
+    """Runs the simulator minute by minute; yields (time, kind, value, context).
+
+    Stops early, with a warning, when the patient's plasma glucose falls below DEAD_BG (see the module docstring).
+    """
     from simglucose.patient.t1dpatient import PATIENT_PARA_FILE, Action, T1DPatient
     from simglucose.sensor.cgm import CGMSensor
     from simglucose.simulation.scenario_gen import RandomScenario
@@ -111,12 +125,23 @@ def _events(job: SimJob) -> Iterator[tuple[datetime, str, float, str | None]]:
     basal = params.u2ss * params.BW / 6000.0  # U/min, the pump's steady basal
     pending_bolus: list[tuple[int, float]] = []  # (minute, units)
     last_cgm = TARGET_MGDL
+    last_treated = -HYPO_TREAT_EVERY_MIN
     for minute in range(job.days * 24 * 60):
         now = START + timedelta(minutes=minute)
+        bg = float(patient.state[3] / params.Vg)  # plasma glucose, mg/dL
+        if bg < DEAD_BG:
+            warnings.warn(f"simulate: {job.name} (seed {job.seed}) ends at minute {minute}: plasma glucose "
+                          f"{bg:.2f} mg/dL, below the model's valid range", RuntimeWarning, stacklevel=2)
+            return
         meal = float(scenario.get_action(now).meal)
+        rescue = 0.0
         if minute % CGM_MINUTES == 0:
             last_cgm = float(sensor.measure(patient))
             yield now, "cgm", float(round(last_cgm)), None
+            if last_cgm < HYPO_TREAT_BELOW and minute - last_treated >= HYPO_TREAT_EVERY_MIN:
+                last_treated = minute
+                rescue = HYPO_TREAT_G
+                yield now, "carbs", HYPO_TREAT_G, "hypo_treatment"
         if meal > 0:
             logged = max(5.0, round(meal * math.exp(behaviour.normal(0.0, CARB_COUNT_SD))))
             yield now, "carbs", float(logged), "meal"
@@ -130,7 +155,7 @@ def _events(job: SimJob) -> Iterator[tuple[datetime, str, float, str | None]]:
         if bolus > 0:
             pending_bolus = [(m, u) for m, u in pending_bolus if m != minute]
             yield now, "insulin", float(bolus), "rapid"
-        patient.step(Action(CHO=meal, insulin=basal + bolus))
+        patient.step(Action(CHO=meal + rescue, insulin=basal + bolus))
 
 
 def simulate_patient(job: SimJob) -> pd.DataFrame:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -42,7 +42,7 @@ def test_less_than_three_days_gives_no_correction(small_model: ForecastModel, sm
     assert fit_correction(small_model, rows[rows.measured_at < rows.measured_at.min() + pd.Timedelta(days=2)]) is None
 
 
-def cgm_of(cohort: pd.DataFrame, n: int) -> tuple[list, list[float]]:
+def cgm_of(cohort: pd.DataFrame, n: int) -> tuple[list[datetime], list[float]]:
     key = cohort.patient_key.iloc[0]
     cgm = cohort[(cohort.patient_key == key) & (cohort.kind == "cgm")].iloc[:n]
     return [t.to_pydatetime() for t in cgm.measured_at], cgm.value.tolist()

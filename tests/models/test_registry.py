@@ -91,7 +91,7 @@ def test_pickle_payload_is_never_executed(store: Path, tmp_path: Path, monkeypat
     with np.load(folder / "trees.npz") as npz:
         arrays = {k: npz[k] for k in npz.files}
     arrays["30_mean__value"] = np.array([Boom()], dtype=object)
-    np.savez(folder / "trees.npz", allow_pickle=True, **arrays)  # type: ignore[arg-type]
+    np.savez(folder / "trees.npz", allow_pickle=True, **arrays)
     manifest = json.loads((folder / "manifest.json").read_text())
     from models.registry import sha256_file
 
@@ -126,7 +126,7 @@ def test_out_of_range_split_feature_is_refused(store: Path) -> None:
     with np.load(folder / "trees.npz") as npz:
         arrays = {k: npz[k] for k in npz.files}
     arrays["60_p90__feature"] = arrays["60_p90__feature"] + 1000
-    np.savez(folder / "trees.npz", **arrays)  # type: ignore[arg-type]
+    np.savez(folder / "trees.npz", **arrays)
     manifest = json.loads((folder / "manifest.json").read_text())
     from models.registry import sha256_file
 

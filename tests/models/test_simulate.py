@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from models import simulate
 from models.simulate import COLUMNS, SimJob, select_patients, simulate_cohort, simulate_patient
 from monitor.pseudonym import is_patient_key
 
@@ -69,3 +70,41 @@ def test_select_all_and_refusals() -> None:
     assert len(select_patients("all")) == 30
     with pytest.raises(ValueError, match="unknown patient"):
         select_patients("elderly")
+
+
+SENSOR_FLOOR = 39.0  # GuardianRT's lowest reading
+
+
+def longest_floor_run(frame: pd.DataFrame) -> int:
+    """Most consecutive CGM readings at the sensor floor."""
+    at_floor = frame[frame.kind == "cgm"].value.reset_index(drop=True).le(SENSOR_FLOOR)
+    return int(at_floor.groupby((~at_floor).cumsum()).sum().max())
+
+
+@pytest.fixture(scope="module")
+def steep_fall() -> pd.DataFrame:
+    """child#001, seed 3: a forgotten bolus, ~450 mg/dL, a large correction, then a fall of ~5 mg/dL/min."""
+    return simulate_patient(SimJob("child#001", 1, 3, SECRET))
+
+
+def test_lows_are_self_treated_and_the_patient_recovers(steep_fall: pd.DataFrame) -> None:
+    # Regression: untreated, this child's plasma glucose reached 0, where simglucose freezes it; the CGM
+    # then read 39 for the rest of the run, and a held-out dead child made last value exact (RMSE 0).
+    cgm = steep_fall[steep_fall.kind == "cgm"].set_index("measured_at").value
+    assert len(cgm) == 288
+    assert longest_floor_run(steep_fall) < 6
+    assert cgm.between_time("21:00", "23:59").std() > 5  # alive at the end of the day, not frozen
+    treats = steep_fall[steep_fall.context == "hypo_treatment"]
+    assert len(treats) >= 1 and (treats.kind == "carbs").all() and (treats.value == 15).all()
+    assert (cgm.loc[treats.measured_at] < 70).all()  # treated only when the CGM said low
+    assert treats.measured_at.diff().dropna().ge(pd.Timedelta(minutes=15)).all()
+
+
+def test_untreated_low_ends_the_trace_not_a_flat_floor(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(simulate, "HYPO_TREAT_BELOW", 0.0)  # nobody treats the low
+    with pytest.warns(RuntimeWarning, match=r"child#001 \(seed 3\) ends at minute"):
+        frame = simulate_patient(SimJob("child#001", 1, 3, SECRET))
+    cgm = frame[frame.kind == "cgm"]
+    assert 200 < len(cgm) < 288  # the day up to the model's death, not the frozen rest of it
+    assert not (frame.context == "hypo_treatment").any()
+    assert longest_floor_run(frame) < 24

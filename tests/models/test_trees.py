@@ -14,7 +14,7 @@ def test_array_trees_match_sklearn_with_missing_values() -> None:
     y = 3 * x[:, 0] - np.nan_to_num(x[:, 1]) ** 2 + rng.normal(scale=0.1, size=3000)
     x[rng.random(x.shape) < 0.1] = np.nan
     for loss in ({"loss": "squared_error"}, {"loss": "quantile", "quantile": 0.9}):
-        model = HistGradientBoostingRegressor(max_iter=60, random_state=0, **loss).fit(x, y)  # type: ignore[arg-type]
+        model = HistGradientBoostingRegressor(max_iter=60, random_state=0, **loss).fit(x, y)
         ens = TreeEnsemble.from_sklearn(model)
         probe = rng.normal(size=(500, 5))
         probe[rng.random(probe.shape) < 0.2] = np.nan
