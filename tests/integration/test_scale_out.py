@@ -11,17 +11,16 @@ from collections import Counter
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
-from monitor import engine, kafka_admin
-from monitor.app import PARTITIONS, TICKS
+from monitor import engine
 from monitor.records import Alert, from_json, to_json
 from monitor.synthetic_cohort import CohortSpec, generate
-from monitor.topics import ALERTS, READINGS, TopicSpec, namespaced
+from monitor.topics import ALERTS, READINGS, namespaced
 from tests.integration.kafka_helpers import producer, read_topic, wait_until
 
 SECRET = b"vigil-test-secret-0123456789"
 # faust reads these from the environment: a dead member leaves the group after the session timeout (6 s instead
-# of 60 s keeps the test short); standby replicas off, see bench/README.md "faust-streaming exactly-once bugs"
-FAST_GROUP = {"broker_session_timeout": "6", "broker_heartbeat_interval": "1", "table_standby_replicas": "0"}
+# of 60 s keeps the test short). The worker itself runs without standby replicas (monitor/app.py, bench/README.md).
+FAST_GROUP = {"broker_session_timeout": "6", "broker_heartbeat_interval": "1"}
 
 
 def feed() -> list:
@@ -66,17 +65,16 @@ class GroupProgress:
         self.admin.close()
 
 
-def test_killing_one_of_two_workers_loses_and_duplicates_no_alert(kafka_bootstrap, namespace, make_worker):
+def test_killing_one_of_two_workers_loses_and_duplicates_no_alert(kafka_bootstrap, namespace, make_worker,
+                                                                   tmp_path):
     readings = feed()
+    env = {**FAST_GROUP, "vigil_model_store": str(tmp_path / "no-model")}  # AR2, as the reference run
     expected = uninterrupted_alerts(readings)
     assert len(expected) >= 10, "the cohort must produce alerts, or the test proves nothing"
     topic = namespaced(READINGS, namespace)
-    # the worker's internal wall-clock tick topic, as a deployment creates it (its timer writes every minute)
-    kafka_admin.create_topics(kafka_bootstrap, [TopicSpec(namespaced(TICKS, namespace), PARTITIONS, "patient_key",
-                                                          "tick")])
     first, rest = readings[: len(readings) * 2 // 3], readings[len(readings) * 2 // 3:]
-    survivor = make_worker(namespace, **FAST_GROUP).start()
-    victim = make_worker(namespace, **FAST_GROUP).start()
+    survivor = make_worker(namespace, **env).start()
+    victim = make_worker(namespace, **env).start()
     progress = GroupProgress(kafka_bootstrap, namespace)
     try:
         assert wait_until(lambda: progress.members() == 2, timeout_s=60), "the two workers never shared the group"
