@@ -226,6 +226,12 @@ def _plx_spot(m: PlxSpotCheck, tz: tzinfo) -> bytes:
     out = bytes((flags,)) + _sf(m.spo2, "SpO2") + _sf(m.pulse_rate, "pulse rate")
     if m.timestamp is not None:
         out += _date_time(m.timestamp, tz)
+    return out + _plx_tail(m)
+
+
+def _plx_tail(m: PlxSpotCheck | PlxContinuous) -> bytes:
+    """The optional fields both PLX characteristics end with: measurement status, sensor status, PAI."""
+    out = b""
     if m.measurement_status is not None:
         out += _u(m.measurement_status, 2, "measurement status")
     if m.device_sensor_status is not None:
@@ -250,13 +256,7 @@ def _plx_continuous(m: PlxContinuous, tz: tzinfo) -> bytes:
         out += _sf(m.spo2_fast, "SpO2 fast") + _sf(m.pulse_rate_fast, "pulse rate fast")
     if m.spo2_slow is not None and m.pulse_rate_slow is not None:
         out += _sf(m.spo2_slow, "SpO2 slow") + _sf(m.pulse_rate_slow, "pulse rate slow")
-    if m.measurement_status is not None:
-        out += _u(m.measurement_status, 2, "measurement status")
-    if m.device_sensor_status is not None:
-        out += _u(m.device_sensor_status, 3, "device and sensor status")
-    if m.pulse_amplitude_index is not None:
-        out += _sf(m.pulse_amplitude_index, "pulse amplitude index")
-    return out
+    return out + _plx_tail(m)
 
 
 def _temperature(m: TemperatureMeasurement, tz: tzinfo) -> bytes:
