@@ -86,6 +86,55 @@ def ar2_path(prev_mgdl: float, curr_mgdl: float, steps: int = STEPS) -> list[flo
     return path
 
 
+_PREV_MIN_GAP_S: Final = 150
+_PREV_DIRECT_S: Final = 570
+_PREV_MAX_GAP_S: Final = 900
+_MAX_AGE_US: Final = 600_000_000
+
+
+def ar2_medians(times_s: Sequence[int], values_mgdl: Sequence[float], now_s: int, now_us: int = 0
+                ) -> list[float] | None:
+    """The p50 of AR2.forecast() at 5, 10, ... 60 minutes for whole-second epoch times, without building
+    datetimes or ForecastPoints (the scoring hot path); `now` is now_s seconds plus now_us microseconds.
+
+    Equal to [p.p50 for p in AR2().forecast(times as UTC datetimes, values, now).points]: the same
+    comparisons in integer seconds and the same arithmetic (tests/models/test_baseline.py checks it).
+    """
+    if len(times_s) != len(values_mgdl):
+        raise ValueError(f"{len(times_s)} times but {len(values_mgdl)} values")
+    last = -1
+    for i in range(len(times_s) - 1, -1, -1):
+        if times_s[i] <= now_s:
+            if (now_s - times_s[i]) * 1_000_000 + now_us > _MAX_AGE_US:
+                return None
+            last = i
+            break
+    if last < 0:
+        return None
+    curr = _clamp(values_mgdl[last])
+    t_last = times_s[last]
+    for j in range(last - 1, -1, -1):
+        gap = t_last - times_s[j]
+        if gap < _PREV_MIN_GAP_S:
+            continue
+        if gap > _PREV_MAX_GAP_S:
+            return None
+        prev = _clamp(values_mgdl[j])
+        if gap > _PREV_DIRECT_S:
+            prev = _clamp(curr - (curr - prev) / (gap / 60) * STEP_MINUTES)
+        break
+    else:
+        return None
+    x_prev, x_curr = math.log(prev / BG_REF), math.log(curr / BG_REF)
+    out = []
+    exp, floor = math.exp, math.floor
+    for _ in range(STEPS):
+        x_prev, x_curr = x_curr, AR[0] * x_prev + AR[1] * x_curr
+        bg = float(floor(BG_REF * exp(x_curr) + 0.5))
+        out.append(BG_MIN if bg < BG_MIN else BG_MAX if bg > BG_MAX else bg)
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class AR2:
     """Nightscout's AR2 forecaster (cgm-remote-monitor lib/plugins/ar2.js), 5 to 60 minutes ahead.

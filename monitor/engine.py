@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import bisect
+import functools
 import hashlib
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Final
+
+import orjson
 
 from models.api import Forecaster
 from monitor import dedup, explain, state_codec, summary
 from monitor.episodes import AckMark, Book, Episode, Transition, advance, alert_id_for, episode_id_for
 from monitor.findings import LEVEL_RANK, Finding, rank
 from monitor.records import GLUCOSE_KINDS, Ack, AckAction, Alert, AlertState, Reading, ReadingKind, Severity
-from monitor.scoring import PatientState, clear_families, families_of, recovering_families, score, usable_value
+from monitor.scoring import FAMILIES_OF_KIND, PatientState, clear_of, recovering_families, score_value, usable_value
 from monitor.targets import DEFAULT_TARGETS, Targets
 
 REORDER: Final = timedelta(minutes=10)  # readings up to this much older than the newest are re-ordered exactly
@@ -35,15 +40,14 @@ def _short(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Buffered:
-    """A reading inside the re-ordering bound, kept compactly until it settles."""
+    """A reading inside the re-ordering bound, kept compactly until it settles (what scoring needs, no more)."""
 
     rid: str
     kind: ReadingKind
     value: float
     t: datetime
-    received: datetime
-    device: str
     diastolic: float | None = None
+    backfill: bool = False  # received more than BACKFILL after it was measured: never a live alert
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +71,19 @@ class CatchUp:
 
 @dataclass(frozen=True, slots=True)
 class MonitorState:
-    """What the worker keeps per patient in its changelog-backed table (bounded; see bench/)."""
+    """What the worker keeps per patient in its changelog-backed table (bounded; see bench/).
+
+    Invariant: (live_scoring, live) == the fold of `buffer` (sorted by event time) onto `settled`, so an in-order
+    reading is folded onto the live state alone and only an out-of-order one re-folds part of the buffer.
+    `trail` (never stored, not compared) caches the fold state after each buffered reading while the state stays
+    in memory (offline evaluation), so a settling reading is not scored a second time; None where unknown.
+    """
 
     patient_key: str
     settled: Folded = field(default_factory=Folded)
     buffer: tuple[Buffered, ...] = ()
     live: Book = field(default_factory=Book)  # episodes after the buffer: what acks and the notifier see
+    live_scoring: PatientState | None = field(default_factory=PatientState)  # None: unknown (an older state)
     watermark: datetime | None = None
     seen: tuple[str, ...] = ()
     streams: tuple[dedup.Stream, ...] = ()  # event times seen per device stream (backfill-proof de-duplication)
@@ -85,6 +96,8 @@ class MonitorState:
     no_data_count: int = 0
     catch_up: CatchUp | None = None
     day: summary.DayStats | None = None
+    trail: tuple[Folded | None, ...] = field(default=(), compare=False, repr=False,
+                                              metadata={"transient": True})
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,19 +120,8 @@ def default_forecaster() -> Forecaster:
 
 
 def _buffered(r: Reading, value: float) -> Buffered:
-    return Buffered(r.reading_id, r.kind, value, r.measured_at, r.received_at, r.device_id,
-                    r.components.get("diastolic"))
-
-
-def _reading(patient_key: str, b: Buffered) -> Reading:
-    comps = {} if b.diastolic is None else {"diastolic": b.diastolic}
-    return Reading(reading_id=b.rid, patient_key=patient_key, device_id=b.device, kind=b.kind, value=b.value,
-                   unit="", measured_at=b.t, received_at=b.received, source="api",  # type: ignore[arg-type]
-                   components=comps)
-
-
-def _is_backfill(b: Buffered) -> bool:
-    return b.received - b.t > BACKFILL
+    return Buffered(r.reading_id, r.kind, value, r.measured_at, r.components.get("diastolic"),
+                    r.received_at - r.measured_at > BACKFILL)
 
 
 def _resolve_after(family: str, targets: Targets) -> timedelta:
@@ -148,26 +150,36 @@ def _resolve_text(family: str, value: float, targets: Targets) -> tuple[str, dic
         f"{family}_normal"
 
 
-def _fold_one(folded: Folded, patient_key: str, b: Buffered, targets: Targets, forecaster: Forecaster | None
-              ) -> tuple[Folded, list[Alert], tuple[Finding, ...]]:
-    reading = _reading(patient_key, b)
-    scoring, findings = score(folded.scoring, reading, b.t, targets=targets, forecaster=forecaster)
-    clear = clear_families(scoring, reading, targets)
+FAMILY_ORDER: Final = {family: i for i, family in enumerate(LEVEL_RANK)}
+_NO_FINDINGS: Final[tuple[Finding, ...]] = ()
+
+
+def _fold_one(folded: Folded, patient_key: str, b: Buffered, targets: Targets, forecaster: Forecaster | None,
+              want_alerts: bool = True) -> tuple[Folded, list[Alert], tuple[Finding, ...]]:
+    """Folds one reading: (state after it, its alert records, findings a backfill kept quiet).
+
+    want_alerts=False (a reading settling, whose records were made when it was folded live) builds no records.
+    """
+    scoring, findings = score_value(folded.scoring, b.kind, b.rid, b.t, b.value, b.diastolic, targets, forecaster)
+    book = folded.book
+    relevant = FAMILIES_OF_KIND[b.kind]
+    if not findings and not any(e.family in relevant for e in book.open):
+        return Folded(scoring, book), [], _NO_FINDINGS  # the common case: nothing found, nothing open
+    clear = clear_of(scoring, b.kind, b.value, b.diastolic, targets)
     recovering = recovering_families(scoring)
-    quiet = _is_backfill(b)
+    quiet = b.backfill
     worst: dict[str, Finding] = {}
     for f in findings:
         if f.family not in worst or rank(f.family, f.level) > rank(f.family, worst[f.family].level):
             worst[f.family] = f
-    book, alerts = folded.book, []
-    relevant = families_of(reading)
+    alerts: list[Alert] = []
     touched = set(worst) | {e.family for e in book.open if e.family in relevant}
-    for family in sorted(touched, key=lambda fam: list(LEVEL_RANK).index(fam) if fam in LEVEL_RANK else 99):
+    for family in sorted(touched, key=lambda fam: FAMILY_ORDER.get(fam, 99)):
         finding = worst.get(family)
         book, transition, episode = advance(book, patient_key, family, finding, family in clear, b.t,
                                             _resolve_after(family, targets), recovering=family in recovering,
                                             quiet=quiet)
-        if episode is None or transition is None:
+        if episode is None or transition is None or not want_alerts:
             continue
         if transition is Transition.RESOLVE:
             reason, thresholds, rule = _resolve_text(family, b.value, targets)
@@ -175,7 +187,7 @@ def _fold_one(folded: Folded, patient_key: str, b: Buffered, targets: Targets, f
         elif finding is not None:
             state = AlertState.OPEN if transition is Transition.OPEN else AlertState.ESCALATED
             alerts.append(explain.alert_for(patient_key, episode, state, finding))
-    return Folded(scoring, book), alerts, findings if quiet else ()
+    return Folded(scoring, book), alerts, findings if quiet else _NO_FINDINGS
 
 
 def _fold(folded: Folded, patient_key: str, items: tuple[Buffered, ...], targets: Targets,
@@ -201,17 +213,22 @@ def _note_catch_up(cu: CatchUp | None, b: Buffered, findings: tuple[Finding, ...
     )
 
 
+def _catch_up_alert(patient_key: str, cu: CatchUp) -> Alert:
+    return explain.catch_up(patient_key, cu.first, cu.last, cu.count, cu.lowest, cu.highest, cu.kinds,
+                            cu.reading_ids or ())
+
+
 def _flush_catch_up(state: MonitorState) -> tuple[MonitorState, list[Alert]]:
     cu = state.catch_up
     if cu is None:
         return state, []
-    ids = cu.reading_ids or ()
-    alert = explain.catch_up(state.patient_key, cu.first, cu.last, cu.count, cu.lowest, cu.highest, cu.kinds, ids)
-    return replace(state, catch_up=None), [alert]
+    return replace(state, catch_up=None), [_catch_up_alert(state.patient_key, cu)]
 
 
 def _emit(state: MonitorState, alerts: list[Alert]) -> tuple[MonitorState, tuple[Alert, ...]]:
     """Drops records already emitted (a re-fold of the buffer regenerates them), remembers the new ones."""
+    if not alerts:
+        return state, ()
     out, emitted = [], list(state.emitted)
     for alert in alerts:
         key = _short(alert.record_key)
@@ -222,7 +239,13 @@ def _emit(state: MonitorState, alerts: list[Alert]) -> tuple[MonitorState, tuple
     return replace(state, emitted=tuple(emitted[-EMITTED_KEPT:])), tuple(out)
 
 
-def _count_day(state: MonitorState, b: Buffered) -> tuple[MonitorState, tuple[summary.Summary, ...]]:
+@functools.lru_cache(maxsize=1024)
+def _iso_day(ordinal: int) -> str:
+    return date.fromordinal(ordinal).isoformat()
+
+
+def _count_day(patient_key: str, current: summary.DayStats | None, b: Buffered
+               ) -> tuple[summary.DayStats | None, tuple[summary.Summary, ...]]:
     """Counts a glucose reading into its UTC day; the first reading of a later day emits the finished day.
 
     Deliberately on event time, not on a wall-clock timer: a replay, a restart from the changelog or a SIGKILL
@@ -232,59 +255,144 @@ def _count_day(state: MonitorState, b: Buffered) -> tuple[MonitorState, tuple[su
     `vigil report patient` computes any window on demand.
     """
     if b.kind not in GLUCOSE_KINDS:
-        return state, ()
-    day = b.t.astimezone(UTC).date().isoformat()
-    current = state.day
+        return current, ()
+    t = b.t if b.t.tzinfo is UTC else b.t.astimezone(UTC)
+    day = _iso_day(t.toordinal())
     if current is None or current.day == day:
-        return replace(state, day=summary.add(current or summary.DayStats(day), b.value)), ()
+        return summary.add(current or summary.DayStats(day), b.value), ()
     if day < current.day:
-        return state, ()  # a previous day's late reading: that summary is already out
-    finished = summary.summarize(state.patient_key, current)
-    return replace(state, day=summary.add(summary.DayStats(day), b.value)), (finished,)
+        return current, ()  # a previous day's late reading: that summary is already out
+    return summary.add(summary.DayStats(day), b.value), (summary.summarize(patient_key, current),)
+
+
+def _settle_count(buffer: tuple[Buffered, ...], watermark: datetime) -> int:
+    """How many of the oldest buffered readings settle: older than the re-ordering bound, or beyond BUFFER_MAX."""
+    n = len(buffer)
+    cut = watermark - REORDER
+    s = max(n - BUFFER_MAX, 0)
+    while s < n and buffer[s].t < cut:
+        s += 1
+    return s
+
+
+def _refold(settled: Folded, patient_key: str, buffer: tuple[Buffered, ...], settle: int, targets: Targets,
+            forecaster: Forecaster | None
+            ) -> tuple[Folded, list[Folded | None], list[Alert], dict[str, tuple[Finding, ...]]]:
+    """The reference: fold the settling readings onto `settled`, then every buffered one (all records made again;
+    _emit drops those already emitted). Returns (new settled, fold state after each remaining reading, records,
+    what the newest reading's backfill kept quiet)."""
+    for b in buffer[:settle]:
+        settled = _fold_one(settled, patient_key, b, targets, forecaster, want_alerts=False)[0]
+    folded: Folded = settled
+    alerts: list[Alert] = []
+    states: list[Folded | None] = []
+    quiet: dict[str, tuple[Finding, ...]] = {}
+    for b in buffer[settle:]:
+        folded, new, quiet[b.rid] = _fold_one(folded, patient_key, b, targets, forecaster)
+        alerts.extend(new)
+        states.append(folded)
+    return settled, states, alerts, quiet
+
+
+def _fold_in(state: MonitorState, buffer: tuple[Buffered, ...], pos: int, settle: int, targets: Targets,
+             forecaster: Forecaster | None) -> tuple[Folded, list[Folded | None], list[Alert], tuple[Finding, ...]]:
+    """The same result as _refold() for a reading inserted at `pos`, folding only what its arrival changed.
+
+    The fold states before `pos` are unchanged (known from the trail, or folded again without records when the
+    state came from bytes); from `pos` on every reading is folded again. In order (pos is the end) that is the
+    new reading alone, onto the live state. Records of readings before `pos` were made when they were folded.
+    """
+    old, key = state.buffer, state.patient_key
+    states: list[Folded | None] = list(state.trail[:pos]) if len(state.trail) == len(old) else [None] * pos
+    live_known = pos == len(old) and state.live_scoring is not None
+    missing = pos if pos > 0 and not live_known and states[pos - 1] is None else 0
+    if 0 < settle <= pos and states[settle - 1] is None:
+        missing = max(missing, settle)
+    folded = state.settled
+    for i in range(missing):  # unknown (a state read from bytes): fold the unchanged prefix again, no records
+        folded = _fold_one(folded, key, buffer[i], targets, forecaster, want_alerts=False)[0]
+        states[i] = folded
+    start = states[pos - 1] if pos > 0 else state.settled
+    if live_known and state.live_scoring is not None:
+        start = Folded(state.live_scoring, state.live)
+    assert start is not None
+    alerts: list[Alert] = []
+    quiet: tuple[Finding, ...] = ()
+    folded = start
+    for i in range(pos, len(buffer)):
+        folded, new, suppressed = _fold_one(folded, key, buffer[i], targets, forecaster, want_alerts=i >= settle)
+        if i >= settle:
+            alerts.extend(new)
+            if i == pos:
+                quiet = suppressed
+        states.append(folded)
+    settled = state.settled if settle == 0 else states[settle - 1]
+    assert settled is not None
+    return settled, states[settle:], alerts, quiet
 
 
 def process(state: MonitorState | None, reading: Reading, now: datetime, *, targets: Targets = DEFAULT_TARGETS,
-            forecaster: Forecaster | None = None) -> Step:
-    """Runs one reading through de-duplication, re-ordering, scoring and episodes; deterministic."""
+            forecaster: Forecaster | None = None, refold: bool = False) -> Step:
+    """Runs one reading through de-duplication, re-ordering, scoring and episodes; deterministic.
+
+    refold=True re-folds the whole re-ordering buffer on every reading (the reference the default path is
+    tested against: same records, same state).
+    """
     state = state or initial(reading.patient_key)
     sid = _short(reading.reading_id)
     streams, verdict = dedup.observe(state.streams, reading.device_id, reading.kind.value,
                                      int(reading.measured_at.timestamp())) if sid not in state.seen else ((), None)
     if verdict is None or verdict is dedup.Verdict.DUPLICATE:
         return Step(replace(state, duplicates=state.duplicates + 1))
-    state = replace(state, seen=(*state.seen, sid)[-SEEN_KEPT:], streams=streams)
+    seen = (*state.seen, sid)[-SEEN_KEPT:]
     too_old = verdict is dedup.Verdict.TOO_OLD  # cannot tell whether it was seen: late, never in statistics
     value = usable_value(reading)
-    alerts: list[Alert] = []
     if value is None:
-        return Step(state)
+        return Step(replace(state, seen=seen, streams=streams))
+    alerts: list[Alert] = []
+    cgm_seen_wall, no_data = state.cgm_seen_wall, state.no_data
     if reading.kind is ReadingKind.CGM:
-        state = replace(state, cgm_seen_wall=max(now, state.cgm_seen_wall or now))
-        if state.no_data is not None:
-            ep = state.no_data
-            alerts.append(explain.resolved(state.patient_key, ep, reading.measured_at, reading.reading_id,
+        cgm_seen_wall = max(now, cgm_seen_wall or now)
+        if no_data is not None:
+            alerts.append(explain.resolved(state.patient_key, no_data, reading.measured_at, reading.reading_id,
                                            "Sensor data is arriving again.", {}, value, "no_data_recovered"))
-            state = replace(state, no_data=None)
+            no_data = None
     b = _buffered(reading, value)
-    state, summaries = _count_day(state, b) if not too_old else (state, ())
+    day, summaries = _count_day(state.patient_key, state.day, b) if not too_old else (state.day, ())
     if too_old or (state.watermark is not None and b.t < state.watermark - REORDER):
-        _, findings = score(PatientState(), reading, b.t, targets=targets)
-        state = replace(state, late=state.late + 1, catch_up=_note_catch_up(state.catch_up, b, findings))
+        _, findings = score_value(PatientState(), b.kind, b.rid, b.t, value, b.diastolic, targets, None)
+        state = replace(state, seen=seen, streams=streams, cgm_seen_wall=cgm_seen_wall, no_data=no_data, day=day,
+                        late=state.late + 1, catch_up=_note_catch_up(state.catch_up, b, findings))
         state, out = _emit(state, alerts)
         return Step(state, out, summaries)
     watermark = max(b.t, state.watermark or b.t)
-    buffer = tuple(sorted((*state.buffer, b), key=lambda x: (x.t, x.rid)))
-    settle = tuple(x for i, x in enumerate(buffer) if x.t < watermark - REORDER or i < len(buffer) - BUFFER_MAX)
-    buffer = buffer[len(settle):]
-    settled, _, _ = _fold(state.settled, state.patient_key, settle, targets, forecaster)
-    live, folded_alerts, quiet = _fold(settled, state.patient_key, buffer, targets, forecaster)
-    state = replace(state, settled=settled, buffer=buffer, live=live.book, watermark=watermark)
-    alerts.extend(folded_alerts)
-    if _is_backfill(b):
-        state = replace(state, catch_up=_note_catch_up(state.catch_up, b, quiet.get(b.rid, ())))
+    old = state.buffer
+    if not old or (b.t, b.rid) >= (old[-1].t, old[-1].rid):
+        pos = len(old)  # in order: the normal case, and always so for sorted (offline) data
     else:
-        state, flushed = _flush_catch_up(state)
-        alerts.extend(flushed)
+        pos = bisect.bisect_right([(x.t, x.rid) for x in old], (b.t, b.rid))
+    buffer = (*old[:pos], b, *old[pos:])
+    settle = _settle_count(buffer, watermark)
+    if refold:
+        settled, states, folded_alerts, quiet = _refold(state.settled, state.patient_key, buffer, settle, targets,
+                                                        forecaster)
+        suppressed = quiet.get(b.rid, ())
+    else:
+        settled, states, folded_alerts, suppressed = _fold_in(state, buffer, pos, settle, targets, forecaster)
+    live = states[-1]
+    assert live is not None
+    alerts.extend(folded_alerts)
+    catch_up = state.catch_up
+    if b.backfill:
+        catch_up = _note_catch_up(catch_up, b, suppressed)
+    elif catch_up is not None:
+        alerts.append(_catch_up_alert(state.patient_key, catch_up))
+        catch_up = None
+    state = MonitorState(
+        patient_key=state.patient_key, settled=settled, buffer=buffer[settle:], live=live.book,
+        live_scoring=live.scoring, watermark=watermark, seen=seen, streams=streams, duplicates=state.duplicates,
+        late=state.late, emitted=state.emitted, acks=state.acks, cgm_seen_wall=cgm_seen_wall, no_data=no_data,
+        no_data_count=state.no_data_count, catch_up=catch_up, day=day, trail=tuple(states))
     state, out = _emit(state, alerts)
     return Step(state, out, summaries)
 
@@ -342,9 +450,37 @@ def tick(state: MonitorState, now: datetime, targets: Targets = DEFAULT_TARGETS)
     return Step(state, out)
 
 
+STATE_FORMAT: Final = 2  # [2, <MonitorState, compact layout>]; a JSON object is the named format (version 1)
+
+
 def dump_state(state: MonitorState) -> bytes:
-    return state_codec.dumps(state)
+    """The table value: compact layout behind a format number (bench/state_cost.py measures its size)."""
+    return state_codec.dumps_compact((STATE_FORMAT, state))
 
 
 def load_state(raw: bytes | None) -> MonitorState | None:
-    return None if raw is None else state_codec.loads(raw, MonitorState)
+    """Reads a table value of either format; a version-1 state is upgraded (its live scoring is re-folded)."""
+    if raw is None:
+        return None
+    if raw[:1] == b"{":
+        return _load_named(raw)
+    version, state = state_codec.loads_compact(raw, tuple[int, MonitorState])
+    if version != STATE_FORMAT:
+        raise state_codec.StateCodecError(f"unknown state format {version}")
+    return typing.cast(MonitorState, state)
+
+
+def _load_named(raw: bytes) -> MonitorState:
+    """A state written before format 2: buffered readings carried `received` and `device`, no live scoring."""
+    try:
+        data = orjson.loads(raw)
+        for b in data.get("buffer", ()):
+            if "received" in b and "backfill" not in b:
+                received, measured = datetime.fromisoformat(b["received"]), datetime.fromisoformat(b["t"])
+                b["backfill"] = received - measured > BACKFILL
+        state = state_codec.decoder(MonitorState)(data)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise state_codec.StateCodecError(f"cannot load MonitorState: {exc}") from exc
+    if "live_scoring" not in data:
+        state = replace(state, live_scoring=None)  # unknown: the next reading folds the buffer once to get it
+    return typing.cast(MonitorState, state)

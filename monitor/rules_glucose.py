@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-from models.api import Forecast, Forecaster
+from models.api import Forecaster
+from models.baseline import AR2, STEP_MINUTES, STEPS, ar2_medians
 from monitor import trend
 from monitor.findings import Finding
 from monitor.records import Severity
@@ -34,6 +35,20 @@ class GlucoseState:
     forecast_low_t: int | None = None  # event time of the last reading whose forecast went below `low`
 
 
+def _push(window: trend.Window, t: int, value: float) -> trend.Window:
+    """trend.push() with its common case (a point after every other) done without a sort."""
+    if not window or t <= window[-1][0]:
+        return trend.push(window, t, value)
+    start = 0
+    oldest = t - trend.WINDOW_S
+    while window[start][0] < oldest:
+        start += 1
+        if start == len(window):
+            break
+    kept = (*window[start:], (t, value))
+    return kept[-trend.MAX_POINTS:] if len(kept) > trend.MAX_POINTS else kept
+
+
 def _since(started: int | None, prev: trend.Point | None, t: int, outside: bool) -> int | None:
     """Start of the current run outside a threshold; a gap (no previous reading within 15 min) restarts it."""
     if not outside:
@@ -45,15 +60,15 @@ def _since(started: int | None, prev: trend.Point | None, t: int, outside: bool)
 
 def _finding(family: str, level: str, kind: str, severity: Severity, rule: str, reason: str,
              ids: Sequence[str], at: datetime, value: float, thresholds: dict[str, float],
-             slope: float | None, window: trend.Window, forecast: Forecast | None = None,
+             slope: float | None, window: trend.Window, forecast: Outlook | None = None,
              forecast_mgdl: float | None = None) -> Finding:
     recent = {f"mgdl_{i}": v for i, (_, v) in enumerate(window[-4:])}
     return Finding(
         family=family, level=level, kind=kind, severity=severity, rule=rule, reason=reason,
         reading_ids=tuple(ids), measured_at=at, value=value, thresholds=tuple(thresholds.items()),
         values=tuple(recent.items()), trend_mgdl_per_min=slope, forecast_mgdl=forecast_mgdl,
-        model_name=forecast.model_name if forecast else "rules",
-        model_version=forecast.model_version if forecast else "rules-2",
+        model_name=forecast[0] if forecast else "rules",
+        model_version=forecast[1] if forecast else "rules-2",
     )
 
 
@@ -65,19 +80,38 @@ def _trend_words(slope: float | None) -> str:
     return f", {'falling' if slope < 0 else 'rising'} {abs(slope):.1f} mg/dL/min"
 
 
-def _forecast(forecaster: Forecaster, window: trend.Window, at: datetime) -> Forecast | None:
+Outlook = tuple[str, str, list[tuple[int, float]]]  # (model name, version, [(minutes, p50)] by minutes)
+
+
+def _forecast(forecaster: Forecaster, window: trend.Window, at: datetime, t: int) -> Outlook | None:
+    """The forecaster's median path from the window's last FORECAST_POINTS points (AR2 without datetimes)."""
     pts = window[-FORECAST_POINTS:]
-    times = [datetime.fromtimestamp(t, UTC) for t, _ in pts]
+    if type(forecaster) is AR2:  # the default: same numbers as AR2.forecast, no Forecast objects built
+        try:
+            medians = ar2_medians([p[0] for p in pts], [p[1] for p in pts], t, at.microsecond)
+        except (ValueError, ArithmeticError):
+            return None
+        if medians is None:
+            return None
+        return forecaster.name, forecaster.version, list(zip(_AR2_MINUTES, medians, strict=True))
+    times = [datetime.fromtimestamp(p[0], UTC) for p in pts]
     try:
-        return forecaster.forecast(times, [v for _, v in pts], at)
+        forecast = forecaster.forecast(times, [v for _, v in pts], at)
     except (ValueError, ArithmeticError):
         return None  # a forecaster failure degrades to the level rules, never stops scoring
+    if forecast is None:
+        return None
+    return (forecast.model_name, forecast.model_version,
+            [(p.minutes, p.p50) for p in sorted(forecast.points, key=lambda p: p.minutes)])
 
 
-def _first_below(forecast: Forecast, threshold: float, within: float) -> tuple[int, float] | None:
-    for point in sorted(forecast.points, key=lambda p: p.minutes):
-        if point.minutes <= within and point.p50 < threshold:
-            return point.minutes, point.p50
+_AR2_MINUTES: Final = tuple(range(STEP_MINUTES, STEPS * STEP_MINUTES + 1, STEP_MINUTES))
+
+
+def _first_below(outlook: Outlook, threshold: float, within: float) -> tuple[int, float] | None:
+    for minutes, p50 in outlook[2]:
+        if minutes <= within and p50 < threshold:
+            return minutes, p50
     return None
 
 
@@ -103,7 +137,7 @@ def glucose_findings(state: GlucoseState, reading_id: str, at: datetime, value: 
     if state.pending_low is not None and value >= targets.low:  # the suspected compression low was an artefact
         base = tuple(p for p in base if p[0] != state.pending_low[0])
     prev = trend.previous(base, t)
-    window = trend.push(base, t, value)
+    window = _push(base, t, value)
     slope = trend.rate_per_min(window)
     words = _trend_words(slope)
     out: list[Finding] = []
@@ -163,11 +197,11 @@ def glucose_findings(state: GlucoseState, reading_id: str, at: datetime, value: 
     falling = slope is not None and slope <= TREND_AGREES
     forecast_low_t: int | None = None
     if forecaster is not None and new_pending is None and targets.urgent_low <= value < FORECAST_BELOW_MGDL:
-        forecast = _forecast(forecaster, window, at)
+        forecast = _forecast(forecaster, window, at, t)
         if forecast is not None:
             soon = _first_below(forecast, targets.urgent_low, targets.urgent_soon_min)
             later = _first_below(forecast, targets.low, targets.predicted_low_min) if value >= targets.low else None
-            model = f"{forecast.model_name} {forecast.model_version}"
+            model = f"{forecast[0]} {forecast[1]}"
             forecast_low_t = t if later is not None and falling else None
             confirmed = state.forecast_low_t is not None and prev is not None and prev[0] == state.forecast_low_t
             deep = _first_below(forecast, targets.urgent_low, targets.predicted_low_min) is not None
@@ -184,6 +218,4 @@ def glucose_findings(state: GlucoseState, reading_id: str, at: datetime, value: 
                     {"low_mgdl": targets.low, "within_min": targets.predicted_low_min},
                     forecast=forecast, forecast_mgdl=later[1])
 
-    new_state = replace(state, window=window, slope=slope, high_since=high_since, very_high_since=very_since,
-                        pending_low=new_pending, forecast_low_t=forecast_low_t)
-    return new_state, out
+    return GlucoseState(window, slope, high_since, very_since, new_pending, forecast_low_t), out

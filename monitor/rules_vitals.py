@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Final
 
 from monitor.findings import Finding
@@ -22,7 +23,16 @@ class VitalsState:
     weights: tuple[tuple[int, float], ...] = ()
 
 
-def _f(family: str, level: str, severity: Severity, rule: str, reason: str, r: Reading, value: float,
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """The parts of a reading a vitals finding cites."""
+
+    reading_id: str
+    measured_at: datetime
+    kind: ReadingKind
+
+
+def _f(family: str, level: str, severity: Severity, rule: str, reason: str, r: _Seen, value: float,
        thresholds: dict[str, float], values: dict[str, float] | None = None) -> Finding:
     return Finding(family=family, level=level, kind=family if level == family else level, severity=severity,
                    rule=rule, reason=reason, reading_ids=(r.reading_id,), measured_at=r.measured_at,
@@ -50,25 +60,37 @@ def is_normal(reading: Reading, targets: Targets) -> bool:
     v = reading.value
     if v is None:
         return False
-    if reading.kind is ReadingKind.HEART_RATE:
+    return is_normal_value(reading.kind, v, reading.components.get("diastolic"), targets)
+
+
+def is_normal_value(kind: ReadingKind, v: float, diastolic: float | None, targets: Targets) -> bool:
+    """is_normal() on a reading's parts (a missing diastolic counts as normal)."""
+    if kind is ReadingKind.HEART_RATE:
         lo, hi = hr_bounds(targets)
         return lo <= v <= hi
-    if reading.kind is ReadingKind.SPO2:
+    if kind is ReadingKind.SPO2:
         return v >= spo2_bounds(targets)[0]
-    if reading.kind is ReadingKind.BLOOD_PRESSURE:
-        dia = reading.components.get("diastolic", 0.0)
+    if kind is ReadingKind.BLOOD_PRESSURE:
+        dia = 0.0 if diastolic is None else diastolic
         return targets.sbp_low <= v < targets.sbp_high and dia < targets.dbp_high
-    if reading.kind is ReadingKind.TEMPERATURE:
+    if kind is ReadingKind.TEMPERATURE:
         return v < targets.temp_high
-    return reading.kind is ReadingKind.WEIGHT
+    return kind is ReadingKind.WEIGHT
 
 
 def vitals_findings(state: VitalsState, r: Reading, targets: Targets) -> tuple[VitalsState, list[Finding]]:
     """Scores one vital-sign reading; heart rate and mild SpO2 lows need a second reading (sustained)."""
-    v = r.value
-    if v is None:
+    if r.value is None:
         return state, []
-    t = int(r.measured_at.timestamp())
+    return vitals_findings_of(state, r.kind, r.reading_id, r.measured_at, r.value, r.components.get("diastolic"),
+                              targets)
+
+
+def vitals_findings_of(state: VitalsState, kind: ReadingKind, reading_id: str, at: datetime, v: float,
+                       diastolic: float | None, targets: Targets) -> tuple[VitalsState, list[Finding]]:
+    """vitals_findings() on a reading's parts: the engine's hot path builds no Reading."""
+    r = _Seen(reading_id, at, kind)
+    t = int(at.timestamp())
     out: list[Finding] = []
     if r.kind is ReadingKind.HEART_RATE:
         lo, hi = hr_bounds(targets)
@@ -79,7 +101,7 @@ def vitals_findings(state: VitalsState, r: Reading, targets: Targets) -> tuple[V
                           f"Heart rate {v:.0f} bpm on two readings, outside {lo:.0f}-{hi:.0f} bpm.", r, v,
                           {"hr_low_bpm": lo, "hr_high_bpm": hi}))
         keep = state.hr_abnormal_at if confirmed else (t if abnormal else None)
-        return replace(state, hr_abnormal_at=keep), out
+        return VitalsState(keep, state.spo2_low_at, state.weights), out
     if r.kind is ReadingKind.SPO2:
         warn, urgent = spo2_bounds(targets)
         if v < urgent:
@@ -91,9 +113,9 @@ def vitals_findings(state: VitalsState, r: Reading, targets: Targets) -> tuple[V
                 out.append(_f("vitals_spo2", "vitals_spo2", Severity.WARNING, f"spo2_below_{warn:g}",
                               f"Oxygen saturation {v:.0f} % is below {warn:.0f} % on two readings.", r, v,
                               {"spo2_low_pct": warn}))
-        return replace(state, spo2_low_at=t if v < warn else None), out
+        return VitalsState(state.hr_abnormal_at, t if v < warn else None, state.weights), out
     if r.kind is ReadingKind.BLOOD_PRESSURE:
-        dia = r.components.get("diastolic")
+        dia = diastolic
         values = {"systolic_mmhg": v, **({} if dia is None else {"diastolic_mmhg": dia})}
         if v >= targets.sbp_high or (dia is not None and dia >= targets.dbp_high):
             out.append(_f("vitals_blood_pressure", "vitals_blood_pressure", Severity.URGENT, "bp_crisis",
@@ -123,5 +145,5 @@ def vitals_findings(state: VitalsState, r: Reading, targets: Targets) -> tuple[V
                               {"weight_gain_kg": targets.weight_gain_kg, "days": targets.weight_days},
                               {"weight_kg": v, "min_weight_kg": lightest}))
         weights = tuple(sorted([w for w in state.weights if t - w[0] <= horizon and w[0] != t] + [(t, v)]))
-        return replace(state, weights=weights[-WEIGHTS_KEPT:]), out
+        return VitalsState(state.hr_abnormal_at, state.spo2_low_at, weights[-WEIGHTS_KEPT:]), out
     return state, out

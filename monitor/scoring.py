@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
@@ -11,7 +11,7 @@ from models.api import Forecaster
 from monitor.findings import Finding
 from monitor.records import GLUCOSE_KINDS, Reading, ReadingKind
 from monitor.rules_glucose import GlucoseState, glucose_findings
-from monitor.rules_vitals import VitalsState, is_normal, vitals_findings
+from monitor.rules_vitals import VitalsState, is_normal_value, vitals_findings_of
 from monitor.targets import DEFAULT_TARGETS, Targets
 
 PLAUSIBLE_MGDL: Final = (10.0, 1000.0)  # outside this a value is a device error, never a clinical finding
@@ -50,25 +50,35 @@ def score(state: PatientState, reading: Reading, now: datetime, *, targets: Targ
     value = usable_value(reading)
     if value is None:
         return state, ()
-    if reading.kind in GLUCOSE_KINDS:
-        glucose, found = glucose_findings(state.glucose, reading.reading_id, reading.measured_at, value, targets,
-                                          forecaster)
-        return replace(state, glucose=glucose), tuple(found)
-    if reading.kind in VITAL_FAMILIES:
-        vitals, found = vitals_findings(state.vitals, reading, targets)
-        return replace(state, vitals=vitals), tuple(found)
+    return score_value(state, reading.kind, reading.reading_id, reading.measured_at, value,
+                       reading.components.get("diastolic"), targets, forecaster)
+
+
+def score_value(state: PatientState, kind: ReadingKind, reading_id: str, at: datetime, value: float,
+                diastolic: float | None, targets: Targets, forecaster: Forecaster | None
+                ) -> tuple[PatientState, tuple[Finding, ...]]:
+    """score() on a reading's parts and its usable value: the engine's hot path builds no Reading."""
+    if kind in GLUCOSE_KINDS:
+        glucose, found = glucose_findings(state.glucose, reading_id, at, value, targets, forecaster)
+        return PatientState(glucose, state.vitals), tuple(found)
+    if kind in VITAL_FAMILIES:
+        vitals, found = vitals_findings_of(state.vitals, kind, reading_id, at, value, diastolic, targets)
+        return PatientState(state.glucose, vitals), tuple(found)
     return state, ()  # carbs and insulin are recorded context, never scored
 
 
 GLUCOSE_FAMILIES: Final = frozenset({"low", "high", "fall", "rise"})
+FAMILIES_OF_KIND: Final[dict[ReadingKind, frozenset[str]]] = {
+    kind: GLUCOSE_FAMILIES if kind in GLUCOSE_KINDS else
+    frozenset({VITAL_FAMILIES[kind]}) if kind in VITAL_FAMILIES else frozenset() for kind in ReadingKind}
+_NONE: Final[frozenset[str]] = frozenset()
+_LOW: Final = frozenset({"low"})
+_HIGH: Final = frozenset({"high"})
 
 
 def families_of(reading: Reading) -> frozenset[str]:
     """Episode families a reading of this kind can speak for; other families ignore it."""
-    if reading.kind in GLUCOSE_KINDS:
-        return GLUCOSE_FAMILIES
-    family = VITAL_FAMILIES.get(reading.kind)
-    return frozenset() if family is None else frozenset({family})
+    return FAMILIES_OF_KIND[reading.kind]
 
 
 def clear_families(state: PatientState, reading: Reading, targets: Targets = DEFAULT_TARGETS) -> frozenset[str]:
@@ -76,7 +86,13 @@ def clear_families(state: PatientState, reading: Reading, targets: Targets = DEF
     value = usable_value(reading)
     if value is None:
         return frozenset()
-    if reading.kind in GLUCOSE_KINDS:
+    return clear_of(state, reading.kind, value, reading.components.get("diastolic"), targets)
+
+
+def clear_of(state: PatientState, kind: ReadingKind, value: float, diastolic: float | None,
+             targets: Targets) -> frozenset[str]:
+    """clear_families() on a reading's parts and its usable value."""
+    if kind in GLUCOSE_KINDS:
         slope = state.glucose.slope
         clear = set()
         if value >= targets.low_resolve_above:
@@ -88,19 +104,19 @@ def clear_families(state: PatientState, reading: Reading, targets: Targets = DEF
         if slope is None or slope < RECOVERING_MGDL_PER_MIN:
             clear.add("rise")
         return frozenset(clear)
-    family = VITAL_FAMILIES.get(reading.kind)
-    if family is not None and is_normal(reading, targets):
+    family = VITAL_FAMILIES.get(kind)
+    if family is not None and is_normal_value(kind, value, diastolic, targets):
         return frozenset({family})
-    return frozenset()
+    return _NONE
 
 
 def recovering_families(state: PatientState) -> frozenset[str]:
     """Smart snooze: glucose clearly heading back to range (rising from a low, falling from a high)."""
     slope = state.glucose.slope
     if slope is None:
-        return frozenset()
+        return _NONE
     if slope >= RECOVERING_MGDL_PER_MIN:
-        return frozenset({"low"})
+        return _LOW
     if slope <= -RECOVERING_MGDL_PER_MIN:
-        return frozenset({"high"})
-    return frozenset()
+        return _HIGH
+    return _NONE

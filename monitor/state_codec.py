@@ -1,7 +1,11 @@
 """JSON codec for frozen state dataclasses, so faust tables persist state without pickle.
 
-Decoders are compiled once per type (a closure tree), so loading a state costs no typing introspection;
-encoding lets orjson walk dataclasses natively. The byte format is unchanged.
+Two layouts of the same JSON: named (a dataclass is an object, datetimes are ISO-8601; readable, the format
+of states written before 2026-11-25) and compact (a dataclass is an array of its field values in declaration
+order with trailing defaults left out, a whole-second UTC datetime is epoch seconds; about half the bytes).
+Fields marked `metadata={"transient": True}` are in-memory caches: compact leaves them out.
+Decoders are compiled once per type and layout (a closure tree), so loading a state costs no typing
+introspection; named encoding lets orjson walk dataclasses natively.
 """
 
 from __future__ import annotations
@@ -11,10 +15,10 @@ import dataclasses
 import types
 import typing
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import orjson
 
@@ -47,6 +51,53 @@ def loads(raw: bytes, cls: type[T]) -> T:
         raise StateCodecError(f"cannot load {cls.__name__}: {exc}") from exc
 
 
+_COMPACT: Final = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+_NO_DEFAULT: Final = object()
+
+
+def dumps_compact(obj: Any) -> bytes:
+    """Serializes a dataclass tree (or a tuple/list holding some) in the compact layout."""
+    return orjson.dumps(obj, default=_to_compact, option=_COMPACT)
+
+
+def loads_compact(raw: bytes, tp: Any) -> Any:
+    """Rebuilds a value of type tp (a dataclass, or e.g. tuple[int, SomeState]) from dumps_compact() output."""
+    try:
+        return compact_decoder(tp)(orjson.loads(raw))
+    except (TypeError, ValueError, KeyError) as exc:
+        raise StateCodecError(f"cannot load {getattr(tp, '__name__', tp)}: {exc}") from exc
+
+
+def _to_compact(obj: Any) -> Any:
+    if isinstance(obj, datetime):
+        if obj.tzinfo is UTC and not obj.microsecond:
+            return int(obj.timestamp())
+        return obj.isoformat()
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return _compact_encoder(type(obj))(obj)
+    return _to_plain(obj)
+
+
+@cache
+def _compact_encoder(cls: type) -> Callable[[Any], list[Any]]:
+    """Field values in order, transient fields left out, trailing values equal to their default dropped."""
+    kept = [f for f in dataclasses.fields(cls) if not f.metadata.get("transient")]
+    names = [f.name for f in kept]
+    defaults = [f.default if f.default is not dataclasses.MISSING
+                else f.default_factory() if f.default_factory is not dataclasses.MISSING else _NO_DEFAULT
+                for f in kept]
+
+    def encode(obj: Any) -> list[Any]:
+        values = [getattr(obj, name) for name in names]
+        n = len(values)
+        while n and defaults[n - 1] is not _NO_DEFAULT and values[n - 1] == defaults[n - 1]:
+            n -= 1
+        del values[n:]
+        return values
+
+    return encode
+
+
 @cache
 def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
@@ -55,38 +106,62 @@ def _hints(cls: type) -> dict[str, Any]:
 @cache
 def decoder(tp: Any) -> Decoder:
     """The compiled decoder of one type: plain JSON data -> the typed value (raises TypeError/ValueError)."""
+    return _build(tp, False)
+
+
+@cache
+def compact_decoder(tp: Any) -> Decoder:
+    """decoder() for the compact layout: dataclasses from arrays, datetimes also from epoch seconds."""
+    return _build(tp, True)
+
+
+def _of(tp: Any, compact: bool) -> Decoder:
+    return compact_decoder(tp) if compact else decoder(tp)
+
+
+def _build(tp: Any, compact: bool) -> Decoder:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if tp is Any:
         return _identity
     if origin in (typing.Union, types.UnionType):
-        return _union(tp, args)
+        return _union(tp, args, compact)
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        return _dataclass(tp)
+        return _positional(tp) if compact else _dataclass(tp)
     if origin is tuple:
         if len(args) == 2 and args[1] is Ellipsis:
-            item = decoder(args[0])
+            item = _of(args[0], compact)
             return lambda data: tuple([item(x) for x in data])
-        items = tuple(decoder(a) for a in args)
+        items = tuple(_of(a, compact) for a in args)
         return lambda data: tuple(dec(x) for dec, x in zip(items, data, strict=True))
     if origin in (dict, collections.abc.Mapping):
         key_t, val_t = args or (Any, Any)
-        key_dec, val_dec = decoder(key_t), decoder(val_t)
+        key_dec, val_dec = _of(key_t, compact), _of(val_t, compact)
         return lambda data: {key_dec(k): val_dec(v) for k, v in data.items()}
     if origin is typing.Literal:
         return _literal(args)
     if isinstance(tp, type):
+        if compact and issubclass(tp, datetime):
+            return _epoch_or_iso
         return _scalar(tp)
     raise TypeError(f"unsupported type {tp!r}")
+
+
+def _epoch_or_iso(data: Any) -> datetime:
+    if isinstance(data, int) and not isinstance(data, bool):
+        return datetime.fromtimestamp(data, UTC)
+    if not isinstance(data, str):
+        raise TypeError("datetime must be epoch seconds or a string")
+    return datetime.fromisoformat(data)
 
 
 def _identity(data: Any) -> Any:
     return data
 
 
-def _union(tp: Any, args: tuple[Any, ...]) -> Decoder:
+def _union(tp: Any, args: tuple[Any, ...], compact: bool) -> Decoder:
     optional = type(None) in args
-    members = [decoder(a) for a in args if a is not type(None)]
+    members = [_of(a, compact) for a in args if a is not type(None)]
     if len(members) == 1:
         (only,) = members
         return lambda data: None if data is None and optional else only(data)
@@ -117,6 +192,23 @@ def _dataclass(tp: type) -> Decoder:
         if not isinstance(data, dict):
             raise TypeError(f"{tp.__name__} must be an object, got {type(data).__name__}")
         return tp(**{name: dec(data[name]) for name, dec in compiled if name in data})
+
+    return decode
+
+
+def _positional(tp: type) -> Decoder:
+    hints = _hints(tp)
+    fields = [(f.name, hints[f.name]) for f in dataclasses.fields(tp) if not f.metadata.get("transient")]
+    compiled: list[tuple[str, Decoder]] = []
+
+    def decode(data: Any) -> Any:
+        if not compiled:
+            compiled.extend((name, compact_decoder(hint)) for name, hint in fields)
+        if not isinstance(data, list):
+            raise TypeError(f"{tp.__name__} must be an array, got {type(data).__name__}")
+        if len(data) > len(compiled):
+            raise ValueError(f"{tp.__name__} has {len(compiled)} fields, got {len(data)} values")
+        return tp(**{name: dec(value) for (name, dec), value in zip(compiled, data, strict=False)})
 
     return decode
 

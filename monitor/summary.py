@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final
 
@@ -34,9 +34,9 @@ class DayStats:
 
 
 def add(stats: DayStats, value: float) -> DayStats:
-    return replace(stats, n=stats.n + 1, below54=stats.below54 + (value < 54), below70=stats.below70 + (value < 70),
-                   above180=stats.above180 + (value > 180), above250=stats.above250 + (value > 250),
-                   total=stats.total + value, total_sq=stats.total_sq + value * value)
+    return DayStats(stats.day, stats.n + 1, stats.below54 + (value < 54), stats.below70 + (value < 70),
+                    stats.above180 + (value > 180), stats.above250 + (value > 250), stats.total + value,
+                    stats.total_sq + value * value)
 
 
 def merge(a: DayStats, b: DayStats) -> DayStats:

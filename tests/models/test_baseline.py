@@ -6,9 +6,11 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from models.api import Forecast, Forecaster, ForecastPoint
-from models.baseline import AR2, AR2Level, LastValue, ar2_alarm, ar2_inputs
+from models.baseline import AR2, AR2Level, LastValue, ar2_alarm, ar2_inputs, ar2_medians
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -129,3 +131,22 @@ def test_last_value_repeats_the_newest_reading() -> None:
     assert {(p.p10, p.p50, p.p90) for p in fc.points} == {(87.5, 87.5, 87.5)}
     assert fc.at(30) is not None and fc.at(60) is not None
     assert LastValue().forecast(*series((0, 100)), now=T0 + timedelta(minutes=11)) is None
+
+_gaps = st.lists(st.sampled_from((60, 120, 149, 150, 151, 240, 300, 300, 300, 420, 569, 570, 571, 780, 900, 901)),
+                 min_size=0, max_size=11)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_gaps, st.lists(st.floats(20.0, 450.0), min_size=12, max_size=12), st.integers(-120, 700),
+       st.sampled_from((0, 1, 500_000, 999_999)))
+def test_ar2_medians_equal_the_forecast_medians(gaps: list[int], values: list[float], after_s: int,
+                                                now_us: int) -> None:
+    times_s = [1_795_000_000]
+    for gap in gaps:
+        times_s.append(times_s[-1] + gap)
+    vals = values[:len(times_s)]
+    now_s = times_s[-1] + after_s
+    now = datetime.fromtimestamp(now_s, UTC).replace(microsecond=now_us)
+    forecast = AR2().forecast([datetime.fromtimestamp(t, UTC) for t in times_s], vals, now)
+    expected = None if forecast is None else [p.p50 for p in forecast.points]
+    assert ar2_medians(times_s, vals, now_s, now_us) == expected

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Literal
 
 import pytest
@@ -84,3 +84,44 @@ def test_real_engine_states_round_trip_exactly():
         raw = state_codec.dumps(state)
         assert state_codec.loads(raw, engine.MonitorState) == state
         assert state_codec.dumps(state_codec.loads(raw, engine.MonitorState)) == raw
+
+
+@dataclass(frozen=True, slots=True)
+class WithCache:
+    name: str
+    count: int = 0
+    cache: tuple[int, ...] = field(default=(), compare=False, metadata={"transient": True})
+    at: datetime | None = None
+
+
+def test_compact_layout_is_positional_drops_trailing_defaults_and_transient_fields():
+    obj = Outer("p", Inner(T0, Severity.WARNING, 2.5), pair=("b", 2), extra={"k": 1.5})
+    assert state_codec.dumps_compact(obj) == b'["p",[1795593600,"warning",2.5],[],["b",2],"x",{"k":1.5}]'
+    assert state_codec.dumps_compact(WithCache("n", 0, (1, 2))) == b'["n"]'
+    micro = T0.replace(microsecond=7)
+    assert state_codec.dumps_compact(WithCache("n", 1, (), micro)) == b'["n",1,' + f'"{micro.isoformat()}"]'.encode()
+
+
+@pytest.mark.parametrize("obj", [
+    Outer("p"),
+    Outer("p", Inner(T0, Severity.URGENT), (Inner(T0, Severity.INFO, 1.0),) * 3, ("z", 9), "y", {"a": 2.0}, 3, True),
+    Outer("p", Inner(T0.replace(microsecond=5), Severity.INFO)),
+    Outer("p", Inner(T0.astimezone(timezone(timedelta(hours=2))), Severity.INFO)),
+])
+def test_compact_round_trip(obj):
+    raw = state_codec.dumps_compact(obj)
+    loaded = state_codec.loads_compact(raw, Outer)
+    assert loaded == obj and loaded.inner == obj.inner
+    assert loaded.inner is None or loaded.inner.at.utcoffset() == obj.inner.at.utcoffset()
+    assert state_codec.dumps_compact(loaded) == raw
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"name":"p"}',  # the named layout is not the compact one
+    b'["p",[true,"info"]]',  # a bool is no epoch
+    b'["p",null,[],["a",1],"x",{},0,false,"extra"]',  # more values than fields
+    b'[]',  # a required field is missing
+])
+def test_bad_compact_bytes_raise_state_codec_error(raw):
+    with pytest.raises(StateCodecError):
+        state_codec.loads_compact(raw, Outer)

@@ -1,0 +1,140 @@
+"""Engine fast path: folding only what an arrival changes gives the same records and state as re-folding the whole
+re-ordering buffer (the reference, process(refold=True)), in memory, through the table bytes, and from a state
+written in the named (version 1) format."""
+
+from __future__ import annotations
+
+import random
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor import engine, state_codec
+from monitor.records import Reading, ReadingKind
+from monitor.testing import reading
+
+VITALS = (ReadingKind.HEART_RATE, ReadingKind.SPO2, ReadingKind.BLOOD_PRESSURE)
+
+
+def stream(rnd: random.Random, minutes: int = 6 * 60, vitals: bool = True) -> list[Reading]:
+    """One patient's readings in arrival order: a CGM random walk with dips, some vitals, late, backfilled,
+    shuffled within and beyond the re-ordering bound, and resent."""
+    out: list[tuple[float, Reading]] = []
+    g = rnd.uniform(90, 200)
+    for minute in range(0, minutes, 5):
+        g = min(400.0, max(35.0, g + rnd.gauss(0, 6) - (25 if rnd.random() < 0.04 else 0)))
+        late = rnd.choice((0, 0, 0, 0, 0, 2, 4, 7, 9, 13, 25)) if rnd.random() < 0.4 else 0
+        backfill = rnd.random() < 0.03
+        r = reading(round(g, 1), minute, received_late_min=40.0 if backfill else 0.0)
+        out.append((minute + late + (40 if backfill else 0), r))
+        if vitals and minute % 15 == 0:
+            kind = rnd.choice(VITALS)
+            value = {ReadingKind.HEART_RATE: rnd.choice((70.0, 75.0, 140.0, 150.0)),
+                     ReadingKind.SPO2: rnd.choice((97.0, 89.0, 85.0)),
+                     ReadingKind.BLOOD_PRESSURE: rnd.choice((120.0, 185.0, 85.0))}[kind]
+            comps = {"diastolic": rnd.choice((80.0, 125.0))} if kind is ReadingKind.BLOOD_PRESSURE else None
+            out.append((minute + rnd.choice((0, 1, 3)), reading(value, minute + 0.5, kind=kind, device=kind.value,
+                                                                components=comps)))
+    arrivals = [r for _, r in sorted(out, key=lambda x: x[0])]
+    for _ in range(rnd.randint(0, 4)):  # a gateway resends a few
+        arrivals.insert(rnd.randrange(len(arrivals) + 1), rnd.choice(arrivals))
+    return arrivals
+
+
+def run(readings: list[Reading], *, refold: bool, through_bytes: bool = False
+        ) -> tuple[list[engine.Step], engine.MonitorState]:
+    state: engine.MonitorState | None = None
+    steps = []
+    forecaster = engine.default_forecaster()
+    for r in readings:
+        if through_bytes and state is not None:
+            state = engine.load_state(engine.dump_state(state))
+        step = engine.process(state, r, r.received_at, forecaster=forecaster, refold=refold)
+        steps.append(step)
+        state = step.state
+    assert state is not None
+    return steps, state
+
+
+def assert_same(fast: list[engine.Step], reference: list[engine.Step]) -> None:
+    assert len(fast) == len(reference)
+    for a, b in zip(fast, reference, strict=True):
+        assert a.alerts == b.alerts
+        assert a.summaries == b.summaries
+        assert a.state == b.state  # the trail (an in-memory cache) is not compared
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.randoms(use_true_random=False), st.booleans())
+def test_the_fast_path_equals_the_full_refold_on_shuffled_streams(rnd: random.Random, vitals: bool):
+    readings = stream(rnd, vitals=vitals)
+    reference, _ = run(readings, refold=True)
+    assert_same(run(readings, refold=False)[0], reference)
+    assert_same(run(readings, refold=False, through_bytes=True)[0], reference)
+
+
+def test_in_order_streams_alert_and_match_the_refold():
+    readings = sorted(stream(random.Random(5), minutes=24 * 60), key=lambda r: r.measured_at)
+    reference, _ = run(readings, refold=True)
+    assert sum(len(s.alerts) for s in reference) >= 5  # the comparison covers opens, escalations, resolutions
+    assert_same(run(readings, refold=False)[0], reference)
+
+
+def test_in_memory_each_reading_is_forecast_once():
+    class Counting:
+        name, version, calls = "count", "1", 0
+
+        def forecast(self, times, values, now, context=()):
+            Counting.calls += 1
+            return engine.default_forecaster().forecast(times, values, now, context)
+
+    readings = sorted(stream(random.Random(2), vitals=False), key=lambda r: r.measured_at)
+    state = None
+    for r in readings:
+        state = engine.process(state, r, r.received_at, forecaster=Counting()).state
+    assert Counting.calls <= len(readings)
+
+
+def _as_version_1(state: engine.MonitorState) -> bytes:
+    """The named format as the engine wrote it before format 2 (no live scoring, buffer with received/device)."""
+    data = orjson.loads(state_codec.dumps(state))
+    del data["live_scoring"], data["trail"]
+    for b in data["buffer"]:
+        backfill = b.pop("backfill")
+        b["received"] = "2099-01-01T00:00:00+00:00" if backfill else b["t"]
+        b["device"] = "cgm-1"
+    return orjson.dumps(data)
+
+
+@pytest.mark.parametrize("seed", [1, 3])
+def test_a_version_1_state_loads_and_continues_with_the_same_records(seed: int):
+    readings = stream(random.Random(seed))
+    half = len(readings) // 2
+    _, state = run(readings[:half], refold=False)
+    legacy = engine.load_state(_as_version_1(state))
+    assert legacy is not None and legacy.live_scoring is None and legacy.buffer == state.buffer
+    forecaster = engine.default_forecaster()
+    a, b = state, legacy
+    for r in readings[half:]:
+        sa = engine.process(a, r, r.received_at, forecaster=forecaster)
+        sb = engine.process(b, r, r.received_at, forecaster=forecaster)
+        assert sa.alerts == sb.alerts and sa.summaries == sb.summaries
+        a, b = sa.state, sb.state
+    assert a == b
+
+
+def test_table_bytes_are_compact_and_round_trip_exactly():
+    _, state = run(stream(random.Random(4)), refold=False)
+    raw = engine.dump_state(state)
+    assert raw.startswith(b"[2,[") and b"received" not in raw
+    loaded = engine.load_state(raw)
+    assert loaded == state
+    assert engine.dump_state(loaded) == raw  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("raw", [b"[3,[\"p1\"]]", b"[2,{}]", b"[2,[\"p1\",1]]", b"{\"buffer\":5}"])
+def test_bad_table_bytes_raise_state_codec_error(raw: bytes):
+    with pytest.raises(state_codec.StateCodecError):
+        engine.load_state(raw)
