@@ -92,9 +92,9 @@ _PREV_MAX_GAP_S: Final = 900
 _MAX_AGE_US: Final = 600_000_000
 
 
-def ar2_medians(times_s: Sequence[int], values_mgdl: Sequence[float], now_s: int, now_us: int = 0
-                ) -> list[float] | None:
-    """The p50 of AR2.forecast() at 5, 10, ... 60 minutes for whole-second epoch times, without building
+def ar2_medians(times_s: Sequence[int], values_mgdl: Sequence[float], now_s: int, now_us: int = 0,
+                steps: int = STEPS) -> list[float] | None:
+    """The p50 of AR2.forecast() at 5, 10, ... 5 x steps minutes for whole-second epoch times, without building
     datetimes or ForecastPoints (the scoring hot path); `now` is now_s seconds plus now_us microseconds.
 
     Equal to [p.p50 for p in AR2().forecast(times as UTC datetimes, values, now).points]: the same
@@ -128,7 +128,7 @@ def ar2_medians(times_s: Sequence[int], values_mgdl: Sequence[float], now_s: int
     x_prev, x_curr = math.log(prev / BG_REF), math.log(curr / BG_REF)
     out = []
     exp, floor = math.exp, math.floor
-    for _ in range(STEPS):
+    for _ in range(min(steps, STEPS)):
         x_prev, x_curr = x_curr, AR[0] * x_prev + AR[1] * x_curr
         bg = float(floor(BG_REF * exp(x_curr) + 0.5))
         out.append(BG_MIN if bg < BG_MIN else BG_MAX if bg > BG_MAX else bg)

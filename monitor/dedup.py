@@ -11,8 +11,9 @@ the engine counts it as late, never in the statistics, so nothing is counted twi
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
@@ -38,6 +39,7 @@ class Stream:
     floor: int = 0
 
 
+@functools.lru_cache(maxsize=65536)
 def stream_key(device_id: str, kind: str) -> str:
     return hashlib.blake2b(f"{device_id}\x1f{kind}".encode(), digest_size=5).hexdigest()
 
@@ -78,7 +80,57 @@ def verdict(stream: Stream | None, t: int) -> Verdict:
         return Verdict.NEW
     if t < stream.floor:
         return Verdict.TOO_OLD
-    return Verdict.DUPLICATE if any(_contains(r, t) for r in stream.runs) else Verdict.NEW
+    runs = stream.runs
+    if not runs or t > _last(runs[-1]):  # the live case: after everything seen
+        return Verdict.NEW
+    return Verdict.DUPLICATE if any(_contains(r, t) for r in runs) else Verdict.NEW
+
+
+def _encode_from(runs: tuple[Run, ...], cutoff: int) -> tuple[Run, ...]:
+    """_encode() of the event times >= cutoff, without expanding the whole day.
+
+    Greedy encoding is memoryless: from any original run's first time on it yields the original runs again. A
+    cut run that keeps two or more times keeps its step and its end (the original run stopped there), so the
+    original runs follow; a cut run left with one time is encoded afresh with the following times until a new
+    greedy run starts at an original run's first time.
+    """
+    k = next(m for m, run in enumerate(runs) if _last(run) >= cutoff)
+    first, step, count = runs[k]
+    skip = 0 if first >= cutoff else -((first - cutoff) // step)  # ceil((cutoff - first) / step)
+    if count - skip >= 2:  # the cut run keeps its step and ends where it ended: the original runs follow
+        return ((first + step * skip, step, count - skip), *runs[k + 1:])
+    times = [first + step * i for i in range(skip, count)]
+    start_of = {run[0]: m for m, run in enumerate(runs) if m > k}
+    if skip == 0:
+        start_of[first] = k
+    following = k + 1
+
+    def ensure(n: int) -> None:  # times[n] materialized, if there is one
+        nonlocal following
+        while len(times) <= n and following < len(runs):
+            f, s, c = runs[following]
+            times.extend(f + s * i for i in range(c))
+            following += 1
+
+    out: list[Run] = []
+    i = 0
+    while True:
+        ensure(i + 1)
+        if i >= len(times):
+            break
+        if times[i] in start_of:  # synchronized with the original runs
+            return (*out, *runs[start_of[times[i]]:])
+        if i + 1 == len(times):
+            out.append((times[i], 0, 1))
+            break
+        step, j = times[i + 1] - times[i], i + 1
+        ensure(j + 1)
+        while j + 1 < len(times) and times[j + 1] - times[j] == step:
+            j += 1
+            ensure(j + 1)
+        out.append((times[i], step, j - i + 1))
+        i = j + 1
+    return tuple(out)
 
 
 def _trim(stream: Stream) -> Stream:
@@ -87,12 +139,11 @@ def _trim(stream: Stream) -> Stream:
     cutoff = _last(stream.runs[-1]) - HORIZON_S
     runs, floor = stream.runs, stream.floor
     if runs[0][0] < cutoff:
-        kept = [t for t in _times(runs) if t >= cutoff]
-        runs, floor = _encode(kept), max(floor, cutoff)
+        runs, floor = _encode_from(runs, cutoff), max(floor, cutoff)
     if len(runs) > MAX_RUNS:
         floor = max(floor, runs[len(runs) - MAX_RUNS][0])
         runs = runs[-MAX_RUNS:]
-    return replace(stream, runs=runs, floor=floor)
+    return stream if runs is stream.runs and floor == stream.floor else Stream(stream.key, runs, floor)
 
 
 def add(stream: Stream, t: int) -> Stream:
@@ -107,7 +158,7 @@ def add(stream: Stream, t: int) -> Stream:
             new_runs = (*runs, (t, 0, 1))
     else:  # a backfill into the past: rebuild this stream's runs (at most a day of readings)
         new_runs = _encode(sorted({*_times(runs), t}))
-    return _trim(replace(stream, runs=new_runs))
+    return _trim(Stream(stream.key, new_runs, stream.floor))
 
 
 def observe(streams: tuple[Stream, ...], device_id: str, kind: str, t: int

@@ -83,17 +83,20 @@ def _trend_words(slope: float | None) -> str:
 Outlook = tuple[str, str, list[tuple[int, float]]]  # (model name, version, [(minutes, p50)] by minutes)
 
 
-def _forecast(forecaster: Forecaster, window: trend.Window, at: datetime, t: int) -> Outlook | None:
-    """The forecaster's median path from the window's last FORECAST_POINTS points (AR2 without datetimes)."""
+def _forecast(forecaster: Forecaster, window: trend.Window, at: datetime, t: int, within: float
+              ) -> Outlook | None:
+    """The forecaster's median path from the window's last FORECAST_POINTS points (AR2 without datetimes: only
+    its points up to `within` minutes, the furthest any rule looks)."""
     pts = window[-FORECAST_POINTS:]
     if type(forecaster) is AR2:  # the default: same numbers as AR2.forecast, no Forecast objects built
         try:
-            medians = ar2_medians([p[0] for p in pts], [p[1] for p in pts], t, at.microsecond)
+            medians = ar2_medians([p[0] for p in pts], [p[1] for p in pts], t, at.microsecond,
+                                  steps=int(within // STEP_MINUTES))
         except (ValueError, ArithmeticError):
             return None
         if medians is None:
             return None
-        return forecaster.name, forecaster.version, list(zip(_AR2_MINUTES, medians, strict=True))
+        return forecaster.name, forecaster.version, list(zip(_AR2_MINUTES, medians, strict=False))
     times = [datetime.fromtimestamp(p[0], UTC) for p in pts]
     try:
         forecast = forecaster.forecast(times, [v for _, v in pts], at)
@@ -197,7 +200,7 @@ def glucose_findings(state: GlucoseState, reading_id: str, at: datetime, value: 
     falling = slope is not None and slope <= TREND_AGREES
     forecast_low_t: int | None = None
     if forecaster is not None and new_pending is None and targets.urgent_low <= value < FORECAST_BELOW_MGDL:
-        forecast = _forecast(forecaster, window, at, t)
+        forecast = _forecast(forecaster, window, at, t, max(targets.urgent_soon_min, targets.predicted_low_min))
         if forecast is not None:
             soon = _first_below(forecast, targets.urgent_low, targets.urgent_soon_min)
             later = _first_below(forecast, targets.low, targets.predicted_low_min) if value >= targets.low else None

@@ -84,3 +84,19 @@ def test_any_insertion_order_gives_the_canonical_runs_and_exact_answers(slots, r
     assert sum(v is Verdict.NEW for v in verdicts) == len(distinct)
     if distinct:
         assert streams[0] == Stream(streams[0].key, dedup._encode(distinct), 0)
+
+
+def _reference_encode_from(runs, cutoff):
+    return dedup._encode([t for t in dedup._times(runs) if t >= cutoff])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from((1, 60, 240, 300, 300, 300, 600, 900, 3600)), min_size=1, max_size=80),
+       st.data())
+def test_trimming_re_encodes_only_the_cut_part_and_equals_a_full_re_encode(gaps, data):
+    times = [0]
+    for gap in gaps:
+        times.append(times[-1] + gap)
+    runs = dedup._encode(times)
+    cutoff = data.draw(st.integers(times[0] - 5, times[-1]))
+    assert dedup._encode_from(runs, cutoff) == _reference_encode_from(runs, cutoff)
