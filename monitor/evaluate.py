@@ -13,14 +13,16 @@ Definitions (printed in every report):
 
 from __future__ import annotations
 
+import multiprocessing
 import statistics
+import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
-from monitor.policies import POLICIES, Point, Policy, PolicyAlert, glucose_points
+from monitor.policies import POLICIES, Point, Policy, PolicyAlert, glucose_points, prepare_policies
 from monitor.records import Ack, Reading
 
 MIN_EPISODE: Final = timedelta(minutes=15)
@@ -164,9 +166,58 @@ class Evaluation:
     readings: int
 
 
+PatientResult = tuple[dict[float, list[Episode]], dict[str, list[PolicyAlert]]]
+
+
+def _patient_result(pkey: str, rs: Sequence[Reading], policy_names: Sequence[str],
+                    policies: Mapping[str, Policy]) -> PatientResult:
+    """One patient's true episodes and every policy's alerts (patients are independent of each other)."""
+    points = sorted(glucose_points(rs), key=lambda p: p.at)
+    episodes = {t: true_episodes(pkey, points, t) for t in THRESHOLDS}
+    return episodes, {name: policies[name](pkey, rs) for name in policy_names}
+
+
+# What forked evaluation workers inherit (set just before the pool starts, so no reading is pickled to them).
+_JOB: list[tuple[list[tuple[str, list[Reading]]], Sequence[str], Mapping[str, Policy]]] = []
+
+
+def _run_chunk(indices: list[int]) -> list[tuple[int, PatientResult]]:
+    items, names, policies = _JOB[0]
+    return [(i, _patient_result(*items[i], names, policies)) for i in indices]
+
+
+def _patient_results(groups: dict[str, list[Reading]], policy_names: Sequence[str],
+                     policies: Mapping[str, Policy], workers: int) -> list[PatientResult]:
+    """Per patient, in the groups' order; with workers > 1 computed in forked processes (same results)."""
+    items = list(groups.items())
+    if workers <= 1 or len(items) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return [_patient_result(pkey, rs, policy_names, policies) for pkey, rs in items]
+    if "default" in policy_names:
+        prepare_policies()  # load the model once in the parent: the workers inherit it
+    by_size = sorted(range(len(items)), key=lambda i: -len(items[i][1]))
+    chunks: list[list[int]] = [[] for _ in range(min(len(items), 4 * workers))]
+    for n, i in enumerate(by_size):  # largest first, round robin: balanced chunks
+        chunks[n % len(chunks)].append(i)
+    results: list[PatientResult | None] = [None] * len(items)
+    _JOB[:] = [(items, policy_names, policies)]
+    try:
+        with multiprocessing.get_context("fork").Pool(min(workers, len(chunks))) as pool:
+            for done in pool.imap_unordered(_run_chunk, chunks):
+                for i, result in done:
+                    results[i] = result
+    finally:
+        _JOB.clear()
+    assert all(r is not None for r in results)
+    return typing.cast(list[PatientResult], results)
+
+
 def evaluate(readings: Sequence[Reading], policy_names: Sequence[str], acks: Sequence[Ack] = (),
-             policies: Mapping[str, Policy] = POLICIES) -> Evaluation:
-    """Runs each policy on each patient and measures it against the true episodes of the same data."""
+             policies: Mapping[str, Policy] = POLICIES, workers: int = 1) -> Evaluation:
+    """Runs each policy on each patient and measures it against the true episodes of the same data.
+
+    workers > 1 runs patients in that many forked processes; results are merged in patient order, so the
+    evaluation is identical to workers=1.
+    """
     unknown = [p for p in policy_names if p not in policies]
     if unknown:
         raise KeyError(f"unknown policy {', '.join(unknown)} (known: {', '.join(policies)})")
@@ -175,12 +226,10 @@ def evaluate(readings: Sequence[Reading], policy_names: Sequence[str], acks: Seq
     metrics = {name: PolicyMetrics(name, patient_days=days) for name in policy_names}
     all_alerts: dict[str, list[PolicyAlert]] = {name: [] for name in policy_names}
     all_episodes: list[Episode] = []
-    for pkey, rs in groups.items():
-        points = sorted(glucose_points(rs), key=lambda p: p.at)
-        episodes = {t: true_episodes(pkey, points, t) for t in THRESHOLDS}
+    for episodes, alerts_of in _patient_results(groups, policy_names, policies, workers):
         all_episodes.extend(e for eps in episodes.values() for e in eps)
         for name in policy_names:
-            alerts = policies[name](pkey, rs)
+            alerts = alerts_of[name]
             score_patient(metrics[name], alerts, episodes)
             all_alerts[name].extend(alerts)
     for name in policy_names:
@@ -229,6 +278,8 @@ def add_parser(sub: Any) -> None:
     cmd.add_argument("--acks", type=Path, default=None, help="acks (recording folder or Parquet) for time to ack")
     cmd.add_argument("--patient", default=None, help="pseudonym key for the trace plot (default: most lows)")
     cmd.add_argument("--day", default=None, help="UTC date for the trace plot, YYYY-MM-DD")
+    cmd.add_argument("--workers", type=int, default=1,
+                     help="processes that score patients in parallel (same results; default 1)")
     cmd.set_defaults(func=cli_evaluate)
 
 
@@ -248,7 +299,7 @@ def cli_evaluate(args: Any, settings: Any) -> int:
     elif args.source.is_dir():
         acks = load_acks(args.source)
     names = args.policies or list(POLICIES)
-    evaluation = evaluate(readings, names, acks)
+    evaluation = evaluate(readings, names, acks, workers=getattr(args, "workers", 1))
     seconds = time.perf_counter() - started
     day = date.fromisoformat(args.day) if args.day else None
     path = write_report(evaluation, readings, args.out, source=str(args.source), fmt=args.format,

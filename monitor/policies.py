@@ -67,6 +67,11 @@ def _worker_lookup(store: str | None, home: str | None) -> Callable[[str], Forec
     return worker_forecasters()
 
 
+def prepare_policies() -> None:
+    """Loads what the default policy needs once (the worker's forecaster lookup), e.g. before forking."""
+    _worker_lookup(os.environ.get("VIGIL_MODEL_STORE"), os.environ.get("VIGIL_HOME"))
+
+
 def engine_alerts(readings: Sequence[Reading]) -> list[Alert]:
     """vigil's production engine on one patient's readings in order, with event time as `now`.
 

@@ -100,3 +100,13 @@ def test_evaluate_cohort_and_frame_agree_and_report_is_written(tmp_path):
 def test_unknown_policy_is_refused():
     with pytest.raises(KeyError, match="unknown policy"):
         ev.evaluate([], ["nope"])
+
+
+def test_patients_in_parallel_processes_give_the_identical_evaluation():
+    readings = generate(CohortSpec(patients=5, days=2, seed=12), SECRET)
+    names = ["default", "nightscout-simple", "xdrip-like"]
+    serial = ev.evaluate(readings, names)
+    parallel = ev.evaluate(readings, names, workers=2)
+    assert parallel.alerts == serial.alerts and len(serial.alerts["default"]) > 0
+    assert parallel.episodes == serial.episodes
+    assert {n: m.row() for n, m in parallel.metrics.items()} == {n: m.row() for n, m in serial.metrics.items()}
