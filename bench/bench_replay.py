@@ -1,29 +1,34 @@
 """Replay throughput at --speed max vs a raw kafka-python producer on the same records (a ratio), and the
-offline evaluation rate in readings/s, measured in one run.
+offline evaluation rate in readings/s, before/after side by side in one run.
 
-Usage: python bench/bench_replay.py [--bootstrap 127.0.0.1:PORT] [--patients 10] [--days 7]
+The offline part runs `monitor.evaluate.evaluate` in child processes on the same Parquet file: once with the
+monitor/ and models/ packages of --baseline-rev (exported from git, first on PYTHONPATH) and once with the working
+tree, serially and with --workers processes; each measurement is the best of --repeat runs after a warm-up (model
+lookup and imports are start-up costs, not per reading). The children also print a digest of every alert, so the
+run shows that before, after and parallel produce the same alerts.
+
+Usage: python bench/bench_replay.py [--bootstrap 127.0.0.1:PORT] [--patients 10] [--days 7] [--offline-only]
+       [--baseline-rev 87d2168] [--workers 2] [--repeat 3] [--model-store DIR]
 Without --bootstrap it starts its own broker (vigil's LocalKafka) on a free port and removes it afterwards.
+Without --model-store the default policy uses AR2 (an empty model store), as the worker does when nothing is
+promoted.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from kafka import KafkaProducer
-
-from monitor import kafka_admin, topics
-from monitor.evaluate import evaluate
-from monitor.policies import POLICIES
-from monitor.reading_table import load_readings, write_reading_file
-from monitor.records import to_json
-from monitor.replay import ReplayFilter, run_replay, schedule
-from monitor.synthetic_cohort import CohortSpec, generate
-
+ROOT = Path(__file__).resolve().parents[1]
 SECRET = b"vigil-bench-secret-0123456789"
 
 
@@ -45,6 +50,8 @@ def broker(bootstrap: str | None) -> Iterator[str]:
 
 def raw_rate(bootstrap: str, topic: str, payloads: list[tuple[bytes, bytes]]) -> float:
     """The baseline: the same keys and bytes, pre-serialized, through a bare producer with the same settings."""
+    from kafka import KafkaProducer
+
     raw = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
                         max_in_flight_requests_per_connection=5)
     t = time.perf_counter()
@@ -57,46 +64,130 @@ def raw_rate(bootstrap: str, topic: str, payloads: list[tuple[bytes, bytes]]) ->
     return rate
 
 
+def replay_rates(source: Path, bootstrap: str | None) -> tuple[float, float, int]:
+    """(raw producer readings/s, replay readings/s, readings sent)."""
+    from monitor import kafka_admin, topics
+    from monitor.reading_table import load_readings
+    from monitor.records import to_json
+    from monitor.replay import ReplayFilter, run_replay, schedule
+
+    readings = load_readings(source)
+    with broker(bootstrap) as boot:
+        raw_ns, rep_ns = f"benchraw{time.time_ns()}", f"benchrep{time.time_ns()}"
+        for ns in (raw_ns, rep_ns):
+            kafka_admin.create_topics(boot, [s for s in topics.contract(ns) if s.name.endswith(topics.READINGS)])
+        payloads = [(r.patient_key.encode(), to_json(r)) for r in schedule(readings)]
+        raw = raw_rate(boot, topics.namespaced(topics.READINGS, raw_ns), payloads)
+        t = time.perf_counter()
+        result = run_replay(source, boot, topics.namespaced(topics.READINGS, rep_ns), None, ReplayFilter(),
+                            show_progress=False)
+        replay = result.sent / (time.perf_counter() - t)  # file load + schedule + publish + flush
+    assert result.sent == len(readings)
+    return raw, replay, result.sent
+
+
+def child(source: Path, workers: int, repeat: int) -> dict[str, Any]:
+    """Runs in a child process (the baseline's or this tree's packages): best-of-repeat evaluation rates."""
+    import hashlib
+
+    from monitor.evaluate import evaluate
+    from monitor.policies import POLICIES
+    from monitor.reading_table import load_readings
+
+    readings = load_readings(source)
+    evaluate(readings[:300], ["default"])  # warm-up: the model lookup, lazy imports
+    kwargs = {"workers": workers} if workers > 1 else {}
+    out: dict[str, Any] = {"readings": len(readings), "rates": {}, "alerts": {}, "digest": {}}
+    for name in [*POLICIES, "all"]:
+        names = list(POLICIES) if name == "all" else [name]
+        best = float("inf")
+        for _ in range(repeat):
+            t = time.perf_counter()
+            evaluation = evaluate(readings, names, **kwargs)
+            best = min(best, time.perf_counter() - t)
+        out["rates"][name] = len(readings) / best
+        if name != "all":
+            alerts = evaluation.alerts[name]
+            out["alerts"][name] = len(alerts)
+            text = "\n".join(f"{a.alert_id}|{a.at.isoformat()}|{a.kind}|{a.value_mgdl}" for a in alerts)
+            out["digest"][name] = hashlib.sha256(text.encode()).hexdigest()[:12]
+    return out
+
+
+def run_child(source: Path, pythonpath: Path | None, workers: int, repeat: int, env: dict[str, str]
+              ) -> dict[str, Any]:
+    env = dict(env)
+    if pythonpath is not None:
+        env["PYTHONPATH"] = f"{pythonpath}{os.pathsep}{env.get('PYTHONPATH', '')}"
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", str(source), "--workers", str(workers),
+               "--repeat", str(repeat)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True,
+                          cwd=tempfile.gettempdir() if pythonpath is not None else ROOT)
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def export(rev: str, into: Path) -> Path:
+    """monitor/ and models/ of a commit, for the "before" side."""
+    archive = subprocess.run(["git", "archive", rev, "monitor", "models"], cwd=ROOT, capture_output=True,
+                             check=True).stdout
+    into.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--bootstrap", default=None)
     ap.add_argument("--patients", type=int, default=10)
     ap.add_argument("--days", type=int, default=7)
+    ap.add_argument("--offline-only", action="store_true", help="skip the replay/broker part")
+    ap.add_argument("--baseline-rev", default="87d2168", help="commit whose engine is the 'before' side")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--model-store", default=None, help="measure the default policy with this model store")
+    ap.add_argument("--child", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child is not None:
+        print(json.dumps(child(args.child, args.workers, args.repeat)))
+        return
+    from monitor.reading_table import write_reading_file
+    from monitor.synthetic_cohort import CohortSpec, generate
+
     readings = generate(CohortSpec(patients=args.patients, days=args.days, seed=1), SECRET)
     n = len(readings)
-    with tempfile.TemporaryDirectory() as d, broker(args.bootstrap) as bootstrap:
+    with tempfile.TemporaryDirectory() as d:
         source = write_reading_file(readings, Path(d) / "cohort.parquet")
-        raw_ns, rep_ns = f"benchraw{time.time_ns()}", f"benchrep{time.time_ns()}"
-        for ns in (raw_ns, rep_ns):
-            kafka_admin.create_topics(bootstrap, [s for s in topics.contract(ns) if s.name.endswith(topics.READINGS)])
-        payloads = [(r.patient_key.encode(), to_json(r)) for r in schedule(readings)]
-        raw = raw_rate(bootstrap, topics.namespaced(topics.READINGS, raw_ns), payloads)
-        t = time.perf_counter()
-        result = run_replay(source, bootstrap, topics.namespaced(topics.READINGS, rep_ns), None, ReplayFilter(),
-                            show_progress=False)
-        replay_rate = result.sent / (time.perf_counter() - t)  # file load + schedule + publish + flush
-        t = time.perf_counter()
-        loaded = load_readings(source)
-        load_rate = n / (time.perf_counter() - t)
-    assert result.sent == n
-    rates = {}
-    for name in POLICIES:
-        t = time.perf_counter()
-        evaluate(loaded, [name])
-        rates[name] = n / (time.perf_counter() - t)
-    t = time.perf_counter()
-    evaluate(loaded, list(POLICIES))
-    all_rate = n / (time.perf_counter() - t)
+        env = dict(os.environ)
+        store = args.model_store or str(Path(d) / "empty-model-store")
+        Path(store).mkdir(exist_ok=True)
+        env["VIGIL_MODEL_STORE"] = str(Path(store).resolve())
+        before = run_child(source, export(args.baseline_rev, Path(d) / "base"), 1, args.repeat, env)
+        after = run_child(source, None, 1, args.repeat, env)
+        parallel = run_child(source, None, args.workers, args.repeat, env) if args.workers > 1 else None
+        replay = None if args.offline_only else replay_rates(source, args.bootstrap)
 
-    print(f"readings             {n:10d}  ({args.patients} patients x {args.days} days)")
-    print(f"raw producer         {raw:10.0f} readings/s  (pre-serialized bytes, acks=all, idempotent)")
-    print(f"replay --speed max   {replay_rate:10.0f} readings/s  (Parquet file -> topic, ReadingPublisher)")
-    print(f"ratio replay/raw = {replay_rate / raw:.2f}  (goal >= 0.5)")
-    for name, rate in rates.items():
-        print(f"offline {name:18} {rate:10.0f} readings/s")
-    print(f"offline all policies {all_rate:10.0f} readings/s  (goal >= 50000; 'default' is the production engine)")
-    print(f"(file load alone     {load_rate:10.0f} readings/s)")
+    print(f"readings             {n:10d}  ({args.patients} patients x {args.days} days, seed 1)")
+    print(f"machine              {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the end; "
+          f"model: {'AR2 (empty store)' if args.model_store is None else args.model_store}")
+    if replay is not None:
+        raw, rate, _ = replay
+        print(f"raw producer         {raw:10.0f} readings/s  (pre-serialized bytes, acks=all, idempotent)")
+        print(f"replay --speed max   {rate:10.0f} readings/s  (Parquet file -> topic, ReadingPublisher)")
+        print(f"ratio replay/raw = {rate / raw:.2f}  (goal >= 0.5)")
+    head = f"after x{args.workers} procs" if parallel else ""
+    print(f"offline readings/s   {'before ' + args.baseline_rev:>16} {'after (1 proc)':>16} {head:>16}  "
+          f"after/before")
+    for name in before["rates"]:
+        cells = [before["rates"][name], after["rates"][name]] + ([parallel["rates"][name]] if parallel else [])
+        print(f"  {name:18} " + " ".join(f"{c:16.0f}" for c in cells)
+              + f"  x{cells[-1] / cells[0]:.1f}")
+    print("  (goal >= 50000 readings/s for 'default', the production engine; best of "
+          f"{args.repeat} runs each)")
+    same = all(before["digest"][k] == after["digest"][k] and (parallel is None or parallel["digest"][k]
+               == after["digest"][k]) for k in before["digest"])
+    print(f"alerts identical before/after/parallel: {same}  "
+          + ", ".join(f"{k} {after['alerts'][k]}" for k in after["alerts"]))
 
 
 if __name__ == "__main__":
