@@ -1,85 +1,133 @@
 """The worker's pure path in one process, CPU us per reading, before/after side by side (no broker).
 
-Parse, state load, engine, state dump and alert encoding for N patients' feed; the state codec as it is and as it
-was at --codec-rev; the engine with and without monitor.forecast_memo, for AR2 and (if given) a model store.
-Usage: python -m bench.pure_path [--patients 60] [--readings 3000] [--codec-rev 0063023] [--model-store DIR]
+For N patients' feed (bench.workload): parse, state load, engine, state dump per reading the way the worker runs
+it (the state goes through its table bytes between readings), and the engine on in-memory states (the offline
+evaluation's way), for AR2 and (if given) a model store, with and without monitor.forecast_memo; plus the table
+value size per patient after 6 h (bench.state_cost.sample_states). Each side runs in its own child process: the
+"before" side with monitor/ and models/ of --baseline-rev exported from git first on PYTHONPATH.
+Usage: python -m bench.pure_path [--patients 60] [--readings 3000] [--baseline-rev 87d2168] [--model-store DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from bench import workload
-from bench.variant_worker import patch_from_git
-from models.registry import worker_forecasters
-from monitor import engine, state_codec
-from monitor.forecast_memo import ForecastMemo
-from monitor.records import Reading, from_json, to_json
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def codec_cost(raws: list[bytes], states: list[engine.MonitorState], codec: object) -> tuple[float, float]:
-    t = time.process_time()
-    for raw in raws:
-        codec.loads(raw, engine.MonitorState)  # type: ignore[attr-defined]
-    load = (time.process_time() - t) / len(raws)
-    t = time.process_time()
-    for s in states:
-        codec.dumps(s)  # type: ignore[attr-defined]
-    return load, (time.process_time() - t) / len(states)
+def _cpu(fn: Callable[[], object], n: int) -> float:
+    """CPU microseconds per item of fn() (best of 3: the box is shared)."""
+    best = float("inf")
+    for _ in range(3):
+        t = time.process_time()
+        fn()
+        best = min(best, time.process_time() - t)
+    return 1e6 * best / n
 
 
-def engine_cost(feed: list[Reading], lookup: object) -> float:
-    states: dict[str, engine.MonitorState] = {}
-    t = time.process_time()
+def child(patients: int, total: int, model_store: str | None) -> dict[str, Any]:
+    """Runs in a child process with whichever monitor/ and models/ come first on sys.path."""
+    from bench import state_cost, workload
+    from models.registry import worker_forecasters
+    from monitor import engine
+    from monitor.forecast_memo import ForecastMemo
+    from monitor.records import Reading, from_json, to_json
+
+    feed = workload.readings(workload.patients(patients), total)
+    raw = [to_json(r) for r in feed]
+    out: dict[str, Any] = {"parse": _cpu(lambda: [from_json(b, Reading) for b in raw], len(raw))}
+    empty = Path(tempfile.mkdtemp()) / "empty"
+    lookups: list[tuple[str, Callable[[str], Any]]] = [("AR2", worker_forecasters(empty))]
+    if model_store:
+        lookups.append(("model", worker_forecasters(Path(model_store))))
+    for name, lookup in lookups:
+        for memo in (False, True):
+            use = ForecastMemo(lookup) if memo else lookup
+
+            def in_memory(use: Callable[[str], Any] = use) -> None:
+                states: dict[str, Any] = {}
+                for r in feed:
+                    states[r.patient_key] = engine.process(states.get(r.patient_key), r, r.received_at,
+                                                           forecaster=use(r.patient_key)).state
+
+            def worker(use: Callable[[str], Any] = use) -> None:
+                table: dict[str, bytes] = {}
+                for r in feed:
+                    state = engine.load_state(table.get(r.patient_key))
+                    step = engine.process(state, r, r.received_at, forecaster=use(r.patient_key))
+                    table[r.patient_key] = engine.dump_state(step.state)
+
+            tag = f"{name}{' memo' if memo else ''}"
+            out[f"engine in memory {tag}"] = _cpu(in_memory, len(feed))
+            out[f"load+engine+dump {tag}"] = _cpu(worker, len(feed))
+    states: dict[str, Any] = {}
+    ar2 = lookups[0][1]
     for r in feed:
         states[r.patient_key] = engine.process(states.get(r.patient_key), r, r.received_at,
-                                               forecaster=lookup(r.patient_key)).state  # type: ignore[operator]
-    return (time.process_time() - t) / len(feed)
+                                               forecaster=ar2(r.patient_key)).state
+    sample = list(states.values()) * 10
+    dumped = [engine.dump_state(s) for s in sample]
+    out["state load"] = _cpu(lambda: [engine.load_state(b) for b in dumped], len(dumped))
+    out["state dump"] = _cpu(lambda: [engine.dump_state(s) for s in sample], len(sample))
+    sizes = state_cost.sample_states(200, 72)
+    out["state bytes"] = [sizes.mean_bytes, sizes.p95_bytes, sizes.max_bytes]
+    return out
+
+
+def export(rev: str, into: Path) -> Path:
+    """monitor/ and models/ of a commit, for the "before" side."""
+    archive = subprocess.run(["git", "archive", rev, "monitor", "models"], cwd=ROOT, capture_output=True,
+                             check=True).stdout
+    into.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def run_child(args: argparse.Namespace, first: Path | None, cwd: Path) -> dict[str, Any]:
+    env = dict(os.environ)
+    paths = [str(first)] if first is not None else []
+    env["PYTHONPATH"] = os.pathsep.join([*paths, str(ROOT), env.get("PYTHONPATH", "")])
+    command = [sys.executable, "-m", "bench.pure_path", "--child", "--patients", str(args.patients),
+               "--readings", str(args.readings)] + (["--model-store", args.model_store] if args.model_store else [])
+    done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, check=True)
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--patients", type=int, default=60)
     ap.add_argument("--readings", type=int, default=3000)
-    ap.add_argument("--codec-rev", default="0063023")
+    ap.add_argument("--baseline-rev", default="87d2168")
     ap.add_argument("--model-store", default=None)
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    feed = workload.readings(workload.patients(args.patients), args.readings)
-    raw = [to_json(r) for r in feed]
-    t = time.process_time()
-    for b in raw:
-        from_json(b, Reading)
-    print(f"parse Reading                 {1e6 * (time.process_time() - t) / len(raw):7.0f} us/reading")
-    ar2 = worker_forecasters(Path(tempfile.mkdtemp()) / "empty")
-    states: dict[str, engine.MonitorState] = {}
-    for r in feed:
-        states[r.patient_key] = engine.process(states.get(r.patient_key), r, r.received_at,
-                                               forecaster=ar2(r.patient_key)).state
-    sample = list(states.values()) * 20
-    dumped = [state_codec.dumps(s) for s in sample]
-    new = codec_cost(dumped, sample, state_codec)
-    current = state_codec
-    patch_from_git(f"monitor.state_codec@{args.codec_rev}")
-    import monitor.state_codec as old_codec
-
-    old = codec_cost(dumped, sample, old_codec)
-    import sys
-
-    sys.modules["monitor.state_codec"] = current
-    print(f"state load   before {1e6 * old[0]:6.0f}  after {1e6 * new[0]:6.0f} us/state  ({old[0] / new[0]:.1f}x)")
-    print(f"state dump   before {1e6 * old[1]:6.0f}  after {1e6 * new[1]:6.0f} us/state")
-    lookups = [("AR2", ar2)]
-    if args.model_store:
-        lookups.append((f"model {args.model_store}", worker_forecasters(Path(args.model_store))))
-    for name, lookup in lookups:
-        plain = engine_cost(feed, lookup)
-        memo = ForecastMemo(lookup)
-        memoized = engine_cost(feed, memo)
-        print(f"engine {name:30} plain {1e6 * plain:6.0f}  memo {1e6 * memoized:6.0f} us/reading "
-              f"({plain / memoized:.1f}x; forecasts {memo.misses} instead of {memo.hits + memo.misses})")
+    if args.child:
+        print(json.dumps(child(args.patients, args.readings, args.model_store)))
+        return
+    with tempfile.TemporaryDirectory() as d:
+        before = run_child(args, export(args.baseline_rev, Path(d) / "base"), Path(d))
+        after = run_child(args, None, Path(d))
+    print(f"{args.patients} patients, {args.readings} readings (bench.workload); CPU us per reading, best of 3; "
+          f"load average {os.getloadavg()[0]:.2f}")
+    print(f"{'':34} {'before ' + args.baseline_rev:>16} {'after':>10}  before/after")
+    for key in before:
+        if key == "state bytes":
+            continue
+        b, a = before[key], after.get(key)
+        print(f"  {key:32} {b:16.1f} {a:10.1f}  x{b / a:.1f}" if a else f"  {key:32} {b:16.1f}")
+    (bm, bp, bx), (am, ap_, ax) = before["state bytes"], after["state bytes"]
+    print(f"  {'state bytes mean / p95 / max':32} {f'{bm:.0f} / {bp} / {bx}':>16} {f'{am:.0f} / {ap_} / {ax}':>18}"
+          "  (200 patients after 6 h; goal <= 2048)")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import operator
 import types
 import typing
 from collections.abc import Callable
@@ -69,16 +70,27 @@ def loads_compact(raw: bytes, tp: Any) -> Any:
 
 
 def _to_compact(obj: Any) -> Any:
-    if isinstance(obj, datetime):
-        if obj.tzinfo is UTC and not obj.microsecond:
-            return int(obj.timestamp())
-        return obj.isoformat()
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return _compact_encoder(type(obj))(obj)
-    return _to_plain(obj)
+    encode = _ENCODERS.get(type(obj))
+    if encode is None:
+        if isinstance(obj, datetime):
+            encode = _datetime_compact
+        elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+            encode = _compact_encoder(type(obj))
+        else:
+            return _to_plain(obj)
+        _ENCODERS[type(obj)] = encode
+    return encode(obj)
 
 
-@cache
+_ENCODERS: dict[type, Callable[[Any], Any]] = {}
+
+
+def _datetime_compact(obj: datetime) -> int | str:
+    if obj.tzinfo is UTC and not obj.microsecond:
+        return int(obj.timestamp())
+    return obj.isoformat()
+
+
 def _compact_encoder(cls: type) -> Callable[[Any], list[Any]]:
     """Field values in order, transient fields left out, trailing values equal to their default dropped."""
     kept = [f for f in dataclasses.fields(cls) if not f.metadata.get("transient")]
@@ -86,9 +98,11 @@ def _compact_encoder(cls: type) -> Callable[[Any], list[Any]]:
     defaults = [f.default if f.default is not dataclasses.MISSING
                 else f.default_factory() if f.default_factory is not dataclasses.MISSING else _NO_DEFAULT
                 for f in kept]
+    getter = operator.attrgetter(*names)
+    many = len(names) > 1
 
     def encode(obj: Any) -> list[Any]:
-        values = [getattr(obj, name) for name in names]
+        values = list(getter(obj)) if many else [getter(obj)]
         n = len(values)
         while n and defaults[n - 1] is not _NO_DEFAULT and values[n - 1] == defaults[n - 1]:
             n -= 1
@@ -131,8 +145,12 @@ def _build(tp: Any, compact: bool) -> Decoder:
     if origin is tuple:
         if len(args) == 2 and args[1] is Ellipsis:
             item = _of(args[0], compact)
+            if compact:
+                return _pairs(args[0], item) or (lambda data: tuple([item(x) for x in data]))
             return lambda data: tuple([item(x) for x in data])
         items = tuple(_of(a, compact) for a in args)
+        if compact:
+            return _fixed_tuple(args, items)
         return lambda data: tuple(dec(x) for dec, x in zip(items, data, strict=True))
     if origin in (dict, collections.abc.Mapping):
         key_t, val_t = args or (Any, Any)
@@ -196,19 +214,62 @@ def _dataclass(tp: type) -> Decoder:
     return decode
 
 
+class _NoFastPath:
+    """A type no JSON value has: the slot's decoder always runs."""
+
+
+def _exact(hint: Any) -> type:
+    """The Python type a JSON value of this hint already is when it needs no conversion (str, int, float)."""
+    return hint if hint in (str, int, float) else _NoFastPath
+
+
+def _pairs(item_tp: Any, item: Decoder) -> Decoder | None:
+    """A fast decoder for tuple[tuple[scalar, scalar], ...] (windows, counts); None for other item types."""
+    if typing.get_origin(item_tp) is not tuple:
+        return None
+    parts = typing.get_args(item_tp)
+    if len(parts) != 2 or _NoFastPath in (t0 := _exact(parts[0]), t1 := _exact(parts[1])):
+        return None
+
+    def decode(data: Any) -> tuple[Any, ...]:
+        if type(data) is not list:
+            raise TypeError(f"expected an array, got {type(data).__name__}")
+        return tuple([(x[0], x[1]) if type(x) is list and len(x) == 2 and type(x[0]) is t0 and type(x[1]) is t1
+                      else item(x) for x in data])
+
+    return decode
+
+
+def _fixed_tuple(args: tuple[Any, ...], items: tuple[Decoder, ...]) -> Decoder:
+    spec = [(_exact(a), dec) for a, dec in zip(args, items, strict=True)]
+    n = len(spec)
+
+    def decode(data: Any) -> tuple[Any, ...]:
+        if type(data) is not list or len(data) != n:
+            raise ValueError(f"expected an array of {n}, got {data!r}")
+        return tuple([v if type(v) is t else dec(v) for (t, dec), v in zip(spec, data, strict=True)])
+
+    return decode
+
+
 def _positional(tp: type) -> Decoder:
     hints = _hints(tp)
-    fields = [(f.name, hints[f.name]) for f in dataclasses.fields(tp) if not f.metadata.get("transient")]
-    compiled: list[tuple[str, Decoder]] = []
+    all_fields = dataclasses.fields(tp)
+    fields = [(f.name, hints[f.name]) for f in all_fields if not f.metadata.get("transient")]
+    # transient fields only at the end: the kept values can be passed by position
+    by_position = all(not f.metadata.get("transient") for f in all_fields[:len(fields)])
+    compiled: list[tuple[str, type, Decoder]] = []
 
     def decode(data: Any) -> Any:
         if not compiled:
-            compiled.extend((name, compact_decoder(hint)) for name, hint in fields)
-        if not isinstance(data, list):
+            compiled.extend((name, _exact(hint), compact_decoder(hint)) for name, hint in fields)
+        if type(data) is not list:
             raise TypeError(f"{tp.__name__} must be an array, got {type(data).__name__}")
         if len(data) > len(compiled):
             raise ValueError(f"{tp.__name__} has {len(compiled)} fields, got {len(data)} values")
-        return tp(**{name: dec(value) for (name, dec), value in zip(compiled, data, strict=False)})
+        if by_position:
+            return tp(*[v if type(v) is t else dec(v) for (_, t, dec), v in zip(compiled, data, strict=False)])
+        return tp(**{name: v if type(v) is t else dec(v) for (name, t, dec), v in zip(compiled, data, strict=False)})
 
     return decode
 
