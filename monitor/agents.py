@@ -61,18 +61,22 @@ def register(wiring: Wiring, clock: Clock = utc_now, forecaster_for: ForecasterF
             partition=getattr(message, "partition", None),
             offset=getattr(message, "offset", None),
         )
-        await wiring.deadletter.send(key=b"monitor", value=to_json(letter))
+        await wiring.txn.send(wiring.deadletter, key=b"monitor", value=to_json(letter), event=event)
 
     def targets_of(key: str) -> Targets:
         raw = wiring.config.get(key) if wiring.config is not None else None
         return DEFAULT_TARGETS if raw is None else PatientConfig.from_json(raw).targets
 
-    async def publish(key: str, step: engine.Step) -> None:
-        wiring.state[key] = engine.dump_state(step.state)
+    async def publish(key: str, step: engine.Step, event: Any, before: bytes | None = None) -> None:
+        """Writes the new state and its records inside the input's transaction; an unchanged state is not
+        rewritten (a tick that changes nothing costs no changelog record)."""
+        value = engine.dump_state(step.state)
+        if value != before:
+            await wiring.txn.set(wiring.state, key, value, event=event)
         for alert in step.alerts:
-            await wiring.alerts.send(key=alert.patient_key.encode(), value=to_json(alert))
+            await wiring.txn.send(wiring.alerts, key=alert.patient_key.encode(), value=to_json(alert), event=event)
         for done in step.summaries:
-            await wiring.summaries.send(key=done.patient_key.encode(), value=done.to_json())
+            await wiring.txn.send(wiring.summaries, key=done.patient_key.encode(), value=done.to_json(), event=event)
 
     @app.agent(wiring.readings, name="score-readings")
     async def score_readings(stream: Any) -> Any:
@@ -95,7 +99,7 @@ def register(wiring: Wiring, clock: Clock = utc_now, forecaster_for: ForecasterF
             except Exception as exc:  # a scoring bug must not stop the worker; the reading is kept
                 await dead_letter(raw, f"scoring failed: {type(exc).__name__}: {exc}", event, "score")
                 continue
-            await publish(key, step)
+            await publish(key, step, event)
 
     @app.agent(wiring.acks, name="apply-acks")
     async def apply_acks(stream: Any) -> Any:
@@ -106,7 +110,7 @@ def register(wiring: Wiring, clock: Clock = utc_now, forecaster_for: ForecasterF
             except (RecordError, ValueError) as exc:
                 await dead_letter(event.value, getattr(exc, "reason", str(exc)), event, "ack")
                 continue
-            await publish(ack.patient_key, step)
+            await publish(ack.patient_key, step, event)
 
     @app.agent(wiring.patient_config, name="apply-config")
     async def apply_config(stream: Any) -> Any:
@@ -116,28 +120,32 @@ def register(wiring: Wiring, clock: Clock = utc_now, forecaster_for: ForecasterF
             except RecordError as exc:
                 await dead_letter(event.value, exc.reason, event, "config")
                 continue
-            wiring.config[config.patient_key] = event.value
+            await wiring.txn.set(wiring.config, config.patient_key, event.value, event=event)
 
     @app.agent(wiring.ticks, name="apply-ticks")
     async def apply_ticks(stream: Any) -> Any:
+        """One tick per partition: every patient of that partition is checked against the wall clock."""
         async for event in stream.events():
-            key = event.key.decode() if isinstance(event.key, bytes) else str(event.key)
-            state = engine.load_state(wiring.state.get(key))
-            if state is None:
-                continue
             try:
                 now = datetime.fromisoformat(event.value.decode())
-            except (ValueError, UnicodeDecodeError) as exc:
+            except (ValueError, UnicodeDecodeError, AttributeError) as exc:
                 await dead_letter(event.value, f"bad tick: {exc}", event, "tick")
                 continue
-            await publish(key, engine.tick(state, now, targets_of(key)))
+            partition = event.message.partition
+            for key in wiring.keys_of_partition(wiring.state, partition):
+                raw = wiring.state.get(key)
+                state = engine.load_state(raw)
+                if state is not None:
+                    await publish(key, engine.tick(state, now, targets_of(key)), event, before=raw)
 
     @app.timer(interval=interval, name="send-ticks")  # type: ignore[untyped-decorator]
     async def send_ticks() -> None:
-        """The wall clock, turned into per-patient tick records (tables may only change inside a stream)."""
-        now = clock().isoformat().encode()
-        for key in list(wiring.state.keys()):
-            await wiring.ticks.send(key=key.encode(), value=now)
+        """The wall clock, turned into one tick record per partition (tables may only change inside a stream).
+
+        Sent outside any transaction: a tick is a trigger, not a result, and the worker may not own the
+        partition it ticks (another worker does); a repeated tick changes nothing.
+        """
+        await wiring.send_ticks(clock())
 
     return Agents(score_readings, apply_acks, apply_config, apply_ticks, send_ticks)
 

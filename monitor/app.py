@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import faust
+from aiokafka.partitioner import murmur2
 
 from monitor import topics
 from monitor.config import Settings
@@ -30,6 +31,63 @@ class Wiring:
     summaries: Any = None
     ticks: Any = None
     config: Any = None  # table: patient_key -> PatientConfig JSON (targets, model reference)
+    txn: Any = None  # Transactional: outputs and table writes inside the input's transaction
+    partitions: dict[str, int] = field(default_factory=dict)  # patient_key -> partition, computed once
+
+    def partition_of(self, key: str) -> int:
+        """The partition Kafka's default partitioner (murmur2, as every vigil producer) gives a patient key."""
+        cached = self.partitions.get(key)
+        if cached is None:
+            cached = self.partitions[key] = (murmur2(key.encode()) & 0x7FFFFFFF) % PARTITIONS
+        return cached
+
+    def keys_of_partition(self, table: Any, partition: int) -> list[str]:
+        return [key for key in list(table.keys()) if self.partition_of(key) == partition]
+
+    async def send_ticks(self, now: datetime) -> None:
+        """One wall-clock tick per partition, outside any transaction (a trigger: repeating it changes nothing)."""
+        value, name = now.isoformat().encode(), self.ticks.get_topic_name()
+        for partition in range(PARTITIONS):
+            await self.app.producer.send(name, f"tick-{partition}".encode(), value, partition, None, None)
+
+
+class Transactional:
+    """Writes that commit atomically with the input offset (exactly once), awaited inside the agent.
+
+    faust-streaming 0.15.3 leaves two gaps in its exactly-once mode that a SIGKILL turns into duplicated or
+    divergent alerts (tests/integration/test_scoring_sigkill.py): a send to a topic the worker does not consume
+    (alerts, dead letters, summaries) goes through its non-transactional producer, and a table write is queued in
+    its ProducerBuffer and may join a later transaction than the input offset it belongs to. Here both go into
+    the transaction of the input event's partition before the agent moves on, so a commit covers exactly the
+    outputs of the offsets it commits. Without exactly-once (or in agent.test_context()) they are plain writes.
+    """
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+
+    def _transactional_id(self, event: Any) -> str | None:
+        message = getattr(event, "message", None)
+        if not self.app.in_transaction or message is None or not self.app.producer.started:
+            return None
+        group = self.app.assignor.group_for_topic(message.topic)
+        return f"{self.app.conf.id}-{group}-{message.partition}"
+
+    async def send(self, topic: Any, *, key: bytes, value: bytes, event: Any) -> None:
+        tid = self._transactional_id(event)
+        if tid is None:
+            await topic.send(key=key, value=value)
+            return
+        await self.app.producer.send(topic.get_topic_name(), key, value, None, None, None, transactional_id=tid)
+
+    async def set(self, table: Any, key: str, value: bytes, *, event: Any) -> None:
+        """table[key] = value, with its changelog record in the input's transaction (same partition)."""
+        tid = self._transactional_id(event)
+        if tid is None:
+            table[key] = value
+            return
+        table.data[key] = value  # the local store only; the changelog record is sent here, awaited
+        await self.app.producer.send(table.changelog_topic.get_topic_name(), key.encode(), value,
+                                     event.message.partition, None, None, transactional_id=tid)
 
 
 def _raw_topic(app: faust.App, name: str, namespace: str | None, **options: Any) -> Any:
@@ -83,4 +141,5 @@ def create_app(settings: Settings, **overrides: Any) -> Wiring:
         ticks=_raw_topic(app, TICKS, settings.namespace, internal=True, partitions=PARTITIONS,
                          retention=timedelta(days=1)),
         config=config,
+        txn=Transactional(app),
     )

@@ -60,14 +60,27 @@ async def test_config_agent_sets_targets_used_by_scoring(wired):
 
 
 async def test_ack_agent_and_tick_agent(wired):
-    _, agents, sent, clock = wired
+    wiring, agents, sent, clock = wired
     async with agents.score_readings.test_context() as agent:
         await agent.put(key=b"p1", value=to_json(reading(65, 0)))
     opened = from_json(sent["alerts"][0], Alert)
     async with agents.apply_acks.test_context() as agent:
         await agent.put(key=b"p1", value=to_json(ack(opened, T0 + timedelta(minutes=1))))
     clock.advance(minutes=25)
-    async with agents.apply_ticks.test_context() as agent:
-        await agent.put(key=b"p1", value=clock().isoformat().encode())
+    elsewhere = (wiring.partition_of("p1") + 1) % 12
+    async with agents.apply_ticks.test_context() as agent:  # one tick per partition: p1's partition only counts
+        await agent.put(key=b"tick", value=clock().isoformat().encode(), partition=elsewhere)
+        assert len(sent["alerts"]) == 2
+        await agent.put(key=b"tick", value=clock().isoformat().encode(), partition=wiring.partition_of("p1"))
+        await agent.put(key=b"tick", value=b"not a time", partition=wiring.partition_of("p1"))
     states = [(a.kind, a.state) for a in (from_json(v, Alert) for v in sent["alerts"])]
     assert states == [("low", AlertState.OPEN), ("low", AlertState.ACKNOWLEDGED), ("no_data", AlertState.OPEN)]
+    assert [from_json(v, DeadLetter).stage for v in sent["deadletter"]] == ["tick"]
+
+
+def test_partition_of_matches_kafka_default_partitioner(wired):
+    from kafka.partitioner.default import murmur2
+
+    wiring = wired[0]
+    for key in ("p1", "pk-sigkill-3", "a" * 40):
+        assert wiring.partition_of(key) == (murmur2(key.encode()) & 0x7FFFFFFF) % 12
