@@ -133,17 +133,17 @@ def _encode_from(runs: tuple[Run, ...], cutoff: int) -> tuple[Run, ...]:
     return tuple(out)
 
 
-def _trim(stream: Stream) -> Stream:
-    if not stream.runs:
-        return stream
-    cutoff = _last(stream.runs[-1]) - HORIZON_S
-    runs, floor = stream.runs, stream.floor
+def _trim(runs: tuple[Run, ...], floor: int) -> tuple[tuple[Run, ...], int]:
+    """Forgets event times older than HORIZON_S before the newest and runs beyond MAX_RUNS (raising the floor)."""
+    if not runs:
+        return runs, floor
+    cutoff = _last(runs[-1]) - HORIZON_S
     if runs[0][0] < cutoff:
         runs, floor = _encode_from(runs, cutoff), max(floor, cutoff)
     if len(runs) > MAX_RUNS:
         floor = max(floor, runs[len(runs) - MAX_RUNS][0])
         runs = runs[-MAX_RUNS:]
-    return stream if runs is stream.runs and floor == stream.floor else Stream(stream.key, runs, floor)
+    return runs, floor
 
 
 def add(stream: Stream, t: int) -> Stream:
@@ -158,7 +158,7 @@ def add(stream: Stream, t: int) -> Stream:
             new_runs = (*runs, (t, 0, 1))
     else:  # a backfill into the past: rebuild this stream's runs (at most a day of readings)
         new_runs = _encode(sorted({*_times(runs), t}))
-    return _trim(Stream(stream.key, new_runs, stream.floor))
+    return Stream(stream.key, *_trim(new_runs, stream.floor))
 
 
 def observe(streams: tuple[Stream, ...], device_id: str, kind: str, t: int

@@ -73,8 +73,9 @@ class CatchUp:
 class MonitorState:
     """What the worker keeps per patient in its changelog-backed table (bounded; see bench/).
 
-    Invariant: (live_scoring, live) == the fold of `buffer` (sorted by event time) onto `settled`, so an in-order
-    reading is folded onto the live state alone and only an out-of-order one re-folds part of the buffer.
+    Invariant: (live_scoring, live) == the fold of `buffer` (sorted by event time) onto `settled` with the targets
+    and forecaster `scored_with` names, so an in-order reading is folded onto the live state alone and only an
+    out-of-order one re-folds part of the buffer; other targets or another model re-fold the whole buffer once.
     `trail` (never stored, not compared) caches the fold state after each buffered reading while the state stays
     in memory (offline evaluation), so a settling reading is not scored a second time; None where unknown.
     """
@@ -96,6 +97,7 @@ class MonitorState:
     no_data_count: int = 0
     catch_up: CatchUp | None = None
     day: summary.DayStats | None = None
+    scored_with: str = ""  # fingerprint of the targets and forecaster the live state was folded with
     trail: tuple[Folded | None, ...] = field(default=(), compare=False, repr=False,
                                               metadata={"transient": True})
 
@@ -331,6 +333,17 @@ def _fold_in(state: MonitorState, buffer: tuple[Buffered, ...], pos: int, settle
     return settled, states[settle:], alerts, quiet
 
 
+@functools.lru_cache(maxsize=1024)
+def _fingerprint(targets: Targets, model: str) -> str:
+    return _short(f"{targets!r}\x1f{model}")
+
+
+def _scored_with(targets: Targets, forecaster: Forecaster | None) -> str:
+    """Which targets and model a fold used: the buffer is folded again when they change (as it always was)."""
+    model = "" if forecaster is None else f"{forecaster.name}\x1f{forecaster.version}"
+    return _fingerprint(targets, model)
+
+
 def process(state: MonitorState | None, reading: Reading, now: datetime, *, targets: Targets = DEFAULT_TARGETS,
             forecaster: Forecaster | None = None, refold: bool = False) -> Step:
     """Runs one reading through de-duplication, re-ordering, scoring and episodes; deterministic.
@@ -373,7 +386,8 @@ def process(state: MonitorState | None, reading: Reading, now: datetime, *, targ
         pos = bisect.bisect_right([(x.t, x.rid) for x in old], (b.t, b.rid))
     buffer = (*old[:pos], b, *old[pos:])
     settle = _settle_count(buffer, watermark)
-    if refold:
+    scored_with = _scored_with(targets, forecaster)
+    if refold or scored_with != state.scored_with:
         settled, states, folded_alerts, quiet = _refold(state.settled, state.patient_key, buffer, settle, targets,
                                                         forecaster)
         suppressed = quiet.get(b.rid, ())
@@ -392,7 +406,7 @@ def process(state: MonitorState | None, reading: Reading, now: datetime, *, targ
         patient_key=state.patient_key, settled=settled, buffer=buffer[settle:], live=live.book,
         live_scoring=live.scoring, watermark=watermark, seen=seen, streams=streams, duplicates=state.duplicates,
         late=state.late, emitted=state.emitted, acks=state.acks, cgm_seen_wall=cgm_seen_wall, no_data=no_data,
-        no_data_count=state.no_data_count, catch_up=catch_up, day=day, trail=tuple(states))
+        no_data_count=state.no_data_count, catch_up=catch_up, day=day, scored_with=scored_with, trail=tuple(states))
     state, out = _emit(state, alerts)
     return Step(state, out, summaries)
 

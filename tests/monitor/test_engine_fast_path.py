@@ -5,6 +5,7 @@ written in the named (version 1) format."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import orjson
 import pytest
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from monitor import engine, state_codec
 from monitor.records import Reading, ReadingKind
+from monitor.targets import DEFAULT_TARGETS, Targets
 from monitor.testing import reading
 
 VITALS = (ReadingKind.HEART_RATE, ReadingKind.SPO2, ReadingKind.BLOOD_PRESSURE)
@@ -43,15 +45,16 @@ def stream(rnd: random.Random, minutes: int = 6 * 60, vitals: bool = True) -> li
     return arrivals
 
 
-def run(readings: list[Reading], *, refold: bool, through_bytes: bool = False
+def run(readings: list[Reading], *, refold: bool, through_bytes: bool = False,
+        targets_at: Callable[[int], Targets] = lambda _i: DEFAULT_TARGETS,
         ) -> tuple[list[engine.Step], engine.MonitorState]:
     state: engine.MonitorState | None = None
     steps = []
     forecaster = engine.default_forecaster()
-    for r in readings:
+    for i, r in enumerate(readings):
         if through_bytes and state is not None:
             state = engine.load_state(engine.dump_state(state))
-        step = engine.process(state, r, r.received_at, forecaster=forecaster, refold=refold)
+        step = engine.process(state, r, r.received_at, targets=targets_at(i), forecaster=forecaster, refold=refold)
         steps.append(step)
         state = step.state
     assert state is not None
@@ -73,6 +76,20 @@ def test_the_fast_path_equals_the_full_refold_on_shuffled_streams(rnd: random.Ra
     reference, _ = run(readings, refold=True)
     assert_same(run(readings, refold=False)[0], reference)
     assert_same(run(readings, refold=False, through_bytes=True)[0], reference)
+
+
+def test_new_targets_mid_stream_re_fold_the_buffer_as_before():
+    """A patient-config change re-scores the buffered readings with the new targets (the full re-fold always did)."""
+    steady = [reading(95.0 + i % 3, 5 * i) for i in range(30)]  # under 100, above 70: a low only for `strict`
+    strict = Targets(low=100.0, high=150.0, very_high=220.0, high_persist_min=10.0)
+    for readings, switch in ((steady, 10), *((stream(random.Random(8), vitals=False), k) for k in (50, 80))):
+        def targets_at(i: int, switch: int = switch) -> Targets:
+            return strict if i >= switch else DEFAULT_TARGETS
+
+        reference, last = run(readings, refold=True, targets_at=targets_at)
+        assert readings is not steady or last.live.get("low") is not None
+        assert_same(run(readings, refold=False, targets_at=targets_at)[0], reference)
+        assert_same(run(readings, refold=False, through_bytes=True, targets_at=targets_at)[0], reference)
 
 
 def test_in_order_streams_alert_and_match_the_refold():
