@@ -305,7 +305,15 @@ def _fold_in(state: MonitorState, buffer: tuple[Buffered, ...], pos: int, settle
     new reading alone, onto the live state. Records of readings before `pos` were made when they were folded.
     """
     old, key = state.buffer, state.patient_key
-    states: list[Folded | None] = list(state.trail[:pos]) if len(state.trail) == len(old) else [None] * pos
+    trail = state.trail
+    if pos == len(old) and state.live_scoring is not None and len(trail) == len(old) and (
+            settle == 0 or trail[settle - 1] is not None):  # in order, settling from the trail: fold b alone
+        folded, alerts, quiet = _fold_one(Folded(state.live_scoring, state.live), key, buffer[pos], targets,
+                                          forecaster)
+        settled = state.settled if settle == 0 else trail[settle - 1]
+        assert settled is not None
+        return settled, [*trail[settle:], folded], alerts, quiet
+    states: list[Folded | None] = list(trail[:pos]) if len(trail) == len(old) else [None] * pos
     live_known = pos == len(old) and state.live_scoring is not None
     missing = pos if pos > 0 and not live_known and states[pos - 1] is None else 0
     if 0 < settle <= pos and states[settle - 1] is None:
