@@ -308,11 +308,11 @@ def _fold_in(state: MonitorState, buffer: tuple[Buffered, ...], pos: int, settle
     trail = state.trail
     if pos == len(old) and state.live_scoring is not None and len(trail) == len(old) and (
             settle == 0 or trail[settle - 1] is not None):  # in order, settling from the trail: fold b alone
-        folded, alerts, quiet = _fold_one(Folded(state.live_scoring, state.live), key, buffer[pos], targets,
-                                          forecaster)
-        settled = state.settled if settle == 0 else trail[settle - 1]
-        assert settled is not None
-        return settled, [*trail[settle:], folded], alerts, quiet
+        live, made, kept_quiet = _fold_one(Folded(state.live_scoring, state.live), key, buffer[pos], targets,
+                                           forecaster)
+        before = state.settled if settle == 0 else trail[settle - 1]
+        assert before is not None
+        return before, [*trail[settle:], live], made, kept_quiet
     states: list[Folded | None] = list(trail[:pos]) if len(trail) == len(old) else [None] * pos
     live_known = pos == len(old) and state.live_scoring is not None
     missing = pos if pos > 0 and not live_known and states[pos - 1] is None else 0
