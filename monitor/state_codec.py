@@ -3,7 +3,7 @@
 Two layouts of the same JSON: named (a dataclass is an object, datetimes are ISO-8601; readable, the format
 of states written before 2026-11-25) and compact (a dataclass is an array of its field values in declaration
 order with trailing defaults left out, a whole-second UTC datetime is epoch seconds; about half the bytes).
-Fields marked `metadata={"transient": True}` are in-memory caches: compact leaves them out.
+Fields marked `metadata={"transient": True}` are in-memory caches: compact leaves them out (named writes every field).
 Decoders are compiled once per type and layout (a closure tree), so loading a state costs no typing
 introspection; named encoding lets orjson walk dataclasses natively.
 """
@@ -98,6 +98,8 @@ def _compact_encoder(cls: type) -> Callable[[Any], list[Any]]:
     defaults = [f.default if f.default is not dataclasses.MISSING
                 else f.default_factory() if f.default_factory is not dataclasses.MISSING else _NO_DEFAULT
                 for f in kept]
+    if not names:
+        return lambda _obj: []
     getter = operator.attrgetter(*names)
     many = len(names) > 1
 
