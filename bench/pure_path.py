@@ -114,6 +114,8 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.patients, args.readings, args.model_store)))
         return
+    if args.model_store:
+        args.model_store = str(Path(args.model_store).resolve())  # the children run in a temporary folder
     with tempfile.TemporaryDirectory() as d:
         before = run_child(args, export(args.baseline_rev, Path(d) / "base"), Path(d))
         after = run_child(args, None, Path(d))
