@@ -51,16 +51,17 @@ def child(patients: int, total: int, model_store: str | None) -> dict[str, Any]:
         lookups.append(("model", worker_forecasters(Path(model_store))))
     for name, lookup in lookups:
         for memo in (False, True):
-            use = ForecastMemo(lookup) if memo else lookup
+            def fresh(memo: bool = memo, lookup: Callable[[str], Any] = lookup) -> Callable[[str], Any]:
+                return ForecastMemo(lookup) if memo else lookup  # a new memo per timed run: nothing carried over
 
-            def in_memory(use: Callable[[str], Any] = use) -> None:
-                states: dict[str, Any] = {}
+            def in_memory(fresh: Callable[[], Callable[[str], Any]] = fresh) -> None:
+                use, states = fresh(), {}
                 for r in feed:
                     states[r.patient_key] = engine.process(states.get(r.patient_key), r, r.received_at,
                                                            forecaster=use(r.patient_key)).state
 
-            def worker(use: Callable[[str], Any] = use) -> None:
-                table: dict[str, bytes] = {}
+            def worker(fresh: Callable[[], Callable[[str], Any]] = fresh) -> None:
+                use, table = fresh(), {}
                 for r in feed:
                     state = engine.load_state(table.get(r.patient_key))
                     step = engine.process(state, r, r.received_at, forecaster=use(r.patient_key))
