@@ -86,8 +86,11 @@ class Transactional:
             table[key] = value
             return
         table.data[key] = value  # the local store only; the changelog record is sent here, awaited
-        await self.app.producer.send(table.changelog_topic.get_topic_name(), key.encode(), value,
-                                     event.message.partition, None, None, transactional_id=tid)
+        changelog = table.changelog_topic
+        raw_key, _ = changelog.prepare_key(key, None)  # serialized exactly as faust's own changelog writes
+        raw_value, _ = changelog.prepare_value(value, None)
+        await self.app.producer.send(changelog.get_topic_name(), raw_key, raw_value, event.message.partition,
+                                     None, None, transactional_id=tid)
 
 
 def _raw_topic(app: faust.App, name: str, namespace: str | None, **options: Any) -> Any:
@@ -115,8 +118,11 @@ def create_app(settings: Settings, **overrides: Any) -> Wiring:
         "broker_commit_every": 1000,
         "broker_commit_interval": 1.0,
         "producer_linger_ms": 1,
-        # faust's default standby replica stays: without it a restarted single worker stalled after recovery in
-        # 2 of 2 runs; with it, killing one of two workers can stall or crash the survivor (issue 9, open).
+        # No standby replicas: faust-streaming 0.15.3 maps revoked partitions to transactional ids through the
+        # new assignment, where they are standbys, so their producers are never stopped; when the partitions come
+        # back after another worker died, it reuses a producer that worker had fenced and the survivor crashes
+        # (IllegalOperation). A moved partition is restored from its changelog instead (bench/README.md).
+        "table_standby_replicas": 0,
         "stream_wait_empty": True,
         "consumer_auto_offset_reset": "earliest",
         "key_serializer": "raw",

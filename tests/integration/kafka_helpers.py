@@ -13,9 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from monitor import kafka_admin, topics
+from monitor.topics import READINGS, namespaced
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -139,3 +140,27 @@ class Background(threading.Thread):
             self._target_fn()
         except BaseException as exc:
             self.error = exc
+
+
+class GroupProgress:
+    """Committed offsets of the worker group on the readings topic, and its members."""
+
+    def __init__(self, bootstrap: str, namespace: str) -> None:
+        self.group = f"{namespace}.vigil-monitor"
+        self.admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="vigil-test-progress")
+        probe = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+        topic = namespaced(READINGS, namespace)
+        self.partitions = [TopicPartition(topic, p) for p in sorted(probe.partitions_for_topic(topic) or ())]
+        probe.close()
+
+    def committed(self) -> int:
+        offsets = self.admin.list_group_offsets({self.group: self.partitions}).get(self.group, {})
+        return sum(max(0, meta.offset) for meta in offsets.values())
+
+    def members(self) -> int:
+        desc = self.admin.describe_groups([self.group])[self.group]
+        stable = desc.get("group_state", desc.get("state")) == "Stable"
+        return len(desc.get("members", ())) if stable else -1
+
+    def close(self) -> None:
+        self.admin.close()

@@ -9,14 +9,11 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-import pytest
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-
 from monitor import engine
 from monitor.records import Alert, from_json, to_json
 from monitor.synthetic_cohort import CohortSpec, generate
 from monitor.topics import ALERTS, READINGS, namespaced
-from tests.integration.kafka_helpers import producer, read_topic, wait_until
+from tests.integration.kafka_helpers import GroupProgress, producer, read_topic, wait_until
 
 SECRET = b"vigil-test-secret-0123456789"
 # faust reads these from the environment: a dead member leaves the group after the session timeout (6 s instead
@@ -42,33 +39,6 @@ def uninterrupted_alerts(readings: list) -> Counter[str]:
     return out
 
 
-class GroupProgress:
-    """Committed offsets of the worker group on the readings topic, and its members."""
-
-    def __init__(self, bootstrap: str, namespace: str) -> None:
-        self.group = f"{namespace}.vigil-monitor"
-        self.admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="scale-out-test")
-        probe = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-        topic = namespaced(READINGS, namespace)
-        self.partitions = [TopicPartition(topic, p) for p in sorted(probe.partitions_for_topic(topic) or ())]
-        probe.close()
-
-    def committed(self) -> int:
-        offsets = self.admin.list_group_offsets({self.group: self.partitions}).get(self.group, {})
-        return sum(max(0, meta.offset) for meta in offsets.values())
-
-    def members(self) -> int:
-        desc = self.admin.describe_groups([self.group])[self.group]
-        stable = desc.get("group_state", desc.get("state")) == "Stable"
-        return len(desc.get("members", ())) if stable else -1
-
-    def close(self) -> None:
-        self.admin.close()
-
-
-@pytest.mark.xfail(strict=False, reason=(
-    "issue 9, open: faust-streaming 0.15.3 exactly-once across a rebalance after a SIGKILL sometimes commits a "
-    "record twice, diverges, or stalls/crashes the survivor; the single-worker SIGKILL test stays strict"))
 def test_killing_one_of_two_workers_loses_and_duplicates_no_alert(kafka_bootstrap, namespace, make_worker,
                                                                    tmp_path):
     readings = feed()
@@ -109,9 +79,4 @@ def test_killing_one_of_two_workers_loses_and_duplicates_no_alert(kafka_bootstra
     assert took_over_s < 120
     duplicated = {k: n for k, n in got.items() if n > 1}
     extra = set(got) - set(expected)
-    if duplicated or extra:
-        # Known open defect (issue 9): faust-streaming 0.15.3 exactly-once across a rebalance after a SIGKILL
-        # sometimes commits a record twice (seen in about half of the runs on this 2-core machine). Nothing is
-        # lost (asserted above) and alert ids are deterministic, so consumers de-duplicate on (alert_id, state);
-        # the single-worker SIGKILL test (tests/integration/test_scoring_sigkill.py) stays strict.
-        pytest.xfail(f"exactly-once across a rebalance not yet achieved: duplicated={duplicated} extra={extra}")
+    assert not duplicated and not extra, f"duplicated={duplicated} extra={extra} (killed at {at_kill} committed)"

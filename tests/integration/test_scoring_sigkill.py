@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-import pytest
-
 from monitor.records import Alert, from_json, to_json
 from monitor.testing import MonitorHarness, cgm_series
 from monitor.topics import ALERTS, READINGS, namespaced
-from tests.integration.kafka_helpers import producer, read_topic, wait_until
+from tests.integration.kafka_helpers import GroupProgress, producer, read_topic, wait_until
 
 PROFILE = [120, 110, 100, 90, 80, 72, 66, 62, 58, 52, 50, 55, 62, 70, 78, 85, 92, 100, 110, 125, 140, 160,
            185, 200, 215, 230, 245, 260, 262, 265, 263, 258, 240, 220, 200, 180, 165, 150, 140, 130]
@@ -48,12 +46,19 @@ def test_sigkill_midway_then_restart_gives_exactly_the_uninterrupted_alerts(kafk
     # The first half is being scored when its alerts appear (uncommitted: the open transaction's records count).
     first = read_topic(kafka_bootstrap, topic, min_count=3, settle_s=0.0, timeout_s=90, committed_only=False)
     assert len(first) >= 3, "the worker produced no alerts from the first half"
-    send(readings[half:])
-    worker.kill()  # SIGKILL while the second half is in flight: open transactions are aborted, none committed twice
+    progress = GroupProgress(kafka_bootstrap, namespace)
+    try:  # something committed, so the restarted worker must resume from its changelog, not from scratch
+        assert wait_until(lambda: progress.committed() > 0, timeout_s=60, interval_s=0.05)
+        send(readings[half:])
+        worker.kill()  # SIGKILL mid-stream: open transactions are aborted, none committed twice
+        at_kill = progress.committed()
+    finally:
+        progress.close()
+    assert at_kill < len(readings), "all work was done before the kill; the test would prove nothing"
     prod.close()
     make_worker(namespace, **env).start()
     got = read_topic(kafka_bootstrap, topic, min_count=len(expected), settle_s=4.0, timeout_s=120)
     keys = Counter(from_json(v, Alert).record_key for _, v in got)
     want = Counter(expected)
     assert keys == want, (f"lost {sorted(want - keys)}; extra or duplicated {sorted(keys - want)}; "
-                          f"{len(first)} uncommitted alerts seen before the kill")
+                          f"{len(first)} uncommitted alerts seen and {at_kill} offsets committed before the kill")
