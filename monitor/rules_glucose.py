@@ -196,10 +196,12 @@ def glucose_findings(state: GlucoseState, reading_id: str, at: datetime, value: 
             f"Glucose {value:.0f} mg/dL is {'falling' if slope < 0 else 'rising'} {abs(slope):.1f} mg/dL/min "
             f"(limit {limit:g}).", {"rate_mgdl_per_min": limit})
 
-    # predicted lows from the patient's forecaster (or AR2)
+    # predicted lows from the patient's forecaster (or AR2); both need a falling (or not yet known) trend, so a
+    # steady or rising one asks for no forecast at all (same findings, no model call)
     falling = slope is not None and slope <= TREND_AGREES
     forecast_low_t: int | None = None
-    if forecaster is not None and new_pending is None and targets.urgent_low <= value < FORECAST_BELOW_MGDL:
+    if (forecaster is not None and (falling or slope is None) and new_pending is None
+            and targets.urgent_low <= value < FORECAST_BELOW_MGDL):
         forecast = _forecast(forecaster, window, at, t, max(targets.urgent_soon_min, targets.predicted_low_min))
         if forecast is not None:
             soon = _first_below(forecast, targets.urgent_low, targets.urgent_soon_min)
