@@ -94,7 +94,9 @@ def _encode_from(runs: tuple[Run, ...], cutoff: int) -> tuple[Run, ...]:
     original runs follow; a cut run left with one time is encoded afresh with the following times until a new
     greedy run starts at an original run's first time.
     """
-    k = next(m for m, run in enumerate(runs) if _last(run) >= cutoff)
+    k = 0
+    while _last(runs[k]) < cutoff:
+        k += 1
     first, step, count = runs[k]
     skip = 0 if first >= cutoff else -((first - cutoff) // step)  # ceil((cutoff - first) / step)
     if count - skip >= 2:  # the cut run keeps its step and ends where it ended: the original runs follow
@@ -165,7 +167,11 @@ def observe(streams: tuple[Stream, ...], device_id: str, kind: str, t: int
             ) -> tuple[tuple[Stream, ...], Verdict]:
     """Checks one reading's (device, kind, event time) and remembers it when it is new."""
     key = stream_key(device_id, kind)
-    current = next((s for s in streams if s.key == key), None)
+    current = None
+    for s in streams:
+        if s.key == key:
+            current = s
+            break
     found = verdict(current, t)
     if found is not Verdict.NEW:
         return streams, found
