@@ -165,7 +165,7 @@ def _fold_one(folded: Folded, patient_key: str, b: Buffered, targets: Targets, f
     scoring, findings = score_value(folded.scoring, b.kind, b.rid, b.t, b.value, b.diastolic, targets, forecaster)
     book = folded.book
     relevant = FAMILIES_OF_KIND[b.kind]
-    if not findings and not any(e.family in relevant for e in book.open):
+    if not findings and (not book.open or not any(e.family in relevant for e in book.open)):
         return Folded(scoring, book), [], _NO_FINDINGS  # the common case: nothing found, nothing open
     clear = clear_of(scoring, b.kind, b.value, b.diastolic, targets)
     recovering = recovering_families(scoring)

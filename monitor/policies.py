@@ -85,8 +85,9 @@ def engine_alerts(readings: Sequence[Reading]) -> list[Alert]:
     forecaster = _worker_lookup(os.environ.get("VIGIL_MODEL_STORE"), os.environ.get("VIGIL_HOME"))(
         readings[0].patient_key)
     for reading in readings:
-        state, alerts = engine.process_reading(state, reading, reading.measured_at, forecaster=forecaster)
-        out.extend(alerts)
+        step = engine.process(state, reading, reading.measured_at, forecaster=forecaster)
+        state = step.state
+        out.extend(step.alerts)
     return out
 
 

@@ -150,3 +150,4 @@ def test_ar2_medians_equal_the_forecast_medians(gaps: list[int], values: list[fl
     forecast = AR2().forecast([datetime.fromtimestamp(t, UTC) for t in times_s], vals, now)
     expected = None if forecast is None else [p.p50 for p in forecast.points]
     assert ar2_medians(times_s, vals, now_s, now_us) == expected
+    assert ar2_medians(times_s, vals, now_s, now_us, steps=6) == (None if expected is None else expected[:6])
