@@ -282,7 +282,7 @@ def _refold(settled: Folded, patient_key: str, buffer: tuple[Buffered, ...], set
             ) -> tuple[Folded, list[Folded | None], list[Alert], dict[str, tuple[Finding, ...]]]:
     """The reference: fold the settling readings onto `settled`, then every buffered one (all records made again;
     _emit drops those already emitted). Returns (new settled, fold state after each remaining reading, records,
-    what the newest reading's backfill kept quiet)."""
+    the findings each backfilled reading kept quiet, by reading id)."""
     for b in buffer[:settle]:
         settled = _fold_one(settled, patient_key, b, targets, forecaster, want_alerts=False)[0]
     folded: Folded = settled
