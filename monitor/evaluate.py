@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
-from monitor.policies import POLICIES, Point, Policy, PolicyAlert, glucose_points, prepare_policies
+from monitor.policies import POLICIES, Point, Policy, PolicyAlert, glucose_points, prepare_policies, vigil_default
 from monitor.records import Ack, Reading
 
 MIN_EPISODE: Final = timedelta(minutes=15)
@@ -188,23 +188,28 @@ def _run_chunk(indices: list[int]) -> list[tuple[int, PatientResult]]:
 
 def _patient_results(groups: dict[str, list[Reading]], policy_names: Sequence[str],
                      policies: Mapping[str, Policy], workers: int) -> list[PatientResult]:
-    """Per patient, in the groups' order; with workers > 1 computed in forked processes (same results)."""
+    """Per patient, in the groups' order; with workers > 1 the engine policy runs in forked processes while the
+    parent runs the baseline policies (200k-1M readings/s: forking would cost them more than it saves)."""
     items = list(groups.items())
-    if workers <= 1 or len(items) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    heavy = [name for name in policy_names if policies[name] is vigil_default]
+    if (workers <= 1 or len(items) < 2 or not heavy
+            or "fork" not in multiprocessing.get_all_start_methods()):
         return [_patient_result(pkey, rs, policy_names, policies) for pkey, rs in items]
-    if "default" in policy_names:
-        prepare_policies()  # load the model once in the parent: the workers inherit it
+    prepare_policies()  # load the model once in the parent: the workers inherit it
     by_size = sorted(range(len(items)), key=lambda i: -len(items[i][1]))
     chunks: list[list[int]] = [[] for _ in range(min(len(items), 4 * workers))]
     for n, i in enumerate(by_size):  # largest first, round robin: balanced chunks
         chunks[n % len(chunks)].append(i)
     results: list[PatientResult | None] = [None] * len(items)
-    _JOB[:] = [(items, policy_names, policies)]
+    light = [name for name in policy_names if name not in heavy]
+    _JOB[:] = [(items, heavy, policies)]
     try:
         with multiprocessing.get_context("fork").Pool(min(workers, len(chunks))) as pool:
-            for done in pool.imap_unordered(_run_chunk, chunks):
-                for i, result in done:
-                    results[i] = result
+            pending = pool.map_async(_run_chunk, chunks)
+            baseline = [{name: policies[name](pkey, rs) for name in light} for pkey, rs in items]
+            for done in pending.get():
+                for i, (episodes, alerts_of) in done:
+                    results[i] = (episodes, {**alerts_of, **baseline[i]})
     finally:
         _JOB.clear()
     assert all(r is not None for r in results)
