@@ -3,7 +3,8 @@
 For N patients' feed (bench.workload): parse, state load, engine, state dump per reading the way the worker runs
 it (the state goes through its table bytes between readings), and the engine on in-memory states (the offline
 evaluation's way), for AR2 and (if given) a model store, with and without monitor.forecast_memo; plus the table
-value size per patient after 6 h (bench.state_cost.sample_states). Each side runs in its own child process: the
+value size per patient after 6 h (bench.state_cost.sample_states); and the worker path through
+monitor.state_cache.StateCache where the tree has it. Each side runs in its own child process: the
 "before" side with monitor/ and models/ of --baseline-rev exported from git first on PYTHONPATH.
 Usage: python -m bench.pure_path [--patients 60] [--readings 3000] [--baseline-rev 87d2168] [--model-store DIR]
 """
@@ -42,6 +43,14 @@ def child(patients: int, total: int, model_store: str | None) -> dict[str, Any]:
     from monitor.forecast_memo import ForecastMemo
     from monitor.records import Reading, from_json, to_json
 
+    try:
+        from monitor import state_cache
+        from monitor.state_cache import StateCache
+        # the "before" side predates it (the editable install can still find this tree's module: not that one)
+        same_tree = Path(state_cache.__file__).parent == Path(engine.__file__).parent
+        cache_type: type[StateCache] | None = StateCache if same_tree else None
+    except ImportError:
+        cache_type = None
     feed = workload.readings(workload.patients(patients), total)
     raw = [to_json(r) for r in feed]
     out: dict[str, Any] = {"parse": _cpu(lambda: [from_json(b, Reading) for b in raw], len(raw))}
@@ -70,6 +79,16 @@ def child(patients: int, total: int, model_store: str | None) -> dict[str, Any]:
             tag = f"{name}{' memo' if memo else ''}"
             out[f"engine in memory {tag}"] = _cpu(in_memory, len(feed))
             out[f"load+engine+dump {tag}"] = _cpu(worker, len(feed))
+        if cache_type is not None:
+            def cached(lookup: Callable[[str], Any] = lookup) -> None:
+                cache, table = cache_type(), {}
+                for r in feed:
+                    state = cache.load(r.patient_key, table.get(r.patient_key))
+                    step = engine.process(state, r, r.received_at, forecaster=lookup(r.patient_key))
+                    table[r.patient_key] = engine.dump_state(step.state)
+                    cache.remember(r.patient_key, table[r.patient_key], step.state)
+
+            out[f"load+engine+dump {name} state cache"] = _cpu(cached, len(feed))
     states: dict[str, Any] = {}
     ar2 = lookups[0][1]
     for r in feed:
@@ -122,14 +141,17 @@ def main() -> None:
         after = run_child(args, None, Path(d))
     print(f"{args.patients} patients, {args.readings} readings (bench.workload); CPU us per reading, best of 3; "
           f"load average {os.getloadavg()[0]:.2f}")
-    print(f"{'':34} {'before ' + args.baseline_rev:>16} {'after':>10}  before/after")
-    for key in before:
+    print(f"{'':40} {'before':>10} {'after':>10}  before/after ({args.baseline_rev} / this tree)")
+    for key in [*before, *(k for k in after if k not in before)]:
         if key == "state bytes":
             continue
-        b, a = before[key], after.get(key)
-        print(f"  {key:32} {b:16.1f} {a:10.1f}  x{b / a:.1f}" if a else f"  {key:32} {b:16.1f}")
+        b, a = before.get(key), after.get(key)
+        if b is None:
+            print(f"  {key:38} {'-':>10} {a:10.1f}")
+        else:
+            print(f"  {key:38} {b:10.1f} {a:10.1f}  x{b / a:.1f}" if a else f"  {key:38} {b:10.1f}")
     (bm, bp, bx), (am, ap_, ax) = before["state bytes"], after["state bytes"]
-    print(f"  {'state bytes mean / p95 / max':32} {f'{bm:.0f} / {bp} / {bx}':>16} {f'{am:.0f} / {ap_} / {ax}':>18}"
+    print(f"  {'state bytes mean / p95 / max':38} {f'{bm:.0f} / {bp} / {bx}':>18} {f'{am:.0f} / {ap_} / {ax}':>18}"
           "  (200 patients after 6 h; goal <= 2048)")
 
 
