@@ -15,6 +15,7 @@ from monitor.app import Wiring, create_app
 from monitor.config import Settings
 from monitor.consent_feed import ConsentGate, gate_from_env
 from monitor.records import Ack, DeadLetter, Reading, RecordError, from_json, to_json
+from monitor.state_cache import StateCache
 from monitor.targets import DEFAULT_TARGETS, PatientConfig, Targets
 
 Clock = Callable[[], datetime]
@@ -48,6 +49,7 @@ def register(wiring: Wiring, clock: Clock = utc_now, forecaster_for: ForecasterF
     app = wiring.app
     lookup = forecaster_for or ar2_for_everyone()
     interval = tick_seconds or float(os.environ.get("VIGIL_TICK_SECONDS", "60"))
+    states = StateCache()  # decoded states of recently written patients (a hit needs the table's exact bytes)
 
     async def dead_letter(raw: bytes, reason: str, event: Any, stage: str) -> None:
         message = getattr(event, "message", None)
@@ -73,6 +75,7 @@ def register(wiring: Wiring, clock: Clock = utc_now, forecaster_for: ForecasterF
         value = engine.dump_state(step.state)
         if value != before:
             await wiring.txn.set(wiring.state, key, value, event=event)
+        states.remember(key, value, step.state)
         for alert in step.alerts:
             await wiring.txn.send(wiring.alerts, key=alert.patient_key.encode(), value=to_json(alert), event=event)
         for done in step.summaries:
@@ -94,7 +97,7 @@ def register(wiring: Wiring, clock: Clock = utc_now, forecaster_for: ForecasterF
                 await dead_letter(raw, refusal, event, "consent")
                 continue
             try:
-                step = engine.process(engine.load_state(wiring.state.get(key)), reading, clock(),
+                step = engine.process(states.load(key, wiring.state.get(key)), reading, clock(),
                                       targets=targets_of(key), forecaster=lookup(key))
             except Exception as exc:  # a scoring bug must not stop the worker; the reading is kept
                 await dead_letter(raw, f"scoring failed: {type(exc).__name__}: {exc}", event, "score")
@@ -106,7 +109,7 @@ def register(wiring: Wiring, clock: Clock = utc_now, forecaster_for: ForecasterF
         async for event in stream.events():
             try:
                 ack = from_json(event.value, Ack)
-                step = engine.process_ack(engine.load_state(wiring.state.get(ack.patient_key)), ack)
+                step = engine.process_ack(states.load(ack.patient_key, wiring.state.get(ack.patient_key)), ack)
             except (RecordError, ValueError) as exc:
                 await dead_letter(event.value, getattr(exc, "reason", str(exc)), event, "ack")
                 continue
@@ -134,7 +137,7 @@ def register(wiring: Wiring, clock: Clock = utc_now, forecaster_for: ForecasterF
             partition = event.message.partition
             for key in wiring.keys_of_partition(wiring.state, partition):
                 raw = wiring.state.get(key)
-                state = engine.load_state(raw)
+                state = states.load(key, raw)
                 if state is not None:
                     await publish(key, engine.tick(state, now, targets_of(key)), event, before=raw)
 
