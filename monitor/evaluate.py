@@ -293,11 +293,10 @@ def cli_evaluate(args: Any, settings: Any) -> int:
     from datetime import date
 
     from monitor.eval_report import write_report
-    from monitor.reading_table import read_reading_table
+    from monitor.reading_table import read_reading_table, table_to_readings
 
     started = time.perf_counter()
-    frame = read_reading_table(args.source).to_pandas()
-    readings = readings_from_frame(frame)
+    readings = table_to_readings(read_reading_table(args.source))  # column by column, no DataFrame in between
     acks: list[Ack] = []
     if args.acks is not None:
         acks = load_acks(args.acks)

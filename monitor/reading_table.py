@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -117,10 +117,99 @@ def row_to_reading(row: dict[str, Any]) -> Reading:
 
 
 def table_to_readings(table: pa.Table) -> list[Reading]:
+    """The table's rows as Readings, built column by column; a table that does not fit the contract is re-read row
+    by row, so the error (RecordError with the reason of the first bad row) is the same as row_to_reading's."""
     missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
     if missing:
         raise RecordError(f"not a reading table: missing columns {', '.join(missing)}")
-    return [row_to_reading(row) for row in table.to_pylist()]
+    try:
+        return _readings_by_column(table)
+    except (RecordError, KeyError, TypeError, ValueError, AttributeError, OverflowError, pa.ArrowException):
+        return [row_to_reading(row) for row in table.to_pylist()]
+
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _instants(column: pa.ChunkedArray, cache: dict[int, datetime]) -> list[datetime | None]:
+    """UTC datetimes of a time-zone-aware microsecond timestamp column without converting each cell through its
+    zone (Arrow stores UTC epoch microseconds); equal instants share one datetime object."""
+    out: list[datetime | None] = []
+    append = out.append
+    for us in column.cast(pa.int64()).to_pylist():
+        if us is None:
+            append(None)
+            continue
+        at = cache.get(us)
+        if at is None:
+            at = cache[us] = _EPOCH + timedelta(microseconds=us)
+        append(at)
+    return out
+
+
+def _utc_column(table: pa.Table, name: str, cache: dict[int, datetime]) -> list[Any]:
+    column = table.column(name)
+    if pa.types.is_timestamp(column.type) and column.type.unit == "us" and column.type.tz is not None:
+        return _instants(column, cache)
+    return [None if t is None else t.astimezone(UTC) if t.tzinfo else t for t in column.to_pylist()]
+
+
+def _texts(values: list[Any], column: pa.ChunkedArray) -> list[Any]:
+    """str() of each cell, as row_to_reading does; a string column without nulls already holds str."""
+    if pa.types.is_string(column.type) and column.null_count == 0:
+        return values
+    return [str(v) for v in values]
+
+
+def _floats(values: list[Any]) -> list[float | None]:
+    return [None if (v := _present(x)) is None else float(v) for x in values]
+
+
+def _readings_by_column(table: pa.Table) -> list[Reading]:
+    """Same Readings as row_to_reading over table.to_pylist() (for a table that fits the contract), ~10x faster:
+    one to_pylist per column, kinds and sources looked up once per distinct value."""
+    n = table.num_rows
+    names = set(table.column_names)
+
+    def cells(name: str) -> list[Any]:
+        return table.column(name).to_pylist() if name in names else [None] * n
+
+    cache: dict[int, datetime] = {}
+    measured = _utc_column(table, "measured_at", cache)
+    received = _utc_column(table, "received_at", cache) if "received_at" in names else [None] * n
+    kinds: dict[Any, ReadingKind] = {}
+    sources: dict[Any, Source] = {}
+    versions = cells("schema_version") if "schema_version" in names else [1] * n
+    columns = (
+        _texts(cells("reading_id"), table.column("reading_id")),
+        _texts(cells("patient_key"), table.column("patient_key")),
+        _texts(cells("device_id"), table.column("device_id")),
+        cells("kind"), _floats(cells("value")), _texts(cells("unit"), table.column("unit")),
+        measured, received, cells("source"), cells("components"), cells("value_status"),
+        _floats(cells("original_value")), cells("original_unit"), cells("sequence"), cells("flags"),
+        cells("context"), versions,
+    )
+    out: list[Reading] = []
+    append = out.append
+    for (reading_id, patient_key, device_id, kind, value, unit, measured_at, received_at, source, components,
+         value_status, original_value, original_unit, seq_cell, flags, context, version_cell) in zip(*columns,
+                                                                                                     strict=True):
+        k = kinds.get(kind)
+        if k is None:
+            k = kinds[kind] = ReadingKind(kind)
+        src = sources.get(source)
+        if src is None:
+            src = sources[source] = Source(source or "import")
+        seq = _present(seq_cell)
+        version = _present(version_cell)
+        named = {} if components is None or components == [] else _components(components)
+        tags = () if flags is None or flags == [] else tuple(map(str, flags))
+        append(Reading(
+            reading_id, patient_key, device_id, k, value, unit, measured_at, received_at or measured_at, src, named,
+            value_status, original_value, original_unit, None if seq is None else int(seq), tags, context,
+            1 if version is None else int(version),
+        ))
+    return out
 
 
 def write_reading_file(readings: Sequence[Reading], path: Path) -> Path:
@@ -147,11 +236,11 @@ def read_reading_table(path: Path) -> pa.Table:
         files = sorted((path / "readings").glob("day=*/part-*.parquet"))
         if not files:
             raise RecordError(f"{path}: no readings/day=*/part-*.parquet in this recording")
-        table = pa.concat_tables([pq.read_table(f) for f in files], promote_options="permissive")
+        table = pa.concat_tables([pq.ParquetFile(f).read() for f in files], promote_options="permissive")
         if "partition" in table.column_names:
             table = table.sort_by([("partition", "ascending"), ("offset", "ascending")])
         return table
-    return pq.read_table(path)
+    return pq.ParquetFile(path).read()  # same table as pq.read_table(path), without importing pyarrow.dataset
 
 
 def load_readings(path: Path) -> list[Reading]:
