@@ -167,8 +167,18 @@ def main(argv: list[str] | None = None) -> int:
         if "latency" in parts and worker_rate:
             result["d_latency"] = []
             dippers = workload.patients(max(50, params["patients"] // 4), seed=9, dip_share=1.0)
+            feed_rate = worker_rate
+            if not args.worker_rate:  # the latency feed (every patient dipping) costs more per reading than (b)'s:
+                # its own saturated rate is what "50 % load" is a share of
+                sat = worker_run(boot, workload.readings(dippers, params["readings"], first_step=60), 1, log_dir,
+                                 args.timeout)
+                feed_rate = sat["rate"]
+                result["d_saturated"] = sat
+                rows.append(("(d) saturated rate of the latency feed (all dipping), readings/s", _fmt(feed_rate),
+                             f"worker cpu {sat['worker_cpu_ms_per_reading']:.2f} ms/reading, alerts={sat['alerts']}"))
+                print(rows[-1], flush=True)
             for share in params["load_shares"]:
-                rate = share * worker_rate
+                rate = share * feed_rate
                 lat_feed = workload.readings(dippers, max(200, int(rate * params["latency_s"])), first_step=60)
                 for interval in params["commit_intervals"]:  # None: the worker's own setting
                     env = {} if interval is None else {"BROKER_COMMIT_INTERVAL": str(interval)}
