@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from statistics import median
 from typing import Final
 
 Point = tuple[int, float]  # (event time in epoch seconds, mg/dL)
@@ -39,18 +38,62 @@ def recent_run(window: Window) -> Window:
     return tuple(run)
 
 
+PAIR_MIN_S: Final = 120  # pairs closer than 2 minutes amplify noise
+
+
 def rate_per_min(window: Window) -> float | None:
-    """Theil-Sen slope (median of pairwise slopes) in mg/dL/min over the recent run; None if too thin."""
-    run = recent_run(window)
-    if len(run) < MIN_RATE_POINTS or run[-1][0] - run[0][0] < MIN_RATE_SPAN_S:
+    """Theil-Sen slope (median of pairwise slopes) in mg/dL/min over the recent run; None if too thin.
+
+    The common case, a run of exactly the last four points (5-minute CGM), is computed unrolled; every other run
+    goes through _theil_sen. Both give the same floats as the plain form (pairs in the same order, the same
+    expression per pair, statistics.median's middle): tests/monitor/test_trend.py compares them.
+    """
+    n = len(window)
+    if n >= 4:
+        (t0, v0), (t1, v1), (t2, v2), (t3, v3) = window[-4:]
+        if (PAIR_MIN_S <= t1 - t0 <= MAX_GAP_S and PAIR_MIN_S <= t2 - t1 <= MAX_GAP_S
+                and PAIR_MIN_S <= t3 - t2 <= MAX_GAP_S and MIN_RATE_SPAN_S <= t3 - t0 <= RATE_SPAN_S
+                and (n == 4 or t3 - window[-5][0] > RATE_SPAN_S or t0 - window[-5][0] > MAX_GAP_S)):
+            # ascending, so every pair is >= PAIR_MIN_S apart and the run is these four points (see recent_run)
+            s = sorted(((v1 - v0) / ((t1 - t0) / 60.0), (v2 - v0) / ((t2 - t0) / 60.0),
+                        (v3 - v0) / ((t3 - t0) / 60.0), (v2 - v1) / ((t2 - t1) / 60.0),
+                        (v3 - v1) / ((t3 - t1) / 60.0), (v3 - v2) / ((t3 - t2) / 60.0)))
+            return round((s[2] + s[3]) / 2, 3)
+    return _theil_sen(window)
+
+
+def _run_start(window: Window) -> int:
+    """Index where recent_run(window) starts (the run is window[start:])."""
+    start = len(window) - 1
+    last = newer = window[-1][0]
+    while start:
+        t = window[start - 1][0]
+        if last - t > RATE_SPAN_S or newer - t > MAX_GAP_S:
+            break
+        newer = t
+        start -= 1
+    return start
+
+
+def _theil_sen(window: Window) -> float | None:
+    n = len(window)
+    if n < MIN_RATE_POINTS:
         return None
-    slopes = [
-        (b[1] - a[1]) / ((b[0] - a[0]) / 60.0)
-        for i, a in enumerate(run)
-        for b in run[i + 1 :]
-        if b[0] - a[0] >= 120  # pairs closer than 2 minutes amplify noise
-    ]
-    return round(median(slopes), 3) if slopes else None
+    start = _run_start(window)
+    if n - start < MIN_RATE_POINTS or window[-1][0] - window[start][0] < MIN_RATE_SPAN_S:
+        return None
+    slopes = []
+    for i in range(start, n - 1):
+        ta, va = window[i]
+        for tb, vb in window[i + 1:]:
+            if tb - ta >= PAIR_MIN_S:
+                slopes.append((vb - va) / ((tb - ta) / 60.0))
+    m = len(slopes)
+    if not m:
+        return None
+    slopes.sort()
+    half = m // 2
+    return round(slopes[half] if m % 2 else (slopes[half - 1] + slopes[half]) / 2, 3)  # = statistics.median
 
 
 def previous(window: Window, t: int, max_age_s: int = 15 * 60) -> Point | None:
