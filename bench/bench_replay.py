@@ -7,8 +7,14 @@ tree, serially and with --workers processes; each measurement is the best of --r
 lookup and imports are start-up costs, not per reading). The children also print a digest of every alert, so the
 run shows that before, after and parallel produce the same alerts.
 
+The end-to-end part measures `vigil evaluate <file> --policy default` as a user runs it (file -> Readings ->
+evaluate -> report.md with its two PNGs): in a warm child process (`monitor.evaluate.cli_evaluate` itself, best of
+--repeat after a warm-up, so imports are excluded) and as whole commands (`python -m monitor evaluate`, interpreter
+start-up and imports included), for --baseline-rev, --e2e-rev (the tree before the loading work) and this tree, with
+a digest of the report files and the printed metrics showing they are the same.
+
 Usage: python bench/bench_replay.py [--bootstrap 127.0.0.1:PORT] [--patients 10] [--days 7] [--offline-only]
-       [--baseline-rev 87d2168] [--workers 2] [--repeat 3] [--model-store DIR]
+       [--e2e-only] [--baseline-rev 87d2168] [--e2e-rev dcbdfca] [--workers 2] [--repeat 3] [--model-store DIR]
 Without --bootstrap it starts its own broker (vigil's LocalKafka) on a free port and removes it afterwards.
 Without --model-store the default policy uses AR2 (an empty model store), as the worker does when nothing is
 promoted.
@@ -114,12 +120,69 @@ def child(source: Path, workers: int, repeat: int) -> dict[str, Any]:
     return out
 
 
-def run_child(source: Path, pythonpath: Path | None, workers: int, repeat: int, env: dict[str, str]
-              ) -> dict[str, Any]:
+def report_digest(out: Path, printed: str) -> str:
+    """The report files' bytes and the printed metric lines (the timing line left out)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in sorted(out.iterdir()):
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    h.update("\n".join(line for line in printed.splitlines() if not line.startswith("vigil: evaluated")).encode())
+    return h.hexdigest()[:12]
+
+
+def child_e2e(source: Path, workers: int, repeat: int) -> dict[str, Any]:
+    """Runs in a child process: `vigil evaluate <source> --policy default` through the command's own function,
+    best of repeat after a warm-up run (imports, the model lookup)."""
+    import io
+
+    from monitor.evaluate import cli_evaluate
+
+    def once(out: Path) -> tuple[float, str]:
+        args = argparse.Namespace(source=source, policies=["default"], out=out, format="md", acks=None,
+                                  patient=None, day=None, workers=workers)
+        printed = io.StringIO()
+        t = time.perf_counter()
+        with contextlib.redirect_stdout(printed):
+            cli_evaluate(args, None)
+        return time.perf_counter() - t, printed.getvalue()
+
+    with tempfile.TemporaryDirectory() as d:
+        once(Path(d) / "warm-up")
+        runs = [once(Path(d) / f"run{i}") for i in range(repeat)]
+        digests = {report_digest(Path(d) / f"run{i}", printed) for i, (_, printed) in enumerate(runs)}
+    best = min(seconds for seconds, _ in runs)
+    return {"seconds": best, "digest": digests.pop() if len(digests) == 1 else "differs between runs"}
+
+
+def command_seconds(source: Path, pythonpath: Path | None, workers: int, repeat: int, env: dict[str, str]
+                    ) -> tuple[float, str]:
+    """Best wall time of `python -m monitor evaluate <source> --policy default` as a whole command."""
+    env = with_path(env, pythonpath)
+    best, digests = float("inf"), set()
+    with tempfile.TemporaryDirectory() as d:
+        for i in range(repeat):
+            out = Path(d) / f"run{i}"
+            command = [sys.executable, "-m", "monitor", "evaluate", str(source), "--policy", "default", "--out",
+                       str(out)] + (["--workers", str(workers)] if workers > 1 else [])
+            t = time.perf_counter()
+            done = subprocess.run(command, env=env, capture_output=True, text=True, check=True, cwd=d)
+            best = min(best, time.perf_counter() - t)
+            digests.add(report_digest(out, done.stdout))
+    return best, digests.pop() if len(digests) == 1 else "differs between runs"
+
+
+def with_path(env: dict[str, str], pythonpath: Path | None) -> dict[str, str]:
     env = dict(env)
     if pythonpath is not None:
         env["PYTHONPATH"] = f"{pythonpath}{os.pathsep}{env.get('PYTHONPATH', '')}"
-    command = [sys.executable, str(Path(__file__).resolve()), "--child", str(source), "--workers", str(workers),
+    return env
+
+
+def run_child(source: Path, pythonpath: Path | None, workers: int, repeat: int, env: dict[str, str],
+              mode: str = "--child") -> dict[str, Any]:
+    env = with_path(env, pythonpath)
+    command = [sys.executable, str(Path(__file__).resolve()), mode, str(source), "--workers", str(workers),
                "--repeat", str(repeat)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=True,
                           cwd=tempfile.gettempdir() if pythonpath is not None else ROOT)
@@ -136,20 +199,53 @@ def export(rev: str, into: Path) -> Path:
     return into
 
 
+def end_to_end(source: Path, sides: list[tuple[str, Path | None]], workers: int, repeat: int,
+               env: dict[str, str]) -> list[dict[str, Any]]:
+    """Each side's `vigil evaluate --policy default` in a warm process and as a whole command; this tree (the side
+    without a path) also with `--workers`."""
+    rows = []
+    for label, path in sides:
+        for w in ([1, workers] if path is None and workers > 1 else [1]):
+            warm = run_child(source, path, w, repeat, env, mode="--child-e2e")
+            cold, digest = command_seconds(source, path, w, repeat, env)
+            rows.append({"side": label if w == 1 else f"{label} --workers {w}", "warm": warm["seconds"],
+                         "cold": cold, "digest": {warm["digest"], digest}})
+    return rows
+
+
+def print_end_to_end(rows: list[dict[str, Any]], n: int, repeat: int) -> None:
+    print(f"vigil evaluate <file> --policy default, end to end (file -> Readings -> evaluate -> report), best of "
+          f"{repeat}")
+    print(f"  {'side':28} {'warm process':>22} {'whole command':>24}")
+    for row in rows:
+        print(f"  {row['side']:28} {row['warm']:8.3f} s {n / row['warm']:9.0f}/s "
+              f"{row['cold']:9.3f} s {n / row['cold']:9.0f}/s")
+    digests = set().union(*(row["digest"] for row in rows))
+    print(f"  report files + printed metrics identical on every side and run: {len(digests) == 1}  "
+          f"({', '.join(sorted(digests))})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--bootstrap", default=None)
     ap.add_argument("--patients", type=int, default=10)
     ap.add_argument("--days", type=int, default=7)
     ap.add_argument("--offline-only", action="store_true", help="skip the replay/broker part")
+    ap.add_argument("--e2e-only", action="store_true", help="only the end-to-end `vigil evaluate` part")
     ap.add_argument("--baseline-rev", default="87d2168", help="commit whose engine is the 'before' side")
+    ap.add_argument("--e2e-rev", default="dcbdfca",
+                    help="a second 'before' for the end-to-end part (default: before the file-loading work)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--model-store", default=None, help="measure the default policy with this model store")
     ap.add_argument("--child", type=Path, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--child-e2e", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child is not None:
         print(json.dumps(child(args.child, args.workers, args.repeat)))
+        return
+    if args.child_e2e is not None:
+        print(json.dumps(child_e2e(args.child_e2e, args.workers, args.repeat)))
         return
     from monitor.reading_table import write_reading_file
     from monitor.synthetic_cohort import CohortSpec, generate
@@ -162,14 +258,21 @@ def main() -> None:
         store = args.model_store or str(Path(d) / "empty-model-store")
         Path(store).mkdir(exist_ok=True)
         env["VIGIL_MODEL_STORE"] = str(Path(store).resolve())
-        before = run_child(source, export(args.baseline_rev, Path(d) / "base"), 1, args.repeat, env)
-        after = run_child(source, None, 1, args.repeat, env)
-        parallel = run_child(source, None, args.workers, args.repeat, env) if args.workers > 1 else None
-        replay = None if args.offline_only else replay_rates(source, args.bootstrap)
+        base = export(args.baseline_rev, Path(d) / "base")
+        e2e = end_to_end(source, [(args.baseline_rev, base), (args.e2e_rev, export(args.e2e_rev, Path(d) / "e2e")),
+                                  ("after", None)], args.workers, args.repeat, env)
+        if not args.e2e_only:
+            before = run_child(source, base, 1, args.repeat, env)
+            after = run_child(source, None, 1, args.repeat, env)
+            parallel = run_child(source, None, args.workers, args.repeat, env) if args.workers > 1 else None
+        replay = None if args.offline_only or args.e2e_only else replay_rates(source, args.bootstrap)
 
     print(f"readings             {n:10d}  ({args.patients} patients x {args.days} days, seed 1)")
     print(f"machine              {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the end; "
           f"model: {'AR2 (empty store)' if args.model_store is None else args.model_store}")
+    print_end_to_end(e2e, n, args.repeat)
+    if args.e2e_only:
+        return
     if replay is not None:
         raw, rate, _ = replay
         print(f"raw producer         {raw:10.0f} readings/s  (pre-serialized bytes, acks=all, idempotent)")
