@@ -289,27 +289,48 @@ def add_parser(sub: Any) -> None:
 
 
 def cli_evaluate(args: Any, settings: Any) -> int:
+    import gc
     import time
-    from datetime import date
 
     from monitor.eval_report import write_report
+
+    # The imported modules and then the readings live until the command ends, so the cyclic collector need not scan
+    # them on every full collection (~0.2 s CPU of a 20k-reading run): frozen for the command, thawed afterwards.
+    thaw = gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        started = time.perf_counter()
+        evaluation, readings, names = _evaluate_source(args)
+        seconds = time.perf_counter() - started
+        path = write_report(evaluation, readings, args.out, source=str(args.source), fmt=args.format,
+                            patient=args.patient, day=_date(args.day))
+    finally:
+        if thaw:
+            gc.unfreeze()
+    for m in evaluation.metrics.values():
+        row = m.row()
+        print("  ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+    print(f"vigil: evaluated {len(readings)} readings x {len(names)} policies in {seconds:.2f} s; report {path}")
+    return 0
+
+
+def _evaluate_source(args: Any) -> tuple[Evaluation, list[Reading], list[str]]:
+    import gc
+
     from monitor.reading_table import read_reading_table, table_to_readings
 
-    started = time.perf_counter()
     readings = table_to_readings(read_reading_table(args.source))  # column by column, no DataFrame in between
+    gc.freeze()
     acks: list[Ack] = []
     if args.acks is not None:
         acks = load_acks(args.acks)
     elif args.source.is_dir():
         acks = load_acks(args.source)
     names = args.policies or list(POLICIES)
-    evaluation = evaluate(readings, names, acks, workers=getattr(args, "workers", 1))
-    seconds = time.perf_counter() - started
-    day = date.fromisoformat(args.day) if args.day else None
-    path = write_report(evaluation, readings, args.out, source=str(args.source), fmt=args.format,
-                        patient=args.patient, day=day)
-    for m in evaluation.metrics.values():
-        row = m.row()
-        print("  ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
-    print(f"vigil: evaluated {len(readings)} readings x {len(names)} policies in {seconds:.2f} s; report {path}")
-    return 0
+    return evaluate(readings, names, acks, workers=getattr(args, "workers", 1)), readings, names
+
+
+def _date(text: str | None) -> Any:
+    from datetime import date
+
+    return date.fromisoformat(text) if text else None
