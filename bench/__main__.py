@@ -21,10 +21,10 @@ from monitor.topics import ALERTS, READINGS, namespaced
 
 FULL = {"patients": 2000, "readings": 30000, "publish": 30000, "latency_s": 20.0, "scale": [1, 2, 4],
         "sweep": [1000, 10000, 100000], "memory": [10000, 100000], "sample_patients": 200, "sample_steps": 72,
-        "commit_intervals": [None, 0.1], "load_shares": [0.5, 0.25]}
+        "commit_intervals": [None, 1.0], "load_shares": [0.5, 0.25]}
 QUICK = {"patients": 300, "readings": 6000, "publish": 5000, "latency_s": 8.0, "scale": [1, 2],
          "sweep": [300, 3000], "memory": [2000], "sample_patients": 40, "sample_steps": 36,
-        "commit_intervals": [None, 0.1], "load_shares": [0.5]}
+        "commit_intervals": [None], "load_shares": [0.5]}
 
 
 def worker_run(bootstrap: str, feed: list[Reading], workers: int, log_dir: Path, timeout_s: float,
@@ -180,15 +180,19 @@ def main(argv: list[str] | None = None) -> int:
             for share in params["load_shares"]:
                 rate = share * feed_rate
                 lat_feed = workload.readings(dippers, max(200, int(rate * params["latency_s"])), first_step=60)
-                for interval in params["commit_intervals"]:  # None: the worker's own setting
+                # the worker's own settings, a forced commit interval, and each --compare variant, one after another
+                runs = [(None, None, "commit as configured")]
+                runs += [(i, None, f"commit {i:g} s") for i in params["commit_intervals"] if i is not None]
+                runs += [(None, spec.partition("=")[2], f"variant {spec.partition('=')[0]}") for spec in args.compare]
+                for interval, variant, label in runs:
                     env = {} if interval is None else {"BROKER_COMMIT_INTERVAL": str(interval)}
                     ns = cluster.new_namespace(boot)
-                    with cluster.workers(boot, ns, 1, log_dir, **env):
+                    with cluster.workers(boot, ns, 1, log_dir, variant, **env):
                         lats = latency.measure(boot, namespaced(READINGS, ns), namespaced(ALERTS, ns), lat_feed,
                                                rate)
-                    label = "commit as configured" if interval is None else f"commit {interval:g} s"
                     result["d_latency"].append({"rate": rate, "share_of_b": share, "readings": len(lat_feed),
-                                                "commit_interval_s": interval, "results": [asdict(x) for x in lats]})
+                                                "commit_interval_s": interval, "variant": label,
+                                                "results": [asdict(x) for x in lats]})
                     for x in lats:
                         rows.append((f"(d) {share:.0%} load ({rate:,.0f}/s), {label}, {x.isolation}, ms",
                                      f"{x.p50_ms:.0f}/{x.p95_ms:.0f}/{x.p99_ms:.0f}",
