@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import multiprocessing
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -90,13 +91,31 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _plots(evaluation: ev.Evaluation, readings: list[Reading], out_dir: Path, chosen: tuple[str, date] | None,
+           workers: int) -> tuple[Path, Path | None]:
+    """The two PNGs; with workers > 1 the trace is drawn in a forked process meanwhile (same code, same bytes)."""
+    trace = out_dir / "trace.png"
+    if chosen is None or workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        comparison = plot_comparison(evaluation, out_dir / "policy_comparison.png")
+        return comparison, plot_trace(readings, evaluation, chosen[0], chosen[1], trace) if chosen else None
+    drawer = multiprocessing.get_context("fork").Process(
+        target=plot_trace, args=(readings, evaluation, chosen[0], chosen[1], trace), daemon=True)
+    drawer.start()
+    try:
+        comparison = plot_comparison(evaluation, out_dir / "policy_comparison.png")
+    finally:
+        drawer.join()
+    if drawer.exitcode != 0:
+        raise RuntimeError(f"drawing {trace} failed in a forked process (exit code {drawer.exitcode})")
+    return comparison, trace
+
+
 def write_report(evaluation: ev.Evaluation, readings: list[Reading], out_dir: Path, *, source: str,
-                 fmt: str = "md", patient: str | None = None, day: date | None = None) -> Path:
+                 fmt: str = "md", patient: str | None = None, day: date | None = None, workers: int = 1) -> Path:
     """Writes report.md or report.html with its two PNGs next to it and returns the report's path."""
     out_dir.mkdir(parents=True, exist_ok=True)
     chosen = (patient, day) if patient and day else pick_patient_day(evaluation)
-    comparison = plot_comparison(evaluation, out_dir / "policy_comparison.png")
-    trace = plot_trace(readings, evaluation, chosen[0], chosen[1], out_dir / "trace.png") if chosen else None
+    comparison, trace = _plots(evaluation, readings, out_dir, chosen, workers)
     rows = [m.row() for m in evaluation.metrics.values()]
     columns = list(rows[0]) if rows else []
     definitions = (ev.__doc__ or "").split("Definitions (printed in every report):", 1)[-1].strip()

@@ -303,7 +303,7 @@ def cli_evaluate(args: Any, settings: Any) -> int:
         evaluation, readings, names = _evaluate_source(args)
         seconds = time.perf_counter() - started
         path = write_report(evaluation, readings, args.out, source=str(args.source), fmt=args.format,
-                            patient=args.patient, day=_date(args.day))
+                            patient=args.patient, day=_date(args.day), workers=getattr(args, "workers", 1))
     finally:
         if thaw:
             gc.unfreeze()

@@ -110,3 +110,30 @@ def test_patients_in_parallel_processes_give_the_identical_evaluation():
     assert parallel.alerts == serial.alerts and len(serial.alerts["default"]) > 0
     assert parallel.episodes == serial.episodes
     assert {n: m.row() for n, m in parallel.metrics.items()} == {n: m.row() for n, m in serial.metrics.items()}
+
+
+def test_report_drawn_with_a_forked_trace_has_the_same_bytes(tmp_path):
+    readings = generate(CohortSpec(patients=2, days=2, seed=11), SECRET)
+    evaluation = ev.evaluate(readings, ["default", "xdrip-like"])
+    files = {}
+    for workers in (1, 2):
+        out = write_report(evaluation, readings, tmp_path / str(workers), source="c.parquet", workers=workers).parent
+        files[workers] = {f.name: f.read_bytes() for f in sorted(out.iterdir())}
+    assert set(files[1]) == {"report.md", "trace.png", "policy_comparison.png"}
+    assert files[2] == files[1]
+
+
+def test_cli_evaluate_reads_the_file_and_thaws_the_collector(tmp_path, capsys):
+    import argparse
+    import gc
+
+    readings = generate(CohortSpec(patients=2, days=1, seed=11), SECRET)
+    path = tmp_path / "c.parquet"
+    pq.write_table(readings_to_table(readings), path)
+    args = argparse.Namespace(source=path, policies=["xdrip-like"], out=tmp_path / "r", format="md", acks=None,
+                              patient=None, day=None, workers=1)
+    frozen = gc.get_freeze_count()
+    assert ev.cli_evaluate(args, None) == 0
+    assert gc.get_freeze_count() == frozen
+    expected = ev.evaluate(readings, ["xdrip-like"]).metrics["xdrip-like"]
+    assert f"alerts={expected.alerts}" in capsys.readouterr().out
