@@ -116,7 +116,7 @@ def create_app(settings: Settings, **overrides: Any) -> Wiring:
         "web_enabled": False,
         "table_cleanup_interval": 3600.0,
         "broker_commit_every": 1000,
-        "broker_commit_interval": 0.1,  # alerts reach read_committed readers within ~0.1 s (bench/README.md)
+        "broker_commit_interval": 0.25,  # latency vs throughput, measured at 0.1 / 0.25 / 0.5 / 1 s (bench/README.md)
         "producer_linger_ms": 10,  # batches changelog + alert records: 0.42 -> 0.28 ms CPU/reading (bench/README.md)
         # No standby replicas: faust-streaming 0.15.3 maps revoked partitions to transactional ids through the
         # new assignment, where they are standbys, so their producers are never stopped; when the partitions come
