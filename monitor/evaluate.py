@@ -13,6 +13,7 @@ Definitions (printed in every report):
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import statistics
 import typing
@@ -242,14 +243,20 @@ def evaluate(readings: Sequence[Reading], policy_names: Sequence[str], acks: Seq
     return Evaluation(metrics, all_alerts, all_episodes, len(readings))
 
 
+def _missing(value: object) -> bool:
+    """pandas' empty cells (NaN, NaT, NA) are None in the contract; a NaN would pass as a true value."""
+    return value is None or (isinstance(value, float) and math.isnan(value)) or type(value).__name__ in (
+        "NaTType", "NAType")
+
+
 def readings_from_frame(frame: Any) -> list[Reading]:
     """A pandas DataFrame with the Reading contract's columns to Readings (the evaluation's input)."""
     from monitor.reading_table import row_to_reading
 
-    columns = {c: frame[c].tolist() for c in frame.columns}
+    columns = {c: [None if _missing(v) else v for v in frame[c].tolist()] for c in frame.columns}
     for name in ("measured_at", "received_at"):
         if name in frame.columns:
-            columns[name] = [None if t is None else t.to_pydatetime() for t in frame[name]]
+            columns[name] = [None if t is None else t.to_pydatetime() for t in columns[name]]
     names = list(columns)
     return [row_to_reading(dict(zip(names, values, strict=True))) for values in zip(*columns.values(), strict=True)]
 

@@ -137,3 +137,15 @@ def test_cli_evaluate_reads_the_file_and_thaws_the_collector(tmp_path, capsys):
     assert gc.get_freeze_count() == frozen
     expected = ev.evaluate(readings, ["xdrip-like"]).metrics["xdrip-like"]
     assert f"alerts={expected.alerts}" in capsys.readouterr().out
+
+
+def test_frame_empty_cells_are_none_as_in_the_file_path(tmp_path):
+    from monitor.reading_table import table_to_readings
+    from monitor.records import ReadingKind
+    from monitor.testing import reading
+
+    rows = [reading(120, 0), reading(None, 5), reading(80, 10, kind=ReadingKind.HEART_RATE, device="hr-1")]
+    table = readings_to_table(rows)
+    framed = ev.readings_from_frame(table.to_pandas())  # pandas turns empty text cells into NaN
+    assert framed == table_to_readings(table)
+    assert framed[1].value is None and framed[1].value_status == rows[1].value_status
