@@ -4,30 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from models.registry import promote, save
 from monitor.records import Alert, from_json, to_json
 from monitor.testing import cgm_series
 from monitor.topics import ALERTS, READINGS, namespaced
 from tests.integration.kafka_helpers import producer, read_topic
-from tests.models.test_worker_path import FALL
+from tests.models.test_worker_path import FALL, handmade_store
 
 FORECAST_KINDS = ("predicted_low", "urgent_low_soon")
-
-
-def handmade_store(path: Path) -> Path:
-    """The same hand-made trees as tests/models/test_worker_path.py, saved and promoted in a registry folder."""
-    import numpy as np
-
-    from models.features import HORIZONS
-    from models.forecast import PERSONAL_FEATURES, QUANTILES, ForecastModel
-    from tests.models.test_worker_path import stump
-
-    shift = {"p10": -10.0, "mean": 0.0, "p90": 10.0}
-    trees = {(h, q): stump("dg_15", -15.0, -40.0 * h / 30 + shift[q], shift[q]) for h in HORIZONS for q in QUANTILES}
-    n = len(PERSONAL_FEATURES)
-    save(ForecastModel("handmade-1", trees, np.zeros(n), np.ones(n)), path, data_hash="0" * 64)
-    promote(path, "handmade-1")
-    return path
 
 
 def forecast_versions(bootstrap: str, namespace: str, make_worker, store: Path) -> set[str]:

@@ -32,14 +32,19 @@ def stump(feature: str, threshold: float, left: float, right: float) -> TreeEnse
     return TreeEnsemble.from_arrays(0.0, 1, arrays)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Path:
+def handmade_store(path: Path) -> Path:
+    """Hand-made stump trees (a fall of 15 mg/dL in 15 min forecasts a steep drop), saved and promoted."""
     shift = {"p10": -10.0, "mean": 0.0, "p90": 10.0}
     trees = {(h, q): stump("dg_15", -15.0, -40.0 * h / 30 + shift[q], shift[q]) for h in HORIZONS for q in QUANTILES}
     n = len(PERSONAL_FEATURES)
-    save(ForecastModel("handmade-1", trees, np.zeros(n), np.ones(n)), tmp_path, data_hash="0" * 64)
-    promote(tmp_path, "handmade-1")
-    return tmp_path
+    save(ForecastModel("handmade-1", trees, np.zeros(n), np.ones(n)), path, data_hash="0" * 64)
+    promote(path, "handmade-1")
+    return path
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    return handmade_store(tmp_path)
 
 
 FALL = [150.0] * 12 + [150.0 - 10.0 * i for i in range(1, 9)]  # ends at 70, -2 mg/dL/min
