@@ -192,17 +192,6 @@ def _fold_one(folded: Folded, patient_key: str, b: Buffered, targets: Targets, f
     return Folded(scoring, book), alerts, findings if quiet else _NO_FINDINGS
 
 
-def _fold(folded: Folded, patient_key: str, items: tuple[Buffered, ...], targets: Targets,
-          forecaster: Forecaster | None) -> tuple[Folded, list[Alert], dict[str, tuple[Finding, ...]]]:
-    alerts: list[Alert] = []
-    quiet: dict[str, tuple[Finding, ...]] = {}
-    for b in items:
-        folded, new, suppressed = _fold_one(folded, patient_key, b, targets, forecaster)
-        alerts.extend(new)
-        quiet[b.rid] = suppressed
-    return folded, alerts, quiet
-
-
 def _note_catch_up(cu: CatchUp | None, b: Buffered, findings: tuple[Finding, ...]) -> CatchUp:
     cu = cu or CatchUp(first=b.t, last=b.t)
     is_glucose = b.kind in GLUCOSE_KINDS

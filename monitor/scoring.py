@@ -76,22 +76,9 @@ _LOW: Final = frozenset({"low"})
 _HIGH: Final = frozenset({"high"})
 
 
-def families_of(reading: Reading) -> frozenset[str]:
-    """Episode families a reading of this kind can speak for; other families ignore it."""
-    return FAMILIES_OF_KIND[reading.kind]
-
-
-def clear_families(state: PatientState, reading: Reading, targets: Targets = DEFAULT_TARGETS) -> frozenset[str]:
-    """Families this (already scored) reading counts as "back to normal" for, before hysteresis."""
-    value = usable_value(reading)
-    if value is None:
-        return frozenset()
-    return clear_of(state, reading.kind, value, reading.components.get("diastolic"), targets)
-
-
 def clear_of(state: PatientState, kind: ReadingKind, value: float, diastolic: float | None,
              targets: Targets) -> frozenset[str]:
-    """clear_families() on a reading's parts and its usable value."""
+    """Families this (already scored) reading counts as "back to normal" for, before hysteresis."""
     if kind in GLUCOSE_KINDS:
         slope = state.glucose.slope
         clear = set()
