@@ -35,20 +35,6 @@ class GlucoseState:
     forecast_low_t: int | None = None  # event time of the last reading whose forecast went below `low`
 
 
-def _push(window: trend.Window, t: int, value: float) -> trend.Window:
-    """trend.push() with its common case (a point after every other) done without a sort."""
-    if not window or t <= window[-1][0]:
-        return trend.push(window, t, value)
-    start = 0
-    oldest = t - trend.WINDOW_S
-    while window[start][0] < oldest:
-        start += 1
-        if start == len(window):
-            break
-    kept = (*window[start:], (t, value))
-    return kept[-trend.MAX_POINTS:] if len(kept) > trend.MAX_POINTS else kept
-
-
 def _since(started: int | None, prev: trend.Point | None, t: int, outside: bool) -> int | None:
     """Start of the current run outside a threshold; a gap (no previous reading within 15 min) restarts it."""
     if not outside:
@@ -140,7 +126,7 @@ def glucose_findings(state: GlucoseState, reading_id: str, at: datetime, value: 
     if state.pending_low is not None and value >= targets.low:  # the suspected compression low was an artefact
         base = tuple(p for p in base if p[0] != state.pending_low[0])
     prev = trend.previous(base, t)
-    window = _push(base, t, value)
+    window = trend.push(base, t, value)
     slope = trend.rate_per_min(window)
     words = _trend_words(slope)
     out: list[Finding] = []

@@ -17,6 +17,12 @@ MAX_GAP_S: Final = 11 * 60  # a gap longer than two missed 5-minute readings bre
 
 def push(window: Window, t: int, value: float) -> Window:
     """Adds a point in time order (a second value at the same second replaces the first), trims to bounds."""
+    if window and t > window[-1][0]:  # the common case, a point after every other: no sort
+        start, oldest = 0, t - WINDOW_S
+        while start < len(window) and window[start][0] < oldest:
+            start += 1
+        appended = (*window[start:], (t, value))
+        return appended[-MAX_POINTS:] if len(appended) > MAX_POINTS else appended
     kept = [p for p in window if p[0] != t]
     kept.append((t, value))
     kept.sort()
@@ -27,15 +33,7 @@ def push(window: Window, t: int, value: float) -> Window:
 
 def recent_run(window: Window) -> Window:
     """The newest points within RATE_SPAN_S of the latest, cut at the first gap longer than MAX_GAP_S."""
-    if not window:
-        return ()
-    run = [window[-1]]
-    for point in reversed(window[:-1]):
-        if window[-1][0] - point[0] > RATE_SPAN_S or run[-1][0] - point[0] > MAX_GAP_S:
-            break
-        run.append(point)
-    run.reverse()
-    return tuple(run)
+    return window[_run_start(window):] if window else ()
 
 
 PAIR_MIN_S: Final = 120  # pairs closer than 2 minutes amplify noise
@@ -63,7 +61,7 @@ def rate_per_min(window: Window) -> float | None:
 
 
 def _run_start(window: Window) -> int:
-    """Index where recent_run(window) starts (the run is window[start:])."""
+    """Index where recent_run(window) starts (the run is window[start:]); window is not empty."""
     start = len(window) - 1
     last = newer = window[-1][0]
     while start:
