@@ -19,6 +19,9 @@ from monitor import kafka_admin, topics
 from monitor.topics import READINGS, namespaced
 
 ROOT = Path(__file__).resolve().parents[2]
+# faust reads these from the environment: a dead member leaves the group after the session timeout (6 s instead of
+# 60 s keeps the kill tests short). The worker runs without standby replicas (monitor/app.py, bench/README.md).
+FAST_GROUP = {"broker_session_timeout": "6", "broker_heartbeat_interval": "1"}
 
 
 def new_namespace(prefix: str = "t") -> str:

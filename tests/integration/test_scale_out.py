@@ -13,12 +13,9 @@ from monitor import engine
 from monitor.records import Alert, from_json, to_json
 from monitor.synthetic_cohort import CohortSpec, generate
 from monitor.topics import ALERTS, READINGS, namespaced
-from tests.integration.kafka_helpers import GroupProgress, producer, read_topic, wait_until
+from tests.integration.kafka_helpers import FAST_GROUP, GroupProgress, producer, read_topic, wait_until
 
 SECRET = b"vigil-test-secret-0123456789"
-# faust reads these from the environment: a dead member leaves the group after the session timeout (6 s instead
-# of 60 s keeps the test short). The worker itself runs without standby replicas (monitor/app.py, bench/README.md).
-FAST_GROUP = {"broker_session_timeout": "6", "broker_heartbeat_interval": "1"}
 
 
 def feed() -> list:

@@ -7,7 +7,7 @@ from collections import Counter
 from monitor.records import Alert, from_json, to_json
 from monitor.testing import MonitorHarness, cgm_series
 from monitor.topics import ALERTS, READINGS, namespaced
-from tests.integration.kafka_helpers import GroupProgress, producer, read_topic, wait_until
+from tests.integration.kafka_helpers import FAST_GROUP, GroupProgress, producer, read_topic, wait_until
 
 PROFILE = [120, 110, 100, 90, 80, 72, 66, 62, 58, 52, 50, 55, 62, 70, 78, 85, 92, 100, 110, 125, 140, 160,
            185, 200, 215, 230, 245, 260, 262, 265, 263, 258, 240, 220, 200, 180, 165, 150, 140, 130]
@@ -21,19 +21,15 @@ def stream(patients: int = 7):
     return sorted(out, key=lambda r: (r.measured_at, r.patient_key))
 
 
-FAST_GROUP = {"broker_session_timeout": "6", "broker_heartbeat_interval": "1"}  # the dead member leaves in 6 s
-
-
 def test_sigkill_midway_then_restart_gives_exactly_the_uninterrupted_alerts(kafka_bootstrap, namespace, make_worker):
     readings = stream()
     reference = MonitorHarness()
     reference.feed(*readings)
     expected = sorted(a.record_key for a in reference.alerts)
     assert len(expected) >= 30
-    env = FAST_GROUP  # the session's empty model store (tests/conftest.py): AR2, as the reference harness
     half = len(readings) // 2
 
-    worker = make_worker(namespace, **env).start()
+    worker = make_worker(namespace, **FAST_GROUP).start()
     prod = producer(kafka_bootstrap)
 
     def send(batch: list) -> None:
@@ -56,7 +52,7 @@ def test_sigkill_midway_then_restart_gives_exactly_the_uninterrupted_alerts(kafk
         progress.close()
     assert at_kill < len(readings), "all work was done before the kill; the test would prove nothing"
     prod.close()
-    make_worker(namespace, **env).start()
+    make_worker(namespace, **FAST_GROUP).start()
     got = read_topic(kafka_bootstrap, topic, min_count=len(expected), settle_s=4.0, timeout_s=120)
     keys = Counter(from_json(v, Alert).record_key for _, v in got)
     want = Counter(expected)
