@@ -22,7 +22,7 @@ from monitor.app import PARTITIONS, TICKS
 from monitor.kafka_local import LocalKafka, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-READY_MARK = b"[^Worker]: Ready"
+READY_MARKS = (b"[^Worker]: Ready", b"vigil batch worker: ready")  # faust, batch runtime
 
 
 @contextmanager
@@ -111,7 +111,7 @@ class Worker:
             assert self.proc is not None
             if self.proc.poll() is not None:
                 raise RuntimeError(f"worker exited with {self.proc.returncode}:\n{self.tail()}")
-            if READY_MARK in self.log_path.read_bytes():
+            if any(mark in self.log_path.read_bytes() for mark in READY_MARKS):
                 return
             time.sleep(0.2)
         raise TimeoutError(f"worker not ready after {timeout_s}s:\n{self.tail()}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,6 +51,10 @@ def _topics(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    if args.runtime == "batch":
+        from monitor.batch_main import run_batch_worker
+
+        return run_batch_worker(settings, args.loglevel)
     from monitor.agents import app
 
     sys.argv = ["vigil", "worker", "--loglevel", args.loglevel, "--without-web"]
@@ -89,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="start the faust scoring worker")
     worker.add_argument("--loglevel", default="warning", choices=["debug", "info", "warning", "error"])
+    worker.add_argument("--runtime", choices=["faust", "batch"],
+                        default=os.environ.get("VIGIL_WORKER_RUNTIME", "faust"),
+                        help="faust agents, or the batched aiokafka loop (monitor/batch_worker.py; default "
+                             "VIGIL_WORKER_RUNTIME or faust)")
     worker.set_defaults(func=_worker)
 
     tail = sub.add_parser("tail", help="print records of a topic as they arrive")

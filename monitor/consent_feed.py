@@ -147,6 +147,19 @@ class ConsentGate:
             if not self.view.ready.is_set():
                 log.error("consent state not loaded from %s: refusing readings (fail closed)", self.view.topic)
                 return CONSENT_UNAVAILABLE
+        return self.check(reading, now)
+
+    async def wait_ready(self) -> bool:
+        """Starts the view and waits once for its first catch-up (the batch worker, before it consumes)."""
+        self.view.start()
+        self._waited = True
+        await asyncio.to_thread(self.view.ready.wait, self.ready_timeout_s)
+        return self.view.ready.is_set()
+
+    def check(self, reading: Reading, now: datetime) -> str | None:
+        """refusal() without waiting: fail closed while the view is not loaded (after wait_ready)."""
+        if not self.view.ready.is_set():
+            return CONSENT_UNAVAILABLE
         return monitoring_refusal(self.view.get(reading.patient_key), reading.measured_at, now)
 
 

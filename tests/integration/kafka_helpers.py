@@ -21,6 +21,7 @@ from monitor.topics import READINGS, namespaced
 ROOT = Path(__file__).resolve().parents[2]
 # faust reads these from the environment: a dead member leaves the group after the session timeout (6 s instead of
 # 60 s keeps the kill tests short). The worker runs without standby replicas (monitor/app.py, bench/README.md).
+READY_MARKS = (b"[^Worker]: Ready", b"vigil batch worker: ready")  # faust's line, monitor.batch_worker's
 FAST_GROUP = {"broker_session_timeout": "6", "broker_heartbeat_interval": "1"}
 
 
@@ -85,10 +86,10 @@ class WorkerProcess:
                                      cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         log.close()
-        self._wait_for(b"[^Worker]: Ready", offset, timeout_s)
+        self._wait_for(READY_MARKS, offset, timeout_s)
         return self
 
-    def _wait_for(self, marker: bytes, offset: int, timeout_s: float) -> None:
+    def _wait_for(self, markers: tuple[bytes, ...], offset: int, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             assert self.proc is not None
@@ -96,7 +97,8 @@ class WorkerProcess:
                 raise RuntimeError(f"worker exited with {self.proc.returncode}:\n{self.tail()}")
             with open(self.log_path, "rb") as fh:
                 fh.seek(offset)
-                if marker in fh.read():
+                text = fh.read()
+                if any(marker in text for marker in markers):
                     return
             time.sleep(0.2)
         raise TimeoutError(f"worker not ready after {timeout_s}s:\n{self.tail()}")

@@ -46,3 +46,14 @@ async def test_loaded_states_are_obeyed_including_tombstones(loaded_view):
     assert await gate.refusal(reading(), T0) is None
     loaded_view.apply(KEY.encode(), None)
     assert await gate.refusal(reading(), T0) == NO_CONSENT
+
+
+async def test_the_batch_workers_check_fails_closed_until_the_view_is_loaded():
+    view = ConsentView("127.0.0.1:1")
+    view.start = lambda: view  # type: ignore[method-assign]
+    gate = ConsentGate(view, ready_timeout_s=0.05)
+    assert gate.check(reading(), T0) == CONSENT_UNAVAILABLE
+    assert await gate.wait_ready() is False
+    view.ready.set()
+    assert await gate.wait_ready() is True
+    assert gate.check(reading(), T0) == NO_CONSENT

@@ -1,0 +1,34 @@
+"""`vigil worker --runtime batch`: the batch worker with the same model registry and consent gate as faust's."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from models.registry import worker_forecasters
+from monitor.batch_worker import BatchWorker, run
+from monitor.config import Settings
+from monitor.consent_feed import gate_from_env
+from monitor.worker_core import WorkerCore
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def run_batch_worker(settings: Settings, loglevel: str = "warning") -> int:
+    logging.basicConfig(level=loglevel.upper(), format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    gate = gate_from_env()
+    core = WorkerCore(clock=utc_now, forecaster_for=worker_forecasters(),
+                      consent=gate.check if gate is not None else None)
+
+    async def start() -> None:
+        if gate is not None and not await gate.wait_ready():
+            log.error("consent state not loaded from %s: refusing readings (fail closed)", gate.view.topic)
+        await run(BatchWorker(settings, core, clock=utc_now))
+
+    asyncio.run(start())
+    return 0
