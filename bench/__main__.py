@@ -72,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
                          "(bench.variant_worker), side by side with the current worker")
     ap.add_argument("--model-store", default=None,
                     help="VIGIL_MODEL_STORE for every worker (default: an empty store, so AR2 forecasts)")
+    ap.add_argument("--runtime", choices=["faust", "batch"], default=None,
+                    help="VIGIL_WORKER_RUNTIME for every worker (default: the worker's own default)")
     ap.add_argument("--tag", default=None, help="name for the JSON file (default full/quick)")
     args = ap.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the broker and workers are cleaned up
@@ -88,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     log_dir = Path(tempfile.mkdtemp(prefix="vigil-bench-logs-"))
     store = args.model_store or str(log_dir / "empty-model-store")
     os.environ["VIGIL_MODEL_STORE"] = str(Path(store).resolve())  # workers inherit it
+    if args.runtime:
+        os.environ["VIGIL_WORKER_RUNTIME"] = args.runtime  # workers inherit it
+    params["runtime"] = os.environ.get("VIGIL_WORKER_RUNTIME", "faust")
     params["model_store"] = "empty (AR2)" if args.model_store is None else args.model_store
     result["worker_logs"] = str(log_dir)
     group = workload.patients(params["patients"])
@@ -182,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
                 lat_feed = workload.readings(dippers, max(200, int(rate * params["latency_s"])), first_step=60)
                 # the worker's own settings, a forced commit interval, and each --compare variant, one after another
                 runs = [(None, None, "commit as configured")]
-                runs += [(i, None, f"commit {i:g} s") for i in params["commit_intervals"] if i is not None]
+                if params["runtime"] == "faust":  # the batch runtime commits once per poll batch, no interval
+                    runs += [(i, None, f"commit {i:g} s") for i in params["commit_intervals"] if i is not None]
                 runs += [(None, spec.partition("=")[2], f"variant {spec.partition('=')[0]}") for spec in args.compare]
                 for interval, variant, label in runs:
                     env = {} if interval is None else {"BROKER_COMMIT_INTERVAL": str(interval)}

@@ -149,10 +149,17 @@ def workers(bootstrap: str, namespace: str, count: int, log_dir: Path, variant: 
 
     variant: "JSON faust overrides[;module@rev,...]" runs bench.variant_worker (the same agents) instead;
     "floor:<mode>[;JSON]" runs bench.floor_worker (trivial agents on the same app settings);
-    a "memo:" prefix also wraps the forecaster lookup in monitor.forecast_memo.ForecastMemo.
+    a "memo:" prefix also wraps the forecaster lookup in monitor.forecast_memo.ForecastMemo;
+    "runtime:<name>[;ENV=value,...]" runs `vigil worker` with VIGIL_WORKER_RUNTIME=<name> (faust or batch)
+    and those environment variables.
     """
     extra = dict(env)
     command: tuple[str, ...] = Worker.command
+    if variant is not None and variant.startswith("runtime:"):  # "runtime:batch[;ENV=value,...]"
+        name, _, settings = variant.removeprefix("runtime:").partition(";")
+        extra["VIGIL_WORKER_RUNTIME"] = name
+        extra.update(item.split("=", 1) for item in settings.split(",") if item)
+        variant = None
     if variant is not None and variant.startswith("memo:"):
         variant = variant.removeprefix("memo:")
         extra["VIGIL_BENCH_MEMO"] = "1"

@@ -16,11 +16,11 @@ import logging
 import os
 import signal
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+import aiokafka.producer.sender as aiokafka_sender
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -33,6 +33,11 @@ from monitor.security import KafkaSecurity
 from monitor.worker_core import Origin, Out, PartitionTables, WorkerCore
 
 log = logging.getLogger(__name__)
+
+# aiokafka retries AddPartitionsToTxn after 20 ms when the broker is still writing the previous transaction's
+# markers (CONCURRENT_TRANSACTIONS, KAFKA-5477); with a transaction per batch that wait dominated the latency
+# (one producer, 1-25 records per transaction: 21-35 -> 7-16 ms per transaction, bench/README.md).
+aiokafka_sender.BACKOFF_OVERRIDE = float(os.environ.get("VIGIL_TXN_RETRY_BACKOFF", "0.002"))
 
 PARTITIONS = next(spec.partitions for spec in topics.CONTRACT if spec.name == topics.READINGS)
 READY_LINE = "vigil batch worker: ready"
@@ -60,6 +65,132 @@ class TopicNames:
                           self.out[worker_core.CONFIG]: worker_core.CONFIG}
 
 
+class LoopStats:
+    """Where the lanes' time goes, logged every `every_s` seconds at INFO (operators read it to tune)."""
+
+    def __init__(self, every_s: float = 10.0) -> None:
+        self.every_s = every_s
+        self._reset(time.monotonic())
+
+    def _reset(self, now: float) -> None:
+        self.since, self.txns, self.records, self.score_s, self.commit_s, self.commit_max_s = now, 0, 0, 0.0, 0.0, 0.0
+
+    def txn(self, records: int, score_s: float, commit_s: float) -> None:
+        self.txns += 1
+        self.records += records
+        self.score_s += score_s
+        self.commit_s += commit_s
+        self.commit_max_s = max(self.commit_max_s, commit_s)
+        now = time.monotonic()
+        if now - self.since >= self.every_s:
+            log.info("%d records in %d transactions in %.0f s: scoring %.0f ms, commits %.0f ms (max %.0f ms)",
+                     self.records, self.txns, now - self.since, 1000 * self.score_s, 1000 * self.commit_s,
+                     1000 * self.commit_max_s)
+            self._reset(now)
+
+
+TICK = object()  # a lane item: run the wall-clock check
+
+
+class Lane:
+    """One owned partition: its transactional producer and tables, and the polled batches waiting for it.
+
+    A lane scores everything queued since its last commit and writes it in one transaction, while the other
+    lanes and the poll go on; a slow commit therefore makes the next transaction bigger, not the loop slower.
+    """
+
+    def __init__(self, worker: BatchWorker, partition: int, producer: AIOKafkaProducer,
+                 tables: PartitionTables) -> None:
+        self.worker = worker
+        self.partition = partition
+        self.producer = producer
+        self.tables = tables
+        self.queue: list[Any] = []
+        self.pending = 0  # records queued or being committed
+        self.wake = asyncio.Event()
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.closing = False
+        self.task = asyncio.create_task(self._run(), name=f"lane-{partition}")
+
+    def put(self, item: Any, records: int = 0) -> None:
+        if self.task.done():  # failed: the worker is stopping and the records go to the next owner
+            return
+        self.queue.append(item)
+        self.pending += records
+        self.idle.clear()
+        self.wake.set()
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                await self.wake.wait()
+                self.wake.clear()
+                if self.queue:
+                    items, self.queue = self.queue, []
+                    began = time.monotonic()
+                    await self._commit(items)
+                    rest = self.worker.commit_interval_s - (time.monotonic() - began)
+                    if rest > 0 and not self.closing:  # paces the transactions: fewer, bigger ones under load
+                        await asyncio.sleep(rest)
+                if not self.queue:
+                    self.idle.set()
+                    if self.closing:
+                        return
+        except Exception as exc:  # the transaction state is unknown: the worker stops, a restart restores
+            self.worker.fail(exc)
+            self.idle.set()
+
+    async def _commit(self, items: list[Any]) -> None:
+        worker, core, tables = self.worker, self.worker.core, self.tables
+        started = time.perf_counter()
+        outs: list[Out] = []
+        offsets: dict[TopicPartition, int] = {}
+        records = 0
+        for item in items:
+            if item is TICK:
+                outs.extend(core.tick(tables, worker.clock()))
+                continue
+            tp, batch = item
+            kind = worker.names.kind[tp.topic]
+            outs.extend(worker_core.handle(core, tables, kind, (
+                (r.value if r.value is not None else b"", Origin(tp.topic, self.partition, r.offset))
+                for r in batch)))
+            offsets[tp] = batch[-1].offset + 1
+            records += len(batch)
+        outs.extend(tables.flush())
+        scored = time.perf_counter()
+        if outs or offsets:
+            producer = self.producer
+            for out in outs:
+                partition = self.partition if out.topic in (worker_core.STATE, worker_core.CONFIG) else None
+                await producer.send(worker.names.out[out.topic], out.value, key=out.key, partition=partition)
+            if offsets:
+                await producer.send_offsets_to_transaction(offsets, worker.group)
+            await producer.commit_transaction()
+            await producer.begin_transaction()
+        self.pending -= records
+        worker.processed += records
+        worker.stats.txn(records, scored - started, time.perf_counter() - scored)
+        worker.room.set()
+
+    async def close(self) -> None:
+        """Commits what is queued, then stops the producer (the partition was revoked, or the worker stops)."""
+        self.closing = True
+        self.wake.set()
+        if not self.task.done():
+            await self.idle.wait()
+        if not self.task.done():
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+        try:
+            if self.worker.failed is None:
+                await self.producer.abort_transaction()  # the empty one begun after the last commit
+        finally:
+            await self.producer.stop()
+
+
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, worker: BatchWorker) -> None:
         self.worker = worker
@@ -72,10 +203,10 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class BatchWorker:
-    """Consumes the input topics in one group and commits each partition's batch exactly once."""
+    """Consumes the input topics in one group and commits each partition's batches exactly once."""
 
     def __init__(self, settings: Settings, core: WorkerCore, *, clock: Callable[[], datetime],
-                 tick_seconds: float = 60.0, max_records: int = 2000) -> None:
+                 tick_seconds: float = 60.0, max_records: int = 2000, max_pending: int = 20_000) -> None:
         self.settings = settings
         self.core = core
         self.clock = clock
@@ -84,13 +215,22 @@ class BatchWorker:
         self.security = KafkaSecurity.from_env().aiokafka()
         self.tick_seconds = tick_seconds
         self.max_records = max_records
+        self.max_pending = max_pending
+        self.commit_interval_s = _seconds("VIGIL_COMMIT_INTERVAL", 0.05)
         self.cache = worker_core.StateCache()
-        self.tables: dict[int, PartitionTables] = {}
-        self.producers: dict[int, AIOKafkaProducer] = {}
-        self.lock = asyncio.Lock()
+        self.lanes: dict[int, Lane] = {}
         self.stopping = asyncio.Event()
-        self.consumer: AIOKafkaConsumer | None = None
+        self.room = asyncio.Event()  # set after each commit: the poll may go on when it waited for room
+        self.failed: BaseException | None = None
         self.processed = 0
+        self.stats = LoopStats()
+
+    def fail(self, exc: BaseException) -> None:
+        log.error("transaction failed, stopping: %s: %s", type(exc).__name__, exc)
+        if self.failed is None:
+            self.failed = exc
+        self.stopping.set()
+        self.room.set()
 
     # -- set-up -------------------------------------------------------------------------------------------------
 
@@ -115,6 +255,7 @@ class BatchWorker:
             partition_assignment_strategy=(RangePartitionAssignor,),  # same partition of every input topic
             session_timeout_ms=int(_seconds("BROKER_SESSION_TIMEOUT", 60) * 1000),
             heartbeat_interval_ms=int(_seconds("BROKER_HEARTBEAT_INTERVAL", 3) * 1000),
+            fetch_max_wait_ms=int(_seconds("VIGIL_FETCH_MAX_WAIT", 0.01) * 1000),
             max_partition_fetch_bytes=1 << 20, **self.security)
 
     # -- partitions ---------------------------------------------------------------------------------------------
@@ -122,25 +263,25 @@ class BatchWorker:
     async def acquire(self, partitions: set[int]) -> None:
         """Fences the previous owner of each partition (its open transaction is aborted), then restores the
         partition's tables from the changelogs, read_committed, up to their end."""
-        async with self.lock:
-            new = sorted(partitions - self.producers.keys())
-            for p in new:
-                producer = AIOKafkaProducer(
-                    bootstrap_servers=self.settings.bootstrap, transactional_id=f"{self.group}-batch-{p}",
-                    acks="all", enable_idempotence=True, linger_ms=5, client_id=f"{self.group}-batch-{p}",
-                    **self.security)
-                await producer.start()
-                await producer.begin_transaction()  # waits for InitProducerId: the fence is in place
-                self.producers[p] = producer
-            await self._restore(new)
-            log.info("assigned partitions %s (restored %d patients)", new,
-                     sum(len(self.tables[p].raw) for p in new))
+        new = sorted(partitions - self.lanes.keys())
+        producers = {}
+        for p in new:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.settings.bootstrap, transactional_id=f"{self.group}-batch-{p}",
+                acks="all", enable_idempotence=True, linger_ms=2, client_id=f"{self.group}-batch-{p}",
+                **self.security)
+            await producer.start()
+            await producer.begin_transaction()  # waits for InitProducerId: the fence is in place
+            producers[p] = producer
+        tables = await self._restore(new)
+        for p in new:
+            self.lanes[p] = Lane(self, p, producers[p], tables[p])
+        log.info("assigned partitions %s (restored %d patients)", new, sum(len(t.raw) for t in tables.values()))
 
-    async def _restore(self, partitions: list[int]) -> None:
-        for p in partitions:
-            self.tables[p] = PartitionTables(self.cache)
+    async def _restore(self, partitions: list[int]) -> dict[int, PartitionTables]:
+        tables = {p: PartitionTables(self.cache) for p in partitions}
         if not partitions:
-            return
+            return tables
         reader = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap, group_id=None,
                                   enable_auto_commit=False, isolation_level="read_committed", **self.security)
         await reader.start()
@@ -156,87 +297,52 @@ class BatchWorker:
                     table = self.names.changelog[tp.topic]
                     for record in records:
                         if record.key is not None:
-                            self.tables[tp.partition].restore(table, record.key.decode(), record.value)
+                            tables[tp.partition].restore(table, record.key.decode(), record.value)
                 for tp in list(pending):
                     if await reader.position(tp) >= ends[tp]:
                         pending.discard(tp)
         finally:
             await reader.stop()
+        return tables
 
     async def release(self, partitions: set[int]) -> None:
-        """Revoked: the batch in flight has committed (the lock), so the partition's producer and tables go."""
-        async with self.lock:
-            for p in sorted(partitions & self.producers.keys()):
-                producer = self.producers.pop(p)
-                self.tables.pop(p, None)
-                try:
-                    await producer.abort_transaction()  # the empty one begun after the last commit
-                finally:
-                    await producer.stop()
-            log.info("revoked partitions %s", sorted(partitions))
+        """Revoked: each lane commits what it was given before the partition goes to its new owner."""
+        for p in sorted(partitions & self.lanes.keys()):
+            await self.lanes.pop(p).close()
+        log.info("revoked partitions %s", sorted(partitions))
 
     # -- the loop -----------------------------------------------------------------------------------------------
 
-    async def _commit(self, p: int, outs: list[Out], offsets: dict[TopicPartition, int]) -> None:
-        """Writes a partition's outputs and offsets in its open transaction, commits, and begins the next."""
-        producer = self.producers[p]
-        outs = outs + self.tables[p].flush()
-        for out in outs:
-            partition = p if out.topic in (worker_core.STATE, worker_core.CONFIG) else None
-            await producer.send(self.names.out[out.topic], out.value, key=out.key, partition=partition)
-        if offsets:
-            await producer.send_offsets_to_transaction(offsets, self.group)
-        await producer.commit_transaction()
-        await producer.begin_transaction()
-
-    async def process(self, batch: dict[TopicPartition, list[Any]]) -> None:
-        by_partition: dict[int, list[tuple[TopicPartition, list[Any]]]] = defaultdict(list)
+    def dispatch(self, batch: dict[TopicPartition, list[Any]]) -> None:
         for tp, records in batch.items():
-            if tp.partition in self.producers:  # a partition revoked since the poll: its new owner reads it
-                by_partition[tp.partition].append((tp, records))
-        jobs = []
-        for p, items in by_partition.items():
-            outs: list[Out] = []
-            offsets: dict[TopicPartition, int] = {}
-            for tp, records in items:
-                kind = self.names.kind[tp.topic]
-                outs.extend(worker_core.handle(self.core, self.tables[p], kind, (
-                    (r.value if r.value is not None else b"", Origin(tp.topic, p, r.offset)) for r in records)))
-                offsets[tp] = records[-1].offset + 1
-                self.processed += len(records)
-            jobs.append(self._commit(p, outs, offsets))
-        await asyncio.gather(*jobs)
-
-    async def tick(self) -> None:
-        """The wall-clock check of every owned partition, in its own transaction (no input offset)."""
-        now = self.clock()
-        jobs = []
-        for p, tables in self.tables.items():
-            outs = self.core.tick(tables, now)
-            if outs or tables.changed:
-                jobs.append(self._commit(p, outs, {}))
-        await asyncio.gather(*jobs)
+            lane = self.lanes.get(tp.partition)
+            if lane is not None and records:  # a revoked partition's records go to its new owner instead
+                lane.put((tp, records), len(records))
 
     async def run(self) -> None:
         await self.ensure_changelogs()
-        consumer = self.consumer = self._consumer()
+        consumer = self._consumer()
         consumer.subscribe(list(self.names.kind), listener=_Rebalance(self))
         await consumer.start()
         print(READY_LINE, flush=True)
         next_tick = time.monotonic() + self.tick_seconds
         try:
             while not self.stopping.is_set():
-                batch = await consumer.getmany(timeout_ms=100, max_records=self.max_records)
-                async with self.lock:
-                    if batch:
-                        await self.process(batch)
-                    if time.monotonic() >= next_tick:
-                        next_tick = time.monotonic() + self.tick_seconds
-                        await self.tick()
+                while sum(lane.pending for lane in self.lanes.values()) > self.max_pending:
+                    self.room.clear()  # back-pressure: the lanes are behind, wait for a commit
+                    await self.room.wait()
+                    if self.stopping.is_set():
+                        break
+                self.dispatch(await consumer.getmany(timeout_ms=100, max_records=self.max_records))
+                if time.monotonic() >= next_tick:
+                    next_tick = time.monotonic() + self.tick_seconds
+                    for lane in self.lanes.values():
+                        lane.put(TICK)
         finally:
-            await consumer.stop()  # revokes: the listener aborts the empty transactions and stops the producers
-            for p in list(self.producers):
-                await self.release({p})
+            await self.release(set(self.lanes))
+            await consumer.stop()
+        if self.failed is not None:
+            raise self.failed
 
 
 async def run(worker: BatchWorker) -> None:
