@@ -44,15 +44,22 @@ def namespace(kafka_bootstrap: str) -> str:
     return ns
 
 
+@pytest.fixture(params=["faust", "batch"])
+def worker_runtime(request: pytest.FixtureRequest) -> str:
+    """Every worker test runs against both runtimes of `vigil worker` (monitor.agents, monitor.batch_worker)."""
+    return str(request.param)
+
+
 @pytest.fixture
-def make_worker(kafka_bootstrap: str, tmp_path: Path) -> Iterator[object]:
+def make_worker(kafka_bootstrap: str, tmp_path: Path, worker_runtime: str) -> Iterator[object]:
     """Factory of real worker processes bound to this test's namespace; all are stopped at the end."""
     workers: list[WorkerProcess] = []
 
     def factory(namespace: str, **env: str) -> WorkerProcess:
         # Scoring tests run without the consent gate; privacy tests pass vigil_consent_required="1".
         worker = WorkerProcess(kafka_bootstrap, namespace, tmp_path / f"worker-{len(workers)}.log",
-                               env_extra={"VIGIL_CONSENT_REQUIRED": "0", **{k.upper(): v for k, v in env.items()}})
+                               env_extra={"VIGIL_CONSENT_REQUIRED": "0", "VIGIL_WORKER_RUNTIME": worker_runtime,
+                                          **{k.upper(): v for k, v in env.items()}})
         workers.append(worker)
         return worker
 
