@@ -313,11 +313,20 @@ class BatchWorker:
 
     # -- the loop -----------------------------------------------------------------------------------------------
 
-    def dispatch(self, batch: dict[TopicPartition, list[Any]]) -> None:
+    def dispatch(self, consumer: AIOKafkaConsumer, batch: dict[TopicPartition, list[Any]]) -> bool:
+        """Hands each partition's records to its lane; False when some must be read again (lane not ready)."""
+        complete = True
         for tp, records in batch.items():
+            if not records:
+                continue
             lane = self.lanes.get(tp.partition)
-            if lane is not None and records:  # a revoked partition's records go to its new owner instead
+            if lane is not None:
                 lane.put((tp, records), len(records))
+            elif tp in consumer.assignment():  # assigned, but its lane is still being set up: read it again later
+                consumer.seek(tp, records[0].offset)
+                complete = False
+            # else: revoked since the poll; its new owner reads these records from the committed offset
+        return complete
 
     async def run(self) -> None:
         await self.ensure_changelogs()
@@ -333,7 +342,8 @@ class BatchWorker:
                     await self.room.wait()
                     if self.stopping.is_set():
                         break
-                self.dispatch(await consumer.getmany(timeout_ms=100, max_records=self.max_records))
+                if not self.dispatch(consumer, await consumer.getmany(timeout_ms=100, max_records=self.max_records)):
+                    await asyncio.sleep(0.05)  # a lane is being set up (fencing, restore): do not spin on refetches
                 if time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + self.tick_seconds
                     for lane in self.lanes.values():
