@@ -206,14 +206,14 @@ class BatchWorker:
     """Consumes the input topics in one group and commits each partition's batches exactly once."""
 
     def __init__(self, settings: Settings, core: WorkerCore, *, clock: Callable[[], datetime],
-                 tick_seconds: float = 60.0, max_records: int = 2000, max_pending: int = 20_000) -> None:
+                 tick_seconds: float | None = None, max_records: int = 2000, max_pending: int = 20_000) -> None:
         self.settings = settings
         self.core = core
         self.clock = clock
         self.names = TopicNames(settings)
         self.group = settings.worker_group
         self.security = KafkaSecurity.from_env().aiokafka()
-        self.tick_seconds = tick_seconds
+        self.tick_seconds = tick_seconds or _seconds("VIGIL_TICK_SECONDS", 60)
         self.max_records = max_records
         self.max_pending = max_pending
         self.commit_interval_s = _seconds("VIGIL_COMMIT_INTERVAL", 0.05)
@@ -296,8 +296,12 @@ class BatchWorker:
                 for tp, records in batch.items():
                     table = self.names.changelog[tp.topic]
                     for record in records:
-                        if record.key is not None:
-                            tables[tp.partition].restore(table, record.key.decode(), record.value)
+                        try:
+                            key = worker_core.key_of_changelog(record.key or b"")
+                        except ValueError as exc:  # not a table record: kept on the topic, skipped here
+                            log.warning("%s: skipping a record at offset %d: %s", tp, record.offset, exc)
+                            continue
+                        tables[tp.partition].restore(table, key, record.value)
                 for tp in list(pending):
                     if await reader.position(tp) >= ends[tp]:
                         pending.discard(tp)

@@ -60,9 +60,9 @@ def test_a_flush_writes_each_changed_patient_once_and_nothing_twice(make_core, t
     handle(core, tables, "readings", ((to_json(r), ORIGIN) for r in cgm_series(DIP[:5]) + cgm_series(
         DIP[:3], patient="p2")))
     written = tables.flush()
-    assert sorted(o.key for o in written) == [b"p1", b"p2"]
+    assert sorted(o.key for o in written) == [b'"p1"', b'"p2"']  # faust's JSON str keys
     assert all(o.topic == worker_core.STATE for o in written)
-    assert {o.key.decode(): engine.load_state(o.value) for o in written} == {
+    assert {worker_core.key_of_changelog(o.key): engine.load_state(o.value) for o in written} == {
         "p1": tables.state("p1"), "p2": tables.state("p2")}
     assert tables.flush() == []
 
@@ -97,7 +97,7 @@ def test_a_scoring_failure_is_a_dead_letter_and_the_next_patient_goes_on(make_co
         [100], patient="p1") + cgm_series([100], patient="p2")])
     assert [d.stage for d in letters_of(outs)] == ["score"]
     assert letters_of(outs)[0].reason.startswith("scoring failed: ")
-    assert [o.key for o in tables.flush()] == [b"p2"]
+    assert [o.key for o in tables.flush()] == [b'"p2"']
 
 
 def test_config_changes_the_targets_and_is_written_to_its_changelog(make_core, tables):
@@ -105,7 +105,7 @@ def test_config_changes_the_targets_and_is_written_to_its_changelog(make_core, t
     assert handle(make_core(), tables, "patient_config", [(config.to_json(), ORIGIN)]) == []
     assert tables.targets("p1") == Targets(low=80.0)
     assert tables.targets("p2") == Targets()
-    assert tables.flush() == [Out(worker_core.CONFIG, b"p1", config.to_json())]
+    assert tables.flush() == [Out(worker_core.CONFIG, b'"p1"', config.to_json())]
     assert tables.flush() == []
 
 
@@ -125,7 +125,7 @@ def test_a_tick_opens_no_data_once_and_rewrites_only_changed_states(make_core, t
     clock.advance(minutes=25)
     opened = alerts_of(core.tick(tables, clock()))
     assert [(a.kind, a.state.value) for a in opened] == [("no_data", "open")]
-    assert [o.key for o in tables.flush()] == [b"p1"]
+    assert [o.key for o in tables.flush()] == [b'"p1"']
     assert core.tick(tables, clock()) == []
 
 
@@ -135,3 +135,15 @@ def test_restored_bytes_are_the_state_and_a_tombstone_forgets_it(tables):
     assert tables.state("p1") == state and tables.patients() == ["p1"]
     tables.restore(worker_core.STATE, "p1", None)
     assert tables.state("p1") is None and tables.patients() == []
+
+
+@pytest.mark.parametrize(("raw", "key"), [(b'"pk_abc"', "pk_abc"), (b'"p\\u00e9"', "p\u00e9")])
+def test_changelog_keys_are_faust_json_strings(raw, key):
+    assert worker_core.key_of_changelog(raw) == key
+    assert worker_core.key_of_changelog(worker_core.changelog_key(key)) == key
+
+
+@pytest.mark.parametrize("raw", [b"", b"pk_abc", b"12", b'["pk"]'])
+def test_a_changelog_key_that_is_no_json_string_is_refused(raw):
+    with pytest.raises(ValueError):
+        worker_core.key_of_changelog(raw)
