@@ -100,3 +100,26 @@ def test_restart_loses_and_duplicates_nothing(kafka_bootstrap, namespace, make_w
         ("predicted_low", AlertState.OPEN),  # a new episode; 66 (low, same severity) does not re-alert
     ]
     assert len({a.episode_id for a in after}) == 2
+
+
+def test_the_other_runtime_resumes_from_the_same_tables(kafka_bootstrap, namespace, make_worker, worker_runtime):
+    """Both runtimes read and write the same changelogs and group offsets: switching is a restart."""
+    other = {"faust": "batch", "batch": "faust"}[worker_runtime]
+    topic = namespaced(READINGS, namespace)
+    first = [make_reading("enrol-004", m, v) for m, v in [(0, 120), (5, 68), (10, 60), (15, 50)]]
+    second = [make_reading("enrol-004", m, v) for m, v in
+              [(20, 70), (25, 90), (30, 95), (35, 100), (40, 105), (45, 90), (50, 80), (55, 72), (60, 66)]]
+    worker = make_worker(namespace).start()
+    publish(kafka_bootstrap, topic, [(r.patient_key.encode(), to_json(r)) for r in first])
+    assert [(a.kind, a.state) for a in alerts_in(kafka_bootstrap, namespace, 1)] == [
+        ("urgent_low_soon", AlertState.OPEN)]
+    worker.stop()
+    make_worker(namespace, vigil_worker_runtime=other).start()
+    publish(kafka_bootstrap, topic, [(r.patient_key.encode(), to_json(r)) for r in second])
+    after = alerts_in(kafka_bootstrap, namespace, 3)
+    # the open episode came over with the state: it resolves, and nothing of the first part is emitted again
+    assert [(a.kind, a.state) for a in after] == [
+        ("urgent_low_soon", AlertState.OPEN),
+        ("urgent_low_soon", AlertState.RESOLVED),
+        ("predicted_low", AlertState.OPEN),
+    ]
