@@ -72,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
                          "(bench.variant_worker), side by side with the current worker")
     ap.add_argument("--model-store", default=None,
                     help="VIGIL_MODEL_STORE for every worker (default: an empty store, so AR2 forecasts)")
-    ap.add_argument("--runtime", choices=["faust", "batch"], default=None,
-                    help="VIGIL_WORKER_RUNTIME for every worker (default: the worker's own default)")
+    ap.add_argument("--runtime", choices=["faust", "batch"], default="batch",
+                    help="the worker runtime measured in every part (default batch); (b) also runs the other one")
     ap.add_argument("--tag", default=None, help="name for the JSON file (default full/quick)")
     args = ap.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the broker and workers are cleaned up
@@ -90,9 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     log_dir = Path(tempfile.mkdtemp(prefix="vigil-bench-logs-"))
     store = args.model_store or str(log_dir / "empty-model-store")
     os.environ["VIGIL_MODEL_STORE"] = str(Path(store).resolve())  # workers inherit it
-    if args.runtime:
-        os.environ["VIGIL_WORKER_RUNTIME"] = args.runtime  # workers inherit it
-    params["runtime"] = os.environ.get("VIGIL_WORKER_RUNTIME", "faust")
+    os.environ["VIGIL_WORKER_RUNTIME"] = params["runtime"] = args.runtime  # workers inherit it
+    other = {"faust": "batch", "batch": "faust"}[args.runtime]
+    b_compare = list(args.compare)
+    if not any(spec.startswith(f"{other}=") for spec in args.compare):
+        b_compare.append(f"{other}=runtime:{other}")  # (b) of the other runtime, side by side
     params["model_store"] = "empty (AR2)" if args.model_store is None else args.model_store
     result["worker_logs"] = str(log_dir)
     group = workload.patients(params["patients"])
@@ -122,11 +124,11 @@ def main(argv: list[str] | None = None) -> int:
                 cpu_a = result["a_raw_consume"]["cpu_s"] / result["a_raw_consume"]["count"]
                 b["cpu_ratio_b_over_a"] = cpu_a / (b["worker_cpu_s"] / b["readings"])
                 ratio += f" (per cpu-second: {b['cpu_ratio_b_over_a']:.3f})"
-            rows.append(("(b) vigil worker x1, readings/s", _fmt(worker_rate),
+            rows.append((f"(b) vigil worker x1 ({args.runtime}), readings/s", _fmt(worker_rate),
                          f"{ratio}  alerts={b['alerts']}  worker cpu {b['worker_cpu_ms_per_reading']:.2f} ms/reading"
                          f"{'  TIMED OUT' if b['timed_out'] else ''}"))
             print(rows[-1], flush=True)
-        for spec in args.compare:
+        for spec in b_compare if "worker" in parts else args.compare:
             name, _, overrides = spec.partition("=")
             v = worker_run(boot, feed, 1, log_dir, args.timeout, overrides)
             result.setdefault("b_variants", {})[name] = v | {"overrides": overrides}
