@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     top.add_argument("--namespace", default=None, help="prefix for an isolated study namespace")
     top.set_defaults(func=_topics)
 
-    worker = sub.add_parser("worker", help="start the faust scoring worker")
+    worker = sub.add_parser("worker", help="start the scoring worker (faust agents or the batch loop)")
     worker.add_argument("--loglevel", default="warning", choices=["debug", "info", "warning", "error"])
     worker.add_argument("--runtime", choices=["faust", "batch"],
                         default=os.environ.get("VIGIL_WORKER_RUNTIME", "faust"),
