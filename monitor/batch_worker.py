@@ -30,6 +30,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from monitor import topics, worker_core
 from monitor.config import Settings
 from monitor.security import KafkaSecurity
+from monitor.state_cache import StateCache
 from monitor.worker_core import Origin, Out, PartitionTables, WorkerCore
 
 log = logging.getLogger(__name__)
@@ -217,7 +218,7 @@ class BatchWorker:
         self.max_records = max_records
         self.max_pending = max_pending
         self.commit_interval_s = _seconds("VIGIL_COMMIT_INTERVAL", 0.05)
-        self.cache = worker_core.StateCache()
+        self.cache = StateCache()
         self.lanes: dict[int, Lane] = {}
         self.stopping = asyncio.Event()
         self.room = asyncio.Event()  # set after each commit: the poll may go on when it waited for room
