@@ -17,7 +17,7 @@ from monitor.kafka_local import free_port
 from monitor.kafka_secure import SecureLocalKafka
 from monitor.pseudonym import patient_key
 from monitor.records import Alert, Reading, ReadingKind, Source, from_json, reading_id_for
-from tests.integration.kafka_helpers import WorkerProcess, new_namespace
+from tests.integration.kafka_helpers import READY_MARKS, WorkerProcess, new_namespace
 
 SECRET = "vigil-test-secret-0123456789"
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
@@ -65,7 +65,8 @@ def test_wrong_password_and_plaintext_are_refused(secure_broker):
     assert "Failed authentication" in secure_broker.log_file.read_text(errors="replace")
 
 
-def test_pipeline_on_the_secured_broker_and_no_secret_in_any_log(secure_broker, secure_env, tmp_path):
+@pytest.mark.parametrize("runtime", ["faust", "batch"])
+def test_pipeline_on_the_secured_broker_and_no_secret_in_any_log(secure_broker, secure_env, tmp_path, runtime):
     security = secure_broker.client_security().kafka_python()
     namespace = new_namespace("s")
     kafka_admin.create_topics(secure_broker.bootstrap, topics.contract(namespace), security=security)
@@ -73,7 +74,7 @@ def test_pipeline_on_the_secured_broker_and_no_secret_in_any_log(secure_broker, 
     grant(ConsentStore(tmp_path / "consent.sqlite"), secure_broker.bootstrap, namespace, key,
           T0 - timedelta(hours=1), by="nurse-1")
     worker = WorkerProcess(secure_broker.bootstrap, namespace, tmp_path / "worker.log",
-                           env_extra=dict(secure_env)).start()
+                           env_extra={**secure_env, "VIGIL_WORKER_RUNTIME": runtime}).start()
     try:
         readings = [Reading(reading_id=reading_id_for("cgm-s", "cgm", i, T0 + timedelta(minutes=5 * i)),
                             patient_key=key, device_id="cgm-s", kind=ReadingKind.CGM, value=v, unit="mg/dL",
@@ -93,4 +94,5 @@ def test_pipeline_on_the_secured_broker_and_no_secret_in_any_log(secure_broker, 
         text = log.read_text(errors="replace") if log.exists() else ""
         for secret in secrets:
             assert secret not in text, f"a password appears in {log.name}"
-    assert "[^Worker]: Ready" in Path(worker.log_path).read_text(errors="replace")
+    ready = dict(zip(["faust", "batch"], READY_MARKS, strict=True))[runtime].decode()
+    assert ready in Path(worker.log_path).read_text(errors="replace")  # the runtime asked for ran
