@@ -95,9 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="start the scoring worker (faust agents or the batch loop)")
     worker.add_argument("--loglevel", default="warning", choices=["debug", "info", "warning", "error"])
     worker.add_argument("--runtime", choices=["faust", "batch"],
-                        default=os.environ.get("VIGIL_WORKER_RUNTIME", "faust"),
-                        help="faust agents, or the batched aiokafka loop (monitor/batch_worker.py; default "
-                             "VIGIL_WORKER_RUNTIME or faust)")
+                        default=os.environ.get("VIGIL_WORKER_RUNTIME", "batch"),
+                        help="the aiokafka batch loop (monitor/batch_worker.py), or faust agents "
+                             "(monitor/agents.py); default VIGIL_WORKER_RUNTIME or batch")
     worker.set_defaults(func=_worker)
 
     tail = sub.add_parser("tail", help="print records of a topic as they arrive")

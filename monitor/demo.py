@@ -134,12 +134,18 @@ def start_worker(settings: Settings, namespace: str, log_path: Path) -> subproce
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def wait_for_log(log_path: Path, marker: str, alive: Callable[[], bool], timeout_s: float = 120.0) -> None:
+WORKER_READY = ("[^Worker]: Ready", "vigil batch worker: ready")  # faust's line, monitor.batch_worker.READY_LINE
+
+
+def wait_for_log(log_path: Path, marker: str | tuple[str, ...], alive: Callable[[], bool],
+                 timeout_s: float = 120.0) -> None:
+    markers = (marker,) if isinstance(marker, str) else marker
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if not alive():
             raise RuntimeError(f"process exited; see {log_path}")
-        if marker in log_path.read_text(errors="replace"):
+        text = log_path.read_text(errors="replace")
+        if any(m in text for m in markers):
             return
         time.sleep(0.2)
     raise TimeoutError(f"'{marker}' not seen in {log_path} after {timeout_s:.0f}s")
@@ -168,10 +174,10 @@ def run_demo(settings: Settings, interval_s: float = 0.4, keep_broker: bool = Fa
         say(f"creating the contract topics in namespace '{namespace}' ...")
         kafka_admin.create_topics(bootstrap, topics.contract(namespace))
         log_path = home / f"{namespace}-worker.log"
-        say(f"starting the faust scoring worker (log: {log_path}) ...")
+        say(f"starting the scoring worker (log: {log_path}) ...")
         worker = start_worker(settings, namespace, log_path)
         proc = worker
-        wait_for_log(log_path, "[^Worker]: Ready", alive=lambda: proc.poll() is None)
+        wait_for_log(log_path, WORKER_READY, alive=lambda: proc.poll() is None)
         printer = AlertPrinter(bootstrap, topics.namespaced(topics.ALERTS, namespace))
         printer.start()
         record_consent(settings, bootstrap, namespace, home)
