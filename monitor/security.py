@@ -119,7 +119,7 @@ class KafkaSecurity:
         return out
 
     def aiokafka(self) -> dict[str, Any]:
-        """Keyword arguments for aiokafka clients (used by faust underneath)."""
+        """Keyword arguments for aiokafka clients (the batch worker; faust uses aiokafka underneath)."""
         out: dict[str, Any] = {"security_protocol": self.protocol}
         if self.uses_sasl:
             out.update(sasl_mechanism=self.mechanism, sasl_plain_username=self.username,
