@@ -50,7 +50,14 @@ def _topics(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+RUNTIMES = ("batch", "faust")
+
+
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    if args.runtime not in RUNTIMES:  # argparse does not check a default taken from the environment
+        print(f"vigil worker: unknown runtime {args.runtime!r} (VIGIL_WORKER_RUNTIME); use one of "
+              f"{', '.join(RUNTIMES)}", file=sys.stderr)
+        return 2
     if args.runtime == "batch":
         from monitor.batch_main import run_batch_worker
 
@@ -94,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="start the scoring worker (faust agents or the batch loop)")
     worker.add_argument("--loglevel", default="warning", choices=["debug", "info", "warning", "error"])
-    worker.add_argument("--runtime", choices=["faust", "batch"],
+    worker.add_argument("--runtime", choices=RUNTIMES,
                         default=os.environ.get("VIGIL_WORKER_RUNTIME", "batch"),
                         help="the aiokafka batch loop (monitor/batch_worker.py), or faust agents "
                              "(monitor/agents.py); default VIGIL_WORKER_RUNTIME or batch")
