@@ -264,6 +264,8 @@ class BatchWorker:
     async def acquire(self, partitions: set[int]) -> None:
         """Fences the previous owner of each partition (its open transaction is aborted), then restores the
         partition's tables from the changelogs, read_committed, up to their end."""
+        if self.stopping.is_set():  # leaving the group: the next assignment goes to the others
+            return
         new = sorted(partitions - self.lanes.keys())
         producers = {}
         for p in new:
@@ -313,7 +315,10 @@ class BatchWorker:
     async def release(self, partitions: set[int]) -> None:
         """Revoked: each lane commits what it was given before the partition goes to its new owner."""
         for p in sorted(partitions & self.lanes.keys()):
-            await self.lanes.pop(p).close()
+            try:
+                await self.lanes.pop(p).close()
+            except Exception as exc:  # e.g. fenced while stalled: the new owner has the partition; close the rest
+                self.fail(exc)
         log.info("revoked partitions %s", sorted(partitions))
 
     # -- the loop -----------------------------------------------------------------------------------------------

@@ -116,6 +116,15 @@ class WorkerProcess:
             self.proc.kill()
             return self.proc.wait()
 
+    def pause(self) -> None:
+        """SIGSTOP: a worker that stalls (no heartbeats, no progress) but is not dead."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGCONT)
+
     def kill(self) -> None:
         """SIGKILL, as a crash would."""
         assert self.proc is not None
