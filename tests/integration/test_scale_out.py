@@ -42,10 +42,8 @@ def test_killing_one_of_two_workers_loses_and_duplicates_no_alert(kafka_bootstra
                                                                    tmp_path, worker_runtime, request):
     if worker_runtime == "faust":
         request.applymarker(pytest.mark.xfail(strict=False, reason=(
-            "issue 9, open: the faust runtime failed in 3 of 13 runs (a fresh-clone CI run at 20:30 lost one "
-            "'resolved' record after a rebalance during which the broker answered an alerts produce with "
-            "NotEnoughReplicasError, retried; CI runs at 22:08 and 22:47); not yet diagnosed. The batch runtime, "
-            "the default, passes this test strictly")))
+            "issue 9, open: the faust runtime loses one 'resolved' record in some runs (counts in bench/README.md, "
+            "'Goals'); not yet diagnosed. The batch runtime, the default, passes this test strictly")))
     readings = feed()
     env = {**FAST_GROUP, "vigil_model_store": str(tmp_path / "no-model")}  # AR2, as the reference run
     expected = uninterrupted_alerts(readings)
