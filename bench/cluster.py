@@ -19,10 +19,11 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from monitor import kafka_admin, topics
 from monitor.app import PARTITIONS, TICKS
+from monitor.batch_worker import READY_LINES
 from monitor.kafka_local import LocalKafka, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-READY_MARKS = (b"[^Worker]: Ready", b"vigil batch worker: ready")  # faust, batch runtime
+READY_MARKS = tuple(line.encode() for line in READY_LINES)
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from monitor.config import Settings
 from monitor.security import KafkaSecurity
 
 TICKS: Final = "vigil.monitor-ticks.v1"  # internal: wall-clock ticks keyed by patient, so tables change in-stream
-PARTITIONS: Final = 12
+PARTITIONS: Final = topics.PARTITIONS
 
 
 @dataclass(frozen=True)
@@ -132,8 +132,8 @@ def create_app(settings: Settings, **overrides: Any) -> Wiring:
     options.update(overrides)
     app = faust.App(settings.worker_group, **options)
     # Changelog-backed tables keyed by patient_key: a restarted worker resumes exactly where it stopped.
-    state = app.Table("patient-state", default=None, key_type=str, value_type=bytes, partitions=PARTITIONS)
-    config = app.Table("patient-config", default=None, key_type=str, value_type=bytes, partitions=PARTITIONS)
+    state = app.Table(topics.STATE_TABLE, default=None, key_type=str, value_type=bytes, partitions=PARTITIONS)
+    config = app.Table(topics.CONFIG_TABLE, default=None, key_type=str, value_type=bytes, partitions=PARTITIONS)
     return Wiring(
         app=app,
         readings=_raw_topic(app, topics.READINGS, settings.namespace),

@@ -1,7 +1,7 @@
-"""The batch worker runtime on plain aiokafka: one transaction per input partition and poll batch (issue 9).
+"""The batch worker runtime on plain aiokafka: per input partition a lane that commits its batches (issue 9).
 
 faust's per-event machinery and its 13 per-message transactional producers cost ~0.2 ms per reading
-(bench/README.md). Here a poll batch is split by partition; each partition's records run through the pure
+(bench/README.md). Here polled records are queued by partition; each partition's lane runs them through the pure
 `monitor.worker_core`, and the outputs, the changed table values (written once per batch) and the input offsets
 go into one transaction of that partition's producer. Its transactional id is per partition, as in faust's
 exactly-once mode, so a new owner fences a dead or stalled one and aborts its open transaction. The changelog
@@ -35,13 +35,8 @@ from monitor.worker_core import Origin, Out, PartitionTables, WorkerCore
 
 log = logging.getLogger(__name__)
 
-# aiokafka retries AddPartitionsToTxn after 20 ms when the broker is still writing the previous transaction's
-# markers (CONCURRENT_TRANSACTIONS, KAFKA-5477); with a transaction per batch that wait dominated the latency
-# (one producer, 1-25 records per transaction: 21-35 -> 7-16 ms per transaction, bench/README.md).
-aiokafka_sender.BACKOFF_OVERRIDE = float(os.environ.get("VIGIL_TXN_RETRY_BACKOFF", "0.002"))
-
-PARTITIONS = next(spec.partitions for spec in topics.CONTRACT if spec.name == topics.READINGS)
 READY_LINE = "vigil batch worker: ready"
+READY_LINES = ("[^Worker]: Ready", READY_LINE)  # what `vigil worker` prints once ready: faust's line, ours
 INPUTS = {topics.READINGS: "readings", topics.ACKS: "acks", topics.PATIENT_CONFIG: "patient_config"}
 
 
@@ -59,8 +54,8 @@ class TopicNames:
             worker_core.ALERTS: topics.namespaced(topics.ALERTS, ns),
             worker_core.SUMMARIES: topics.namespaced(topics.SUMMARIES, ns),
             worker_core.DEADLETTER: topics.namespaced(topics.DEADLETTER, ns),
-            worker_core.STATE: f"{settings.worker_group}-patient-state-changelog",
-            worker_core.CONFIG: f"{settings.worker_group}-patient-config-changelog",
+            worker_core.STATE: topics.table_changelog(settings.worker_group, topics.STATE_TABLE),
+            worker_core.CONFIG: topics.table_changelog(settings.worker_group, topics.CONFIG_TABLE),
         }
         self.changelog = {self.out[worker_core.STATE]: worker_core.STATE,
                           self.out[worker_core.CONFIG]: worker_core.CONFIG}
@@ -171,7 +166,6 @@ class Lane:
             await producer.commit_transaction()
             await producer.begin_transaction()
         self.pending -= records
-        worker.processed += records
         worker.stats.txn(records, scored - started, time.perf_counter() - scored)
         worker.room.set()
 
@@ -223,7 +217,6 @@ class BatchWorker:
         self.stopping = asyncio.Event()
         self.room = asyncio.Event()  # set after each commit: the poll may go on when it waited for room
         self.failed: BaseException | None = None
-        self.processed = 0
         self.stats = LoopStats()
 
     def fail(self, exc: BaseException) -> None:
@@ -241,7 +234,7 @@ class BatchWorker:
         await admin.start()
         try:
             existing = set(await admin.list_topics())
-            new = [NewTopic(name, PARTITIONS, 1, topic_configs=dict(topics.COMPACTED))
+            new = [NewTopic(name, topics.PARTITIONS, 1, topic_configs=dict(topics.COMPACTED))
                    for name in self.names.changelog if name not in existing]
             if new:
                 with contextlib.suppress(TopicAlreadyExistsError):  # another worker created it first
@@ -300,7 +293,7 @@ class BatchWorker:
                     table = self.names.changelog[tp.topic]
                     for record in records:
                         try:
-                            key = worker_core.key_of_changelog(record.key or b"")
+                            key = topics.key_of_changelog(record.key or b"")
                         except ValueError as exc:  # not a table record: kept on the topic, skipped here
                             log.warning("%s: skipping a record at offset %d: %s", tp, record.offset, exc)
                             continue
@@ -339,6 +332,11 @@ class BatchWorker:
         return complete
 
     async def run(self) -> None:
+        # aiokafka retries AddPartitionsToTxn after 20 ms when the broker is still writing the previous
+        # transaction's markers (CONCURRENT_TRANSACTIONS, KAFKA-5477); with a transaction per batch that wait
+        # dominated the latency (one producer, 1-25 records a transaction: 21-35 -> 7-16 ms, bench/README.md).
+        # A module constant of aiokafka's, so it is set here, when a worker runs, not when this module is imported.
+        aiokafka_sender.BACKOFF_OVERRIDE = _seconds("VIGIL_TXN_RETRY_BACKOFF", 0.002)
         await self.ensure_changelogs()
         consumer = self._consumer()
         consumer.subscribe(list(self.names.kind), listener=_Rebalance(self))

@@ -16,6 +16,7 @@ from pathlib import Path
 from kafka import KafkaConsumer
 
 from monitor import kafka_admin, topics
+from monitor.batch_worker import READY_LINES
 from monitor.config import Settings
 from monitor.kafka_local import LocalKafka
 from monitor.notify_demo import SmsDemo
@@ -134,9 +135,6 @@ def start_worker(settings: Settings, namespace: str, log_path: Path) -> subproce
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-WORKER_READY = ("[^Worker]: Ready", "vigil batch worker: ready")  # faust's line, monitor.batch_worker.READY_LINE
-
-
 def wait_for_log(log_path: Path, marker: str | tuple[str, ...], alive: Callable[[], bool],
                  timeout_s: float = 120.0) -> None:
     markers = (marker,) if isinstance(marker, str) else marker
@@ -177,7 +175,7 @@ def run_demo(settings: Settings, interval_s: float = 0.4, keep_broker: bool = Fa
         say(f"starting the scoring worker (log: {log_path}) ...")
         worker = start_worker(settings, namespace, log_path)
         proc = worker
-        wait_for_log(log_path, WORKER_READY, alive=lambda: proc.poll() is None)
+        wait_for_log(log_path, READY_LINES, alive=lambda: proc.poll() is None)
         printer = AlertPrinter(bootstrap, topics.namespaced(topics.ALERTS, namespace))
         printer.start()
         record_consent(settings, bootstrap, namespace, home)

@@ -27,12 +27,12 @@ PATIENT_KEY_COLUMN = "patient_key"
 
 def tombstone_targets(patient_key: str, namespace: str | None, worker_group: str) -> tuple[tuple[str, bytes], ...]:
     """Every compacted (topic, key) holding the patient: contract topics use the raw key, faust changelogs JSON."""
-    faust_key = orjson.dumps(patient_key)  # faust serializes str table keys as JSON: b'"pk_..."'
+    table_key = topics.changelog_key(patient_key)
     return (
         (topics.namespaced(topics.CONSENT, namespace), patient_key.encode()),
         (topics.namespaced(topics.PATIENT_CONFIG, namespace), patient_key.encode()),
-        (f"{worker_group}-patient-state-changelog", faust_key),
-        (f"{worker_group}-patient-config-changelog", faust_key),
+        (topics.table_changelog(worker_group, topics.STATE_TABLE), table_key),
+        (topics.table_changelog(worker_group, topics.CONFIG_TABLE), table_key),
     )
 
 

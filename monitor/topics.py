@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
+import orjson
+
 DAY_MS: Final = 24 * 3600 * 1000
 
 READINGS: Final = "vigil.readings.v1"
@@ -38,15 +40,16 @@ def _delete(days: int) -> dict[str, str]:
 COMPACTED: Final = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0", "segment.ms": str(DAY_MS)}
 
 # 12 partitions keyed by patient: one patient's readings stay ordered, and up to 12 workers share the load.
+PARTITIONS: Final = 12
 CONTRACT: Final[tuple[TopicSpec, ...]] = (
-    TopicSpec(READINGS, 12, "patient_key", "Reading", _delete(30)),
-    TopicSpec(ALERTS, 12, "patient_key", "Alert", _delete(365)),
-    TopicSpec(ACKS, 12, "patient_key", "Ack", _delete(365)),
-    TopicSpec(NOTIFICATIONS, 12, "alert_id", "NotificationAttempt", _delete(365)),
+    TopicSpec(READINGS, PARTITIONS, "patient_key", "Reading", _delete(30)),
+    TopicSpec(ALERTS, PARTITIONS, "patient_key", "Alert", _delete(365)),
+    TopicSpec(ACKS, PARTITIONS, "patient_key", "Ack", _delete(365)),
+    TopicSpec(NOTIFICATIONS, PARTITIONS, "alert_id", "NotificationAttempt", _delete(365)),
     TopicSpec(DEADLETTER, 3, "source", "DeadLetter", _delete(30)),
-    TopicSpec(PATIENT_CONFIG, 12, "patient_key", "PatientConfig", dict(COMPACTED)),
-    TopicSpec(SUMMARIES, 12, "patient_key", "DailySummary", _delete(365)),
-    TopicSpec(CONSENT, 12, "patient_key", "ConsentState", dict(COMPACTED)),
+    TopicSpec(PATIENT_CONFIG, PARTITIONS, "patient_key", "PatientConfig", dict(COMPACTED)),
+    TopicSpec(SUMMARIES, PARTITIONS, "patient_key", "DailySummary", _delete(365)),
+    TopicSpec(CONSENT, PARTITIONS, "patient_key", "ConsentState", dict(COMPACTED)),
 )
 
 
@@ -57,3 +60,24 @@ def namespaced(name: str, namespace: str | None) -> str:
 
 def contract(namespace: str | None = None) -> tuple[TopicSpec, ...]:
     return tuple(spec.in_namespace(namespace) for spec in CONTRACT)
+
+
+STATE_TABLE: Final = "patient-state"  # the worker's tables, each backed by a compacted changelog topic
+CONFIG_TABLE: Final = "patient-config"
+
+
+def table_changelog(worker_group: str, table: str) -> str:
+    """A worker table's changelog topic, named as faust names it, so both worker runtimes share it."""
+    return f"{worker_group}-{table}-changelog"
+
+
+def changelog_key(patient_key: str) -> bytes:
+    """A patient key as faust writes `str` table keys to a changelog (JSON: b'"pk_..."')."""
+    return orjson.dumps(patient_key)
+
+
+def key_of_changelog(raw: bytes) -> str:
+    key = orjson.loads(raw)
+    if not isinstance(key, str):
+        raise ValueError(f"not a patient key: {raw[:40]!r}")
+    return key

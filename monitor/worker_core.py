@@ -8,10 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
-import orjson
-
 from models.api import Forecaster
-from monitor import engine
+from monitor import engine, topics
 from monitor.records import Ack, DeadLetter, Reading, RecordError, from_json, to_json
 from monitor.state_cache import StateCache
 from monitor.targets import DEFAULT_TARGETS, PatientConfig, Targets
@@ -26,19 +24,6 @@ DEADLETTER: Final = "deadletter"
 STATE: Final = "state"  # the patient-state changelog
 CONFIG: Final = "config"  # the patient-config changelog
 DEADLETTER_KEY: Final = b"monitor"
-
-
-def changelog_key(key: str) -> bytes:
-    """A patient key as faust writes `str` table keys to a changelog (JSON), so both runtimes share the tables
-    and erasure tombstones the same key."""
-    return orjson.dumps(key)
-
-
-def key_of_changelog(raw: bytes) -> str:
-    key = orjson.loads(raw)
-    if not isinstance(key, str):
-        raise ValueError(f"not a patient key: {raw[:40]!r}")
-    return key
 
 
 @dataclass(frozen=True)
@@ -106,12 +91,12 @@ class PartitionTables:
             value = engine.dump_state(state)
             if value != self.raw.get(key):
                 self.raw[key] = value
-                out.append(Out(STATE, changelog_key(key), value))
+                out.append(Out(STATE, topics.changelog_key(key), value))
             self.states.remember(key, value, state)
         for key, value in self.config_changed.items():
             if value != self.config_raw.get(key):
                 self.config_raw[key] = value
-                out.append(Out(CONFIG, changelog_key(key), value))
+                out.append(Out(CONFIG, topics.changelog_key(key), value))
         self.changed.clear()
         self.config_changed.clear()
         return out

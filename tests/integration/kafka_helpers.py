@@ -16,12 +16,13 @@ from pathlib import Path
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from monitor import kafka_admin, topics
+from monitor.batch_worker import READY_LINES
 from monitor.topics import READINGS, namespaced
 
 ROOT = Path(__file__).resolve().parents[2]
 # faust reads these from the environment: a dead member leaves the group after the session timeout (6 s instead of
 # 60 s keeps the kill tests short). The worker runs without standby replicas (monitor/app.py, bench/README.md).
-READY_MARKS = (b"[^Worker]: Ready", b"vigil batch worker: ready")  # faust's line, monitor.batch_worker's
+READY_MARKS = tuple(line.encode() for line in READY_LINES)  # faust's line, the batch worker's
 FAST_GROUP = {"broker_session_timeout": "6", "broker_heartbeat_interval": "1"}
 
 

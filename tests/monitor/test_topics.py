@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from monitor import topics
 
 
@@ -32,3 +34,15 @@ def test_config_topic_is_compacted_and_streams_expire():
 def test_namespace_prefixes_every_topic():
     assert set(by_name("study42")) == {f"study42.{name}" for name in by_name()}
     assert topics.namespaced("vigil.readings.v1", None) == "vigil.readings.v1"
+
+
+@pytest.mark.parametrize(("raw", "key"), [(b'"pk_abc"', "pk_abc"), (b'"p\\u00e9"', "p\u00e9")])
+def test_changelog_keys_are_faust_json_strings(raw, key):
+    assert topics.key_of_changelog(raw) == key
+    assert topics.key_of_changelog(topics.changelog_key(key)) == key
+
+
+@pytest.mark.parametrize("raw", [b"", b"pk_abc", b"12", b'["pk"]'])
+def test_a_changelog_key_that_is_no_json_string_is_refused(raw):
+    with pytest.raises(ValueError):
+        topics.key_of_changelog(raw)

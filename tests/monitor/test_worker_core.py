@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from monitor import engine, worker_core
+from monitor import engine, topics, worker_core
 from monitor.records import Alert, DeadLetter, from_json, to_json
 from monitor.state_cache import StateCache
 from monitor.targets import PatientConfig, Targets
@@ -62,7 +62,7 @@ def test_a_flush_writes_each_changed_patient_once_and_nothing_twice(make_core, t
     written = tables.flush()
     assert sorted(o.key for o in written) == [b'"p1"', b'"p2"']  # faust's JSON str keys
     assert all(o.topic == worker_core.STATE for o in written)
-    assert {worker_core.key_of_changelog(o.key): engine.load_state(o.value) for o in written} == {
+    assert {topics.key_of_changelog(o.key): engine.load_state(o.value) for o in written} == {
         "p1": tables.state("p1"), "p2": tables.state("p2")}
     assert tables.flush() == []
 
@@ -136,14 +136,3 @@ def test_restored_bytes_are_the_state_and_a_tombstone_forgets_it(tables):
     tables.restore(worker_core.STATE, "p1", None)
     assert tables.state("p1") is None and tables.patients() == []
 
-
-@pytest.mark.parametrize(("raw", "key"), [(b'"pk_abc"', "pk_abc"), (b'"p\\u00e9"', "p\u00e9")])
-def test_changelog_keys_are_faust_json_strings(raw, key):
-    assert worker_core.key_of_changelog(raw) == key
-    assert worker_core.key_of_changelog(worker_core.changelog_key(key)) == key
-
-
-@pytest.mark.parametrize("raw", [b"", b"pk_abc", b"12", b'["pk"]'])
-def test_a_changelog_key_that_is_no_json_string_is_refused(raw):
-    with pytest.raises(ValueError):
-        worker_core.key_of_changelog(raw)
