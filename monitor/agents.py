@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from models.api import Forecaster
 from models.registry import worker_forecasters
 from monitor import engine
 from monitor.app import Wiring, create_app
@@ -17,13 +15,7 @@ from monitor.consent_feed import ConsentGate, gate_from_env
 from monitor.records import Ack, DeadLetter, Reading, RecordError, from_json, to_json
 from monitor.state_cache import StateCache
 from monitor.targets import DEFAULT_TARGETS, PatientConfig, Targets
-
-Clock = Callable[[], datetime]
-ForecasterFor = Callable[[str], Forecaster | None]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+from monitor.worker_core import Clock, ForecasterFor, utc_now
 
 
 def ar2_for_everyone() -> ForecasterFor:

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
 
 from models.registry import worker_forecasters
 from monitor.batch_worker import BatchWorker, run
 from monitor.config import Settings
 from monitor.consent_feed import gate_from_env
-from monitor.worker_core import WorkerCore
+from monitor.worker_core import WorkerCore, utc_now
 
 log = logging.getLogger(__name__)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def run_batch_worker(settings: Settings, loglevel: str = "warning") -> int:

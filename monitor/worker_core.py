@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Final
 
 from models.api import Forecaster
@@ -17,6 +17,11 @@ from monitor.targets import DEFAULT_TARGETS, PatientConfig, Targets
 Clock = Callable[[], datetime]
 ForecasterFor = Callable[[str], Forecaster | None]
 ConsentCheck = Callable[[Reading, datetime], str | None]  # None, or the reason the reading may not be scored
+
+
+def utc_now() -> datetime:
+    """The workers' wall clock (tests inject monitor.testing.FakeClock instead)."""
+    return datetime.now(UTC)
 
 ALERTS: Final = "alerts"
 SUMMARIES: Final = "summaries"
