@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                          "(bench.variant_worker), side by side with the current worker")
     ap.add_argument("--model-store", default=None,
                     help="VIGIL_MODEL_STORE for every worker (default: an empty store, so AR2 forecasts)")
-    ap.add_argument("--runtime", choices=["faust", "batch"], default="batch",
+    ap.add_argument("--runtime", choices=["faust", "batch", "rdkafka"], default="batch",
                     help="the worker runtime measured in every part (default batch); (b) also runs the other one")
     ap.add_argument("--tag", default=None, help="name for the JSON file (default full/quick)")
     args = ap.parse_args(argv)
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     store = args.model_store or str(log_dir / "empty-model-store")
     os.environ["VIGIL_MODEL_STORE"] = str(Path(store).resolve())  # workers inherit it
     os.environ["VIGIL_WORKER_RUNTIME"] = params["runtime"] = args.runtime  # workers inherit it
-    other = {"faust": "batch", "batch": "faust"}[args.runtime]
+    other = {"faust": "batch", "batch": "faust", "rdkafka": "batch"}[args.runtime]
     b_compare = list(args.compare)
     if not any(spec.startswith(f"{other}=") for spec in args.compare):
         b_compare.append(f"{other}=runtime:{other}")  # (b) of the other runtime, side by side

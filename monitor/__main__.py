@@ -50,7 +50,7 @@ def _topics(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-RUNTIMES = ("batch", "faust")
+RUNTIMES = ("batch", "faust", "rdkafka")
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -62,6 +62,10 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         from monitor.batch_main import run_batch_worker
 
         return run_batch_worker(settings, args.loglevel)
+    if args.runtime == "rdkafka":
+        from monitor.batch_main import run_rdkafka_worker
+
+        return run_rdkafka_worker(settings, args.loglevel)
     from monitor.agents import app
 
     sys.argv = ["vigil", "worker", "--loglevel", args.loglevel, "--without-web"]

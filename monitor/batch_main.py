@@ -1,4 +1,4 @@
-"""`vigil worker --runtime batch`: the batch worker with the same model registry and consent gate as faust's."""
+"""`vigil worker --runtime batch|rdkafka`: the batch workers, with the model registry and consent gate faust uses."""
 
 from __future__ import annotations
 
@@ -26,4 +26,19 @@ def run_batch_worker(settings: Settings, loglevel: str = "warning") -> int:
         await run(BatchWorker(settings, core, clock=utc_now))
 
     asyncio.run(start())
+    return 0
+
+
+def run_rdkafka_worker(settings: Settings, loglevel: str = "warning") -> int:
+    """`vigil worker --runtime rdkafka`: one transactional producer per process (monitor/rdkafka_worker.py)."""
+    from monitor.rdkafka_worker import RdkafkaWorker
+    from monitor.rdkafka_worker import run as run_rdkafka
+
+    logging.basicConfig(level=loglevel.upper(), format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    gate = gate_from_env()
+    core = WorkerCore(clock=utc_now, forecaster_for=worker_forecasters(),
+                      consent=gate.check if gate is not None else None)
+    if gate is not None and not asyncio.run(gate.wait_ready()):
+        log.error("consent state not loaded from %s: refusing readings (fail closed)", gate.view.topic)
+    run_rdkafka(RdkafkaWorker(settings, core, clock=utc_now))
     return 0

@@ -36,7 +36,10 @@ from monitor.worker_core import Origin, Out, PartitionTables, WorkerCore
 log = logging.getLogger(__name__)
 
 READY_LINE = "vigil batch worker: ready"
-READY_LINES = ("[^Worker]: Ready", READY_LINE)  # what `vigil worker` prints once ready: faust's line, ours
+RDKAFKA_READY_LINE = "vigil rdkafka worker: ready"
+# what `vigil worker` prints once ready, per runtime
+READY_BY_RUNTIME = {"faust": "[^Worker]: Ready", "batch": READY_LINE, "rdkafka": RDKAFKA_READY_LINE}
+READY_LINES = tuple(READY_BY_RUNTIME.values())
 INPUTS = {topics.READINGS: "readings", topics.ACKS: "acks", topics.PATIENT_CONFIG: "patient_config"}
 
 

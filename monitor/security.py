@@ -128,6 +128,20 @@ class KafkaSecurity:
             out["ssl_context"] = self.ssl_context()
         return out
 
+    def librdkafka(self) -> dict[str, Any]:
+        """librdkafka configuration properties (the rdkafka worker runtime, confluent-kafka)."""
+        out: dict[str, Any] = {"security.protocol": self.protocol.lower()}
+        if self.uses_sasl:
+            out.update({"sasl.mechanism": self.mechanism, "sasl.username": self.username,
+                        "sasl.password": self.password})
+        if self.uses_tls:
+            out["ssl.endpoint.identification.algorithm"] = "https" if self.check_hostname else "none"
+            if self.cafile:
+                out["ssl.ca.location"] = self.cafile
+            if self.certfile and self.keyfile:
+                out.update({"ssl.certificate.location": self.certfile, "ssl.key.location": self.keyfile})
+        return out
+
     def faust_options(self) -> dict[str, Any]:
         """`broker_credentials` for faust.App, or {} for a PLAINTEXT broker."""
         if self.protocol == "PLAINTEXT":

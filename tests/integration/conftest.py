@@ -44,7 +44,7 @@ def namespace(kafka_bootstrap: str) -> str:
     return ns
 
 
-@pytest.fixture(params=["faust", "batch"])
+@pytest.fixture(params=["faust", "batch", "rdkafka"])
 def worker_runtime(request: pytest.FixtureRequest) -> str:
     """Every worker test runs against both runtimes of `vigil worker` (monitor.agents, monitor.batch_worker)."""
     return str(request.param)

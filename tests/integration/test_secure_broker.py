@@ -12,12 +12,13 @@ from kafka import KafkaConsumer
 
 from device_gateway.publisher import ReadingPublisher
 from monitor import kafka_admin, topics
+from monitor.batch_worker import READY_BY_RUNTIME
 from monitor.consent_store import ConsentStore, grant
 from monitor.kafka_local import free_port
 from monitor.kafka_secure import SecureLocalKafka
 from monitor.pseudonym import patient_key
 from monitor.records import Alert, Reading, ReadingKind, Source, from_json, reading_id_for
-from tests.integration.kafka_helpers import READY_MARKS, WorkerProcess, new_namespace
+from tests.integration.kafka_helpers import WorkerProcess, new_namespace
 
 SECRET = "vigil-test-secret-0123456789"
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
@@ -65,7 +66,7 @@ def test_wrong_password_and_plaintext_are_refused(secure_broker):
     assert "Failed authentication" in secure_broker.log_file.read_text(errors="replace")
 
 
-@pytest.mark.parametrize("runtime", ["faust", "batch"])
+@pytest.mark.parametrize("runtime", ["faust", "batch", "rdkafka"])
 def test_pipeline_on_the_secured_broker_and_no_secret_in_any_log(secure_broker, secure_env, tmp_path, runtime):
     security = secure_broker.client_security().kafka_python()
     namespace = new_namespace("s")
@@ -94,5 +95,4 @@ def test_pipeline_on_the_secured_broker_and_no_secret_in_any_log(secure_broker, 
         text = log.read_text(errors="replace") if log.exists() else ""
         for secret in secrets:
             assert secret not in text, f"a password appears in {log.name}"
-    ready = dict(zip(["faust", "batch"], READY_MARKS, strict=True))[runtime].decode()
-    assert ready in Path(worker.log_path).read_text(errors="replace")  # the runtime asked for ran
+    assert READY_BY_RUNTIME[runtime] in Path(worker.log_path).read_text(errors="replace")  # the runtime asked for ran

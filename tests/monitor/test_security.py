@@ -1,4 +1,4 @@
-"""One transport-security section: env in, kafka-python/aiokafka/faust settings out, secrets never printed."""
+"""One transport-security section: env in, kafka-python/aiokafka/faust/librdkafka settings out, secrets hidden."""
 
 from __future__ import annotations
 
@@ -44,6 +44,19 @@ def test_sasl_ssl_renders_for_aiokafka_and_faust(sasl_env):
     creds = sec.faust_options()["broker_credentials"]
     assert creds.protocol.value == "SASL_SSL" and creds.mechanism.value == "SCRAM-SHA-512"
     assert creds.username == "vigil" and creds.password == PASSWORD
+
+
+def test_sasl_ssl_renders_for_librdkafka(sasl_env, ca):
+    assert KafkaSecurity.from_env(sasl_env).librdkafka() == {
+        "security.protocol": "sasl_ssl", "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "vigil",
+        "sasl.password": PASSWORD, "ssl.endpoint.identification.algorithm": "https",
+        "ssl.ca.location": str(ca.ca_pem)}
+
+
+def test_librdkafka_plaintext_and_unchecked_host_names(sasl_env):
+    assert KafkaSecurity.from_env({}).librdkafka() == {"security.protocol": "plaintext"}
+    unchecked = KafkaSecurity.from_env(sasl_env | {"VIGIL_KAFKA_SSL_CHECK_HOSTNAME": "false"}).librdkafka()
+    assert unchecked["ssl.endpoint.identification.algorithm"] == "none"
 
 
 def test_password_file_is_read(tmp_path, sasl_env):

@@ -1,0 +1,264 @@
+"""The exactly-once worker on librdkafka (confluent-kafka): one transactional producer per process (KIP-447).
+
+monitor/batch_worker.py needs a producer per input partition, because aiokafka's TxnOffsetCommit carries no
+group generation: a transactional id per partition is the only fence there. On this box twelve producers commit
+~150 transactions a second at 1,000 readings/s and the broker's transaction work is most of the latency
+(bench/README.md). librdkafka speaks KIP-447: the offsets carry the consumer group generation, so a worker that
+lost its partitions is fenced by the group coordinator, and a read_committed consumer fetches offsets with
+require_stable, so a new owner waits until the old owner's open transaction is committed or aborted. One
+producer then carries every partition's outputs, changed table values and input offsets per batch.
+
+The loop is synchronous: poll a batch, score it per partition through the pure `monitor.worker_core`, and
+commit it in one transaction before the next poll. Rebalance callbacks run inside the poll, so a revoked
+partition never has uncommitted work. The changelog topics and record format are faust's, as in batch_worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # not in its __all__
+
+from monitor import topics, worker_core
+from monitor.batch_worker import RDKAFKA_READY_LINE, LoopStats, TopicNames
+from monitor.config import Settings
+from monitor.security import KafkaSecurity
+from monitor.state_cache import StateCache
+from monitor.worker_core import Origin, Out, PartitionTables, WorkerCore
+
+log = logging.getLogger(__name__)
+
+
+def _seconds(env: str, default: float) -> float:
+    return float(os.environ.get(env, default))
+
+
+class TransactionError(RuntimeError):
+    """A transaction could not be completed or aborted: the worker stops, a restart restores from the changelog."""
+
+
+def transactional_id(group: str, env: dict[str, str] | None = None) -> str:
+    """Stable per worker slot (VIGIL_WORKER_SLOT, else host and pid): a restarted slot fences its predecessor at
+    once; a new slot's predecessor transaction is aborted by the coordinator after transaction.timeout.ms."""
+    env = dict(os.environ) if env is None else env
+    slot = env.get("VIGIL_WORKER_SLOT") or f"{socket.gethostname()}-{os.getpid()}"
+    return f"{group}-eos-{slot}"
+
+
+class RdkafkaWorker:
+    """Consumes the input topics in one group and commits each poll's batch with one transactional producer."""
+
+    def __init__(self, settings: Settings, core: WorkerCore, *, clock: Callable[[], datetime],
+                 tick_seconds: float | None = None, max_records: int = 5000) -> None:
+        self.settings = settings
+        self.core = core
+        self.clock = clock
+        self.names = TopicNames(settings)
+        self.group = settings.worker_group
+        self.client = KafkaSecurity.from_env().librdkafka() | {"bootstrap.servers": settings.bootstrap}
+        self.tick_seconds = tick_seconds or _seconds("VIGIL_TICK_SECONDS", 60)
+        self.max_records = max_records
+        self.txn_timeout_ms = int(_seconds("VIGIL_TXN_TIMEOUT", 10) * 1000)
+        self.cache = StateCache()
+        self.tables: dict[int, PartitionTables] = {}
+        self.stopping = threading.Event()
+        self.stats = LoopStats()
+        self.consumer: Consumer | None = None
+        self.producer: Producer | None = None
+        self.in_txn = False
+
+    # -- set-up -------------------------------------------------------------------------------------------------
+
+    def ensure_changelogs(self) -> None:
+        """Creates the two compacted changelog topics when missing (faust declares them the same way)."""
+        admin = AdminClient(self.client)
+        existing = set(admin.list_topics(timeout=30).topics)
+        new = [NewTopic(name, topics.PARTITIONS, 1, config=dict(topics.COMPACTED))
+               for name in self.names.changelog if name not in existing]
+        for future in (admin.create_topics(new).values() if new else ()):
+            try:
+                future.result(timeout=30)
+            except KafkaException as exc:  # another worker created it first
+                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise
+
+    def _consumer(self) -> Consumer:
+        return Consumer(self.client | {
+            "group.id": self.group, "client.id": f"{self.group}-eos",
+            "enable.auto.commit": False, "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest", "isolation.level": "read_committed",
+            "partition.assignment.strategy": "range",  # the same partition of every input topic
+            "session.timeout.ms": int(_seconds("BROKER_SESSION_TIMEOUT", 60) * 1000),
+            "heartbeat.interval.ms": int(_seconds("BROKER_HEARTBEAT_INTERVAL", 3) * 1000),
+            "fetch.wait.max.ms": int(_seconds("VIGIL_FETCH_MAX_WAIT", 0.01) * 1000),
+            "max.partition.fetch.bytes": 1 << 20,
+        })
+
+    def _producer(self) -> Producer:
+        return Producer(self.client | {
+            "transactional.id": transactional_id(self.group), "client.id": f"{self.group}-eos",
+            "enable.idempotence": True, "acks": "all", "linger.ms": 2,
+            "transaction.timeout.ms": self.txn_timeout_ms,
+            "partitioner": "murmur2_random",  # Java's, kafka-python's and aiokafka's: a key keeps its partition
+        })
+
+    # -- partitions ---------------------------------------------------------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, assigned: list[TopicPartition]) -> None:
+        """Waits for the previous owner's open transaction (the offset fetch is require_stable), then restores
+        the new partitions' tables from the changelogs, read_committed, up to their stable end."""
+        new = sorted({tp.partition for tp in assigned} - self.tables.keys())
+        if not new:
+            return
+        consumer.committed(assigned, timeout=max(60.0, 3 * self.txn_timeout_ms / 1000))
+        tables = self._restore(new)
+        self.tables.update(tables)
+        log.info("assigned partitions %s (restored %d patients)", new, sum(len(t.raw) for t in tables.values()))
+
+    def _on_revoke(self, consumer: Consumer, revoked: list[TopicPartition]) -> None:
+        """Nothing is uncommitted here (a batch commits before the next poll); the tables go with the partition."""
+        for p in sorted({tp.partition for tp in revoked}):
+            self.tables.pop(p, None)
+        if revoked:
+            log.info("revoked partitions %s", sorted({tp.partition for tp in revoked}))
+
+    def _restore(self, partitions: list[int]) -> dict[int, PartitionTables]:
+        tables = {p: PartitionTables(self.cache) for p in partitions}
+        reader = Consumer(self.client | {
+            "group.id": f"{self.group}-restore", "enable.auto.commit": False, "isolation.level": "read_committed",
+            "enable.partition.eof": True, "client.id": f"{self.group}-restore"})
+        try:
+            tps = [TopicPartition(name, p, OFFSET_BEGINNING) for name in self.names.changelog for p in partitions]
+            reader.assign(tps)
+            pending = {(tp.topic, tp.partition) for tp in tps}
+            while pending:
+                for record in reader.consume(num_messages=10_000, timeout=0.5):
+                    topic, partition, error = record.topic() or "", record.partition() or 0, record.error()
+                    if error is not None:
+                        if error.code() == KafkaError._PARTITION_EOF:
+                            pending.discard((topic, partition))
+                            continue
+                        raise KafkaException(error)
+                    try:
+                        key = topics.key_of_changelog(record.key() or b"")
+                    except ValueError as exc:  # not a table record: kept on the topic, skipped here
+                        log.warning("%s/%d: skipping a record at offset %s: %s", topic, partition, record.offset(),
+                                    exc)
+                        continue
+                    tables[partition].restore(self.names.changelog[topic], key, record.value())
+        finally:
+            reader.close()
+        return tables
+
+    # -- the loop -----------------------------------------------------------------------------------------------
+
+    def _poll(self, consumer: Consumer) -> list[Message]:
+        """Blocks up to 0.1 s for the first record, then takes what is already fetched (no waiting for a full
+        batch: that would be latency)."""
+        first = consumer.poll(0.1)
+        if first is None:
+            return []
+        return [first, *consumer.consume(num_messages=self.max_records - 1, timeout=0)]
+
+    def _score(self, messages: list[Message]) -> tuple[list[tuple[int, Out]], list[TopicPartition]]:
+        by_partition: dict[tuple[str, int], list[tuple[bytes, int]]] = {}
+        for m in messages:
+            error, topic, partition, offset = m.error(), m.topic(), m.partition(), m.offset()
+            if error is not None or topic is None or partition is None or offset is None:
+                log.warning("consumer error (no record consumed): %s", error)  # e.g. a topic not authorized
+                continue
+            by_partition.setdefault((topic, partition), []).append((m.value() or b"", offset))
+        outs: list[tuple[int, Out]] = []
+        offsets: list[TopicPartition] = []
+        for (topic, partition), batch in by_partition.items():
+            tables = self.tables.get(partition)
+            if tables is None:  # not ours any more (cannot happen between polls): its owner reads it again
+                continue
+            kind = self.names.kind[topic]
+            outs.extend((partition, out) for out in worker_core.handle(self.core, tables, kind, (
+                (value, Origin(topic, partition, offset)) for value, offset in batch)))
+            offsets.append(TopicPartition(topic, partition, batch[-1][1] + 1))
+        for partition, tables in self.tables.items():
+            outs.extend((partition, out) for out in tables.flush())
+        return outs, offsets
+
+    def _tick(self) -> list[tuple[int, Out]]:
+        now = self.clock()
+        return [(p, out) for p, tables in self.tables.items() for out in self.core.tick(tables, now)]
+
+    def _commit(self, consumer: Consumer, outs: list[tuple[int, Out]], offsets: list[TopicPartition]) -> None:
+        """Writes the outputs, the changed table values and the input offsets in one transaction."""
+        if not outs and not offsets:
+            return
+        producer = self.producer
+        assert producer is not None
+        producer.begin_transaction()
+        names = self.names.out
+        for partition, out in outs:
+            if out.topic in (worker_core.STATE, worker_core.CONFIG):
+                producer.produce(names[out.topic], out.value, out.key, partition=partition)
+            else:
+                producer.produce(names[out.topic], out.value, out.key)
+            producer.poll(0)  # serves delivery reports; never blocks
+        try:
+            if offsets:
+                producer.send_offsets_to_transaction(offsets, consumer.consumer_group_metadata(), 30)
+            producer.commit_transaction(30)
+        except KafkaException as exc:
+            error = exc.args[0]
+            if error.txn_requires_abort():  # e.g. fenced by the group: another worker owns the partitions now
+                producer.abort_transaction(30)
+                raise TransactionError(f"transaction aborted: {error}") from exc
+            raise TransactionError(f"transaction failed: {error}") from exc
+
+    def run(self) -> None:
+        self.ensure_changelogs()
+        self.producer = self._producer()
+        self.producer.init_transactions(60)  # fences a predecessor of this slot, aborting its open transaction
+        consumer = self.consumer = self._consumer()
+        consumer.subscribe(list(self.names.kind), on_assign=self._on_assign, on_revoke=self._on_revoke,
+                           on_lost=self._on_revoke)
+        print(RDKAFKA_READY_LINE, flush=True)
+        next_tick = time.monotonic() + self.tick_seconds
+        try:
+            while not self.stopping.is_set():
+                messages = self._poll(consumer)
+                began = time.perf_counter()
+                outs, offsets = self._score(messages)
+                if time.monotonic() >= next_tick:
+                    next_tick = time.monotonic() + self.tick_seconds
+                    outs.extend(self._tick())
+                scored = time.perf_counter()
+                self._commit(consumer, outs, offsets)
+                if outs or offsets:
+                    self.stats.txn(len(messages), scored - began, time.perf_counter() - scored)
+        finally:
+            with contextlib.suppress(KafkaException, RuntimeError):
+                consumer.close()  # leaves the group: the partitions go to the others at once
+            self.producer.flush(10)
+
+
+def run(worker: RdkafkaWorker) -> None:
+    """Runs the worker until SIGTERM or SIGINT (the current batch is committed first). A failed transaction ends
+    it with TransactionError (the supervisor restarts it, and the new instance restores from the changelog)."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: worker.stopping.set())
+    worker.run()
+
