@@ -19,10 +19,10 @@ from bench import clients, cluster, latency, report, state_cost, workload
 from monitor.records import Reading
 from monitor.topics import ALERTS, READINGS, namespaced
 
-FULL = {"patients": 2000, "readings": 30000, "publish": 30000, "latency_s": 20.0, "scale": [1, 2, 4],
+FULL = {"patients": 2000, "readings": 30000, "publish": 30000, "latency_s": 20.0, "warmup_s": 5.0, "scale": [1, 2, 4],
         "sweep": [1000, 10000, 100000], "memory": [10000, 100000], "sample_patients": 200, "sample_steps": 72,
         "commit_intervals": [None, 1.0], "load_shares": [0.5, 0.25]}
-QUICK = {"patients": 300, "readings": 6000, "publish": 5000, "latency_s": 8.0, "scale": [1, 2],
+QUICK = {"patients": 300, "readings": 6000, "publish": 5000, "latency_s": 8.0, "warmup_s": 2.0, "scale": [1, 2],
          "sweep": [300, 3000], "memory": [2000], "sample_patients": 40, "sample_steps": 36,
         "commit_intervals": [None], "load_shares": [0.5]}
 
@@ -174,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         if "latency" in parts and worker_rate:
             result["d_latency"] = []
             dippers = workload.patients(max(50, params["patients"] // 4), seed=9, dip_share=1.0)
+            warm_patients = workload.patients(max(50, params["patients"] // 4), seed=10, dip_share=1.0)
             feed_rate = worker_rate
             if not args.worker_rate:  # the latency feed (every patient dipping) costs more per reading than (b)'s:
                 # its own saturated rate is what "50 % load" is a share of
@@ -187,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
             for share in params["load_shares"]:
                 rate = share * feed_rate
                 lat_feed = workload.readings(dippers, max(200, int(rate * params["latency_s"])), first_step=60)
+                # other patients first, in the same paced stream: a worker's first seconds are reported apart
+                warm_feed = workload.readings(warm_patients, int(rate * params["warmup_s"]), first_step=60)
                 # the worker's own settings, a forced commit interval, and each --compare variant, one after another
                 runs = [(None, None, "commit as configured")]
                 if params["runtime"] == "faust":  # the batch runtime commits once per poll batch, no interval
@@ -197,15 +200,16 @@ def main(argv: list[str] | None = None) -> int:
                     ns = cluster.new_namespace(boot)
                     with cluster.workers(boot, ns, 1, log_dir, variant, **env):
                         lats = latency.measure(boot, namespaced(READINGS, ns), namespaced(ALERTS, ns), lat_feed,
-                                               rate)
+                                               rate, warmup=warm_feed)
                     result["d_latency"].append({"rate": rate, "share_of_b": share, "readings": len(lat_feed),
                                                 "commit_interval_s": interval, "variant": label,
+                                                "warmup_readings": len(warm_feed),
                                                 "results": [asdict(x) for x in lats]})
                     for x in lats:
                         rows.append((f"(d) {share:.0%} load ({rate:,.0f}/s), {label}, {x.isolation}, ms",
                                      f"{x.p50_ms:.0f}/{x.p95_ms:.0f}/{x.p99_ms:.0f}",
                                      f"p50/p95/p99, max {x.max_ms:.0f}, n={x.samples}"))
-                    print(*rows[-2:], sep="\n", flush=True)
+                    print(*rows[-len(lats):], sep="\n", flush=True)
         if "memory" in parts:
             sizes = state_cost.sample_states(params["sample_patients"], params["sample_steps"])
             result["state_sizes"] = {k: v for k, v in asdict(sizes).items() if k != "states"}

@@ -113,11 +113,13 @@ def paced_send_elsewhere(bootstrap: str, topic: str, readings: list[Reading], ra
     return sent
 
 
-def summarize(isolation: str, seen: list[tuple[float, Alert]], sent: dict[str, float]) -> Latency:
+def summarize(isolation: str, seen: list[tuple[float, Alert]], sent: dict[str, float],
+              measured: set[str] | None = None) -> Latency:
+    """Latency of the alerts caused by `measured` readings (all sent ones when None)."""
     delays = []
     for arrived, alert in seen:
         stamps = [sent[rid] for rid in alert.reading_ids if rid in sent]
-        if stamps:
+        if stamps and (measured is None or any(rid in measured for rid in alert.reading_ids)):
             delays.append((arrived - max(stamps)) * 1000)
     if not delays:
         return Latency(isolation, 0, 0.0, 0.0, 0.0, 0.0)
@@ -126,12 +128,15 @@ def summarize(isolation: str, seen: list[tuple[float, Alert]], sent: dict[str, f
 
 
 def measure(bootstrap: str, readings_topic: str, alerts_topic: str, readings: list[Reading], rate: float,
-            settle_s: float = 3.0) -> list[Latency]:
-    """Runs the paced feed against a ready worker and returns latency for read_committed and read_uncommitted."""
+            settle_s: float = 3.0, warmup: list[Reading] | None = None) -> list[Latency]:
+    """Runs the paced feed against a ready worker and returns latency for read_committed and read_uncommitted,
+    then the same two for the warm-up: readings sent first in the same paced stream, whose alerts are not
+    counted in the first two (a worker's first seconds: coordinator look-ups, the first transactions)."""
     clocks = [AlertClock(bootstrap, alerts_topic, iso) for iso in ("read_committed", "read_uncommitted")]
     for c in clocks:
         c.start()
-    sent = paced_send_elsewhere(bootstrap, readings_topic, readings, rate)
+    warmup = warmup or []
+    sent = paced_send_elsewhere(bootstrap, readings_topic, [*warmup, *readings], rate)
     deadline = time.monotonic() + settle_s + 10
     last = -1
     while time.monotonic() < deadline:  # wait until no new alert arrived for settle_s
@@ -143,4 +148,8 @@ def measure(bootstrap: str, readings_topic: str, alerts_topic: str, readings: li
     for c in clocks:
         c.stopping.set()
         c.join()
-    return [summarize(c.consumer.config["isolation_level"], c.seen, sent) for c in clocks]
+    measured, early = {r.reading_id for r in readings}, {r.reading_id for r in warmup}
+    isolation = [c.consumer.config["isolation_level"] for c in clocks]
+    return [*(summarize(iso, c.seen, sent, measured) for iso, c in zip(isolation, clocks, strict=True)),
+            *(summarize(f"{iso}, warm-up", c.seen, sent, early) for iso, c in zip(isolation, clocks, strict=True)
+              if warmup)]

@@ -8,9 +8,10 @@ lost its partitions is fenced by the group coordinator, and a read_committed con
 require_stable, so a new owner waits until the old owner's open transaction is committed or aborted. One
 producer then carries every partition's outputs, changed table values and input offsets per batch.
 
-The loop is synchronous: poll a batch, score it per partition through the pure `monitor.worker_core`, and
-commit it in one transaction before the next poll. Rebalance callbacks run inside the poll, so a revoked
-partition never has uncommitted work. The changelog topics and record format are faust's, as in batch_worker.
+The loop polls a batch and scores it per partition through the pure `monitor.worker_core`, then queues its
+records in a transaction that a second thread commits while the loop polls and scores the next batch
+(librdkafka waits without the GIL). Rebalance callbacks run inside the poll and wait for that commit first, so a
+revoked partition never has uncommitted work. The changelog topics and record format are faust's, as in batch_worker.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
+from typing import Any
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -82,7 +85,8 @@ class RdkafkaWorker:
         self.stats = LoopStats()
         self.consumer: Consumer | None = None
         self.producer: Producer | None = None
-        self.in_txn = False
+        self.announced = False
+        self.pending: Future[None] | None = None  # the transaction being committed on the commit thread
 
     # -- set-up -------------------------------------------------------------------------------------------------
 
@@ -116,6 +120,9 @@ class RdkafkaWorker:
             "transactional.id": transactional_id(self.group), "client.id": f"{self.group}-eos",
             "enable.idempotence": True, "acks": "all", "linger.ms": 2,
             "transaction.timeout.ms": self.txn_timeout_ms,
+            # AddPartitionsToTxn is refused (CONCURRENT_TRANSACTIONS) while the broker still writes the previous
+            # transaction's markers; librdkafka retries after retry.backoff.ms, 100 ms by default
+            "retry.backoff.ms": int(_seconds("VIGIL_TXN_RETRY_BACKOFF", 0.002) * 1000) or 1,
             "partitioner": "murmur2_random",  # Java's, kafka-python's and aiokafka's: a key keeps its partition
         })
 
@@ -124,16 +131,26 @@ class RdkafkaWorker:
     def _on_assign(self, consumer: Consumer, assigned: list[TopicPartition]) -> None:
         """Waits for the previous owner's open transaction (the offset fetch is require_stable), then restores
         the new partitions' tables from the changelogs, read_committed, up to their stable end."""
+        self._settle()
         new = sorted({tp.partition for tp in assigned} - self.tables.keys())
         if not new:
+            self._ready()
             return
         consumer.committed(assigned, timeout=max(60.0, 3 * self.txn_timeout_ms / 1000))
         tables = self._restore(new)
         self.tables.update(tables)
         log.info("assigned partitions %s (restored %d patients)", new, sum(len(t.raw) for t in tables.values()))
+        self._ready()
+
+    def _ready(self) -> None:
+        """Printed once the first assignment is restored: readings sent from now on are scored without delay."""
+        if not self.announced:
+            self.announced = True
+            print(RDKAFKA_READY_LINE, flush=True)
 
     def _on_revoke(self, consumer: Consumer, revoked: list[TopicPartition]) -> None:
-        """Nothing is uncommitted here (a batch commits before the next poll); the tables go with the partition."""
+        """The transaction in flight ends first (every scored batch is in it); the tables go with the partition."""
+        self._settle()
         for p in sorted({tp.partition for tp in revoked}):
             self.tables.pop(p, None)
         if revoked:
@@ -203,10 +220,8 @@ class RdkafkaWorker:
         now = self.clock()
         return [(p, out) for p, tables in self.tables.items() for out in self.core.tick(tables, now)]
 
-    def _commit(self, consumer: Consumer, outs: list[tuple[int, Out]], offsets: list[TopicPartition]) -> None:
-        """Writes the outputs, the changed table values and the input offsets in one transaction."""
-        if not outs and not offsets:
-            return
+    def _send(self, outs: list[tuple[int, Out]]) -> None:
+        """Opens a transaction and queues its records: the outputs and the changed table values."""
         producer = self.producer
         assert producer is not None
         producer.begin_transaction()
@@ -217,9 +232,15 @@ class RdkafkaWorker:
             else:
                 producer.produce(names[out.topic], out.value, out.key)
             producer.poll(0)  # serves delivery reports; never blocks
+
+    def _finish(self, offsets: list[TopicPartition], group: Any, records: int, score_s: float) -> None:
+        """Adds the input offsets and commits (on the commit thread, while the loop scores the next batch)."""
+        producer = self.producer
+        assert producer is not None
+        began = time.perf_counter()
         try:
             if offsets:
-                producer.send_offsets_to_transaction(offsets, consumer.consumer_group_metadata(), 30)
+                producer.send_offsets_to_transaction(offsets, group, 30)
             producer.commit_transaction(30)
         except KafkaException as exc:
             error = exc.args[0]
@@ -227,6 +248,13 @@ class RdkafkaWorker:
                 producer.abort_transaction(30)
                 raise TransactionError(f"transaction aborted: {error}") from exc
             raise TransactionError(f"transaction failed: {error}") from exc
+        self.stats.txn(records, score_s, time.perf_counter() - began)
+
+    def _settle(self) -> None:
+        """Waits for the transaction in flight; its failure stops the worker (raised here, in the loop)."""
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            pending.result()
 
     def run(self) -> None:
         self.ensure_changelogs()
@@ -235,8 +263,8 @@ class RdkafkaWorker:
         consumer = self.consumer = self._consumer()
         consumer.subscribe(list(self.names.kind), on_assign=self._on_assign, on_revoke=self._on_revoke,
                            on_lost=self._on_revoke)
-        print(RDKAFKA_READY_LINE, flush=True)
         next_tick = time.monotonic() + self.tick_seconds
+        committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vigil-commit")
         try:
             while not self.stopping.is_set():
                 messages = self._poll(consumer)
@@ -245,15 +273,18 @@ class RdkafkaWorker:
                 if time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + self.tick_seconds
                     outs.extend(self._tick())
-                scored = time.perf_counter()
-                self._commit(consumer, outs, offsets)
+                score_s = time.perf_counter() - began
+                self._settle()
                 if outs or offsets:
-                    self.stats.txn(len(messages), scored - began, time.perf_counter() - scored)
+                    self._send(outs)
+                    self.pending = committer.submit(self._finish, offsets, consumer.consumer_group_metadata(),
+                                                    len(messages), score_s)
+            self._settle()
         finally:
+            committer.shutdown(wait=True)
             with contextlib.suppress(KafkaException, RuntimeError):
                 consumer.close()  # leaves the group: the partitions go to the others at once
             self.producer.flush(10)
-
 
 def run(worker: RdkafkaWorker) -> None:
     """Runs the worker until SIGTERM or SIGINT (the current batch is committed first). A failed transaction ends
