@@ -231,7 +231,7 @@ class RdkafkaWorker:
                 producer.produce(names[out.topic], out.value, out.key, partition=partition)
             else:
                 producer.produce(names[out.topic], out.value, out.key)
-            producer.poll(0)  # serves delivery reports; never blocks
+        producer.poll(0)  # serves the client's events (errors); never blocks
 
     def _finish(self, offsets: list[TopicPartition], group: Any, records: int, score_s: float) -> None:
         """Adds the input offsets and commits (on the commit thread, while the loop scores the next batch)."""
