@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 from models.registry import worker_forecasters
 from monitor import engine
 from monitor.app import Wiring, create_app
-from monitor.config import Settings
+from monitor.config import Settings, WorkerTiming
 from monitor.consent_feed import ConsentGate, gate_from_env
 from monitor.records import Ack, DeadLetter, Reading, RecordError, from_json, to_json
 from monitor.state_cache import StateCache
@@ -40,7 +39,7 @@ def register(wiring: Wiring, clock: Clock = utc_now, forecaster_for: ForecasterF
     """Attaches the agents to the app and returns them."""
     app = wiring.app
     lookup = forecaster_for or ar2_for_everyone()
-    interval = tick_seconds or float(os.environ.get("VIGIL_TICK_SECONDS", "60"))
+    interval = tick_seconds or WorkerTiming().tick_s
     states = StateCache()  # decoded states of recently written patients (a hit needs the table's exact bytes)
 
     async def dead_letter(raw: bytes, reason: str, event: Any, stage: str) -> None:
@@ -145,8 +144,10 @@ def register(wiring: Wiring, clock: Clock = utc_now, forecaster_for: ForecasterF
     return Agents(score_readings, apply_acks, apply_config, apply_ticks, send_ticks)
 
 
-wiring = create_app(Settings.from_env())
+settings = Settings.from_env()
+wiring = create_app(settings)
 app = wiring.app
 # The promoted model from the registry (VIGIL_MODEL_STORE); AR2 for everyone when none is promoted.
-agents = register(wiring, consent=gate_from_env(), forecaster_for=worker_forecasters())
+agents = register(wiring, consent=gate_from_env(), forecaster_for=worker_forecasters(),
+                  tick_seconds=settings.timing.tick_s)
 score_readings = agents.score_readings

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import time
 from collections.abc import Callable
@@ -41,10 +40,6 @@ RDKAFKA_READY_LINE = "vigil rdkafka worker: ready"
 READY_BY_RUNTIME = {"faust": "[^Worker]: Ready", "batch": READY_LINE, "rdkafka": RDKAFKA_READY_LINE}
 READY_LINES = tuple(READY_BY_RUNTIME.values())
 INPUTS = {topics.READINGS: "readings", topics.ACKS: "acks", topics.PATIENT_CONFIG: "patient_config"}
-
-
-def _seconds(env: str, default: float) -> float:
-    return float(os.environ.get(env, default))
 
 
 class TopicNames:
@@ -211,10 +206,11 @@ class BatchWorker:
         self.names = TopicNames(settings)
         self.group = settings.worker_group
         self.security = KafkaSecurity.from_env().aiokafka()
-        self.tick_seconds = tick_seconds or _seconds("VIGIL_TICK_SECONDS", 60)
+        self.timing = settings.timing
+        self.tick_seconds = tick_seconds or self.timing.tick_s
         self.max_records = max_records
         self.max_pending = max_pending
-        self.commit_interval_s = _seconds("VIGIL_COMMIT_INTERVAL", 0.05)
+        self.commit_interval_s = self.timing.commit_interval_s
         self.cache = StateCache()
         self.lanes: dict[int, Lane] = {}
         self.stopping = asyncio.Event()
@@ -250,9 +246,9 @@ class BatchWorker:
             bootstrap_servers=self.settings.bootstrap, group_id=self.group, client_id=f"{self.group}-batch",
             enable_auto_commit=False, auto_offset_reset="earliest", isolation_level="read_committed",
             partition_assignment_strategy=(RangePartitionAssignor,),  # same partition of every input topic
-            session_timeout_ms=int(_seconds("BROKER_SESSION_TIMEOUT", 60) * 1000),
-            heartbeat_interval_ms=int(_seconds("BROKER_HEARTBEAT_INTERVAL", 3) * 1000),
-            fetch_max_wait_ms=int(_seconds("VIGIL_FETCH_MAX_WAIT", 0.01) * 1000),
+            session_timeout_ms=int(self.timing.session_timeout_s * 1000),
+            heartbeat_interval_ms=int(self.timing.heartbeat_interval_s * 1000),
+            fetch_max_wait_ms=int(self.timing.fetch_max_wait_s * 1000),
             max_partition_fetch_bytes=1 << 20, **self.security)
 
     # -- partitions ---------------------------------------------------------------------------------------------
@@ -339,7 +335,7 @@ class BatchWorker:
         # transaction's markers (CONCURRENT_TRANSACTIONS, KAFKA-5477); with a transaction per batch that wait
         # dominated the latency (one producer, 1-25 records a transaction: 21-35 -> 7-16 ms, bench/README.md).
         # A module constant of aiokafka's, so it is set here, when a worker runs, not when this module is imported.
-        aiokafka_sender.BACKOFF_OVERRIDE = _seconds("VIGIL_TXN_RETRY_BACKOFF", 0.002)
+        aiokafka_sender.BACKOFF_OVERRIDE = self.timing.txn_retry_backoff_s
         await self.ensure_changelogs()
         consumer = self._consumer()
         consumer.subscribe(list(self.names.kind), listener=_Rebalance(self))

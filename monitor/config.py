@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_SECRET = "vigil-dev-secret-change-me-in-production"
@@ -12,6 +12,50 @@ DEFAULT_SECRET = "vigil-dev-secret-change-me-in-production"
 
 class ConfigError(ValueError):
     """Raised for a setting that cannot work, with the variable name and what to do."""
+
+
+# (variable, field, default seconds, whether 0 is allowed): the worker runtimes' timing
+WORKER_TIMING = (
+    ("VIGIL_TICK_SECONDS", "tick_s", 60.0, False),  # wall-clock no-data check
+    ("VIGIL_COMMIT_INTERVAL", "commit_interval_s", 0.05, True),  # batch: least time between two commits of a lane
+    ("VIGIL_TXN_RETRY_BACKOFF", "txn_retry_backoff_s", 0.002, True),  # retry after CONCURRENT_TRANSACTIONS
+    ("VIGIL_FETCH_MAX_WAIT", "fetch_max_wait_s", 0.01, True),  # the broker's wait for more records in one fetch
+    ("VIGIL_TXN_TIMEOUT", "txn_timeout_s", 10.0, False),  # rdkafka: a dead worker's open transaction ends after
+    ("BROKER_SESSION_TIMEOUT", "session_timeout_s", 60.0, False),  # group membership (faust reads the same names)
+    ("BROKER_HEARTBEAT_INTERVAL", "heartbeat_interval_s", 3.0, False),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerTiming:
+    """The worker runtimes' timing (README "Settings"); read once, so a bad value stops the worker at start."""
+
+    tick_s: float = 60.0
+    commit_interval_s: float = 0.05
+    txn_retry_backoff_s: float = 0.002
+    fetch_max_wait_s: float = 0.01
+    txn_timeout_s: float = 10.0
+    session_timeout_s: float = 60.0
+    heartbeat_interval_s: float = 3.0
+    slot: str | None = None  # VIGIL_WORKER_SLOT: the rdkafka runtime's stable transactional id per worker
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> WorkerTiming:
+        values: dict[str, float] = {}
+        for name, attr, default, zero_ok in WORKER_TIMING:
+            text = env.get(name, "").strip()
+            if not text:
+                values[attr] = default
+                continue
+            try:
+                value = float(text)
+            except ValueError:
+                raise ConfigError(f"{name} must be a number of seconds, not {text!r}") from None
+            if not (value >= 0 if zero_ok else value > 0) or value == float("inf"):
+                least = "zero or more" if zero_ok else "a positive number of"
+                raise ConfigError(f"{name} must be {least} seconds, not {text!r}")
+            values[attr] = value
+        return cls(**values, slot=env.get("VIGIL_WORKER_SLOT", "").strip() or None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +69,7 @@ class Settings:
     worker_id: str = "vigil-monitor"
     worker_web_port: int = 6066
     kafka_port: int = 9092
+    timing: WorkerTiming = field(default_factory=WorkerTiming)
 
     @property
     def worker_group(self) -> str:
@@ -51,4 +96,5 @@ class Settings:
             worker_id=env.get("VIGIL_WORKER_ID", "vigil-monitor"),
             worker_web_port=web_port,
             kafka_port=port,
+            timing=WorkerTiming.from_env(env),
         )

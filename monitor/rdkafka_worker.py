@@ -49,20 +49,14 @@ from monitor.worker_core import Origin, Out, PartitionTables, WorkerCore
 log = logging.getLogger(__name__)
 
 
-def _seconds(env: str, default: float) -> float:
-    return float(os.environ.get(env, default))
-
-
 class TransactionError(RuntimeError):
     """A transaction could not be completed or aborted: the worker stops, a restart restores from the changelog."""
 
 
-def transactional_id(group: str, env: dict[str, str] | None = None) -> str:
+def transactional_id(group: str, slot: str | None) -> str:
     """Stable per worker slot (VIGIL_WORKER_SLOT, else host and pid): a restarted slot fences its predecessor at
     once; a new slot's predecessor transaction is aborted by the coordinator after transaction.timeout.ms."""
-    env = dict(os.environ) if env is None else env
-    slot = env.get("VIGIL_WORKER_SLOT") or f"{socket.gethostname()}-{os.getpid()}"
-    return f"{group}-eos-{slot}"
+    return f"{group}-eos-{slot or f'{socket.gethostname()}-{os.getpid()}'}"
 
 
 class RdkafkaWorker:
@@ -76,9 +70,10 @@ class RdkafkaWorker:
         self.names = TopicNames(settings)
         self.group = settings.worker_group
         self.client = KafkaSecurity.from_env().librdkafka() | {"bootstrap.servers": settings.bootstrap}
-        self.tick_seconds = tick_seconds or _seconds("VIGIL_TICK_SECONDS", 60)
+        self.timing = settings.timing
+        self.tick_seconds = tick_seconds or self.timing.tick_s
         self.max_records = max_records
-        self.txn_timeout_ms = int(_seconds("VIGIL_TXN_TIMEOUT", 10) * 1000)
+        self.txn_timeout_ms = int(self.timing.txn_timeout_s * 1000)
         self.cache = StateCache()
         self.tables: dict[int, PartitionTables] = {}
         self.stopping = threading.Event()
@@ -109,20 +104,20 @@ class RdkafkaWorker:
             "enable.auto.commit": False, "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest", "isolation.level": "read_committed",
             "partition.assignment.strategy": "range",  # the same partition of every input topic
-            "session.timeout.ms": int(_seconds("BROKER_SESSION_TIMEOUT", 60) * 1000),
-            "heartbeat.interval.ms": int(_seconds("BROKER_HEARTBEAT_INTERVAL", 3) * 1000),
-            "fetch.wait.max.ms": int(_seconds("VIGIL_FETCH_MAX_WAIT", 0.01) * 1000),
+            "session.timeout.ms": int(self.timing.session_timeout_s * 1000),
+            "heartbeat.interval.ms": int(self.timing.heartbeat_interval_s * 1000),
+            "fetch.wait.max.ms": int(self.timing.fetch_max_wait_s * 1000),
             "max.partition.fetch.bytes": 1 << 20,
         })
 
     def _producer(self) -> Producer:
         return Producer(self.client | {
-            "transactional.id": transactional_id(self.group), "client.id": f"{self.group}-eos",
+            "transactional.id": transactional_id(self.group, self.timing.slot), "client.id": f"{self.group}-eos",
             "enable.idempotence": True, "acks": "all", "linger.ms": 2,
             "transaction.timeout.ms": self.txn_timeout_ms,
             # AddPartitionsToTxn is refused (CONCURRENT_TRANSACTIONS) while the broker still writes the previous
             # transaction's markers; librdkafka retries after retry.backoff.ms, 100 ms by default
-            "retry.backoff.ms": int(_seconds("VIGIL_TXN_RETRY_BACKOFF", 0.002) * 1000) or 1,
+            "retry.backoff.ms": max(1, int(self.timing.txn_retry_backoff_s * 1000)),
             "partitioner": "murmur2_random",  # Java's, kafka-python's and aiokafka's: a key keeps its partition
         })
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from dataclasses import replace
 
 import orjson
 import pytest
@@ -62,11 +63,18 @@ def run(readings: list[Reading], *, refold: bool, through_bytes: bool = False,
 
 
 def assert_same(fast: list[engine.Step], reference: list[engine.Step]) -> None:
+    """Same records and states. The reference re-generates every buffered reading's records on each re-fold and
+    drops those among the last EMITTED_KEPT keys; a key that has rotated out of that memory comes out a second
+    time. The contract forbids that (a record key identifies one record), so the oracle drops a reference record
+    whose key came out before in the stream, and compares states apart from that memory."""
     assert len(fast) == len(reference)
+    keys: set[str] = set()
     for a, b in zip(fast, reference, strict=True):
-        assert a.alerts == b.alerts
+        expected = tuple(x for x in b.alerts if x.record_key not in keys)
+        keys.update(x.record_key for x in b.alerts)
+        assert a.alerts == expected
         assert a.summaries == b.summaries
-        assert a.state == b.state  # the trail (an in-memory cache) is not compared
+        assert a.state == b.state or replace(a.state, emitted=()) == replace(b.state, emitted=())  # trail: not compared
 
 
 @settings(max_examples=25, deadline=None)

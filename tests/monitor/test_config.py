@@ -1,0 +1,40 @@
+"""Settings: the worker timing is read once from the environment, and a bad value is refused by name."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.config import ConfigError, Settings, WorkerTiming
+
+
+def test_defaults_without_any_variable():
+    assert Settings.from_env({}).timing == WorkerTiming()
+    assert WorkerTiming().tick_s == 60.0 and WorkerTiming().slot is None
+
+
+def test_every_timing_variable_is_read():
+    env = {"VIGIL_TICK_SECONDS": "2", "VIGIL_COMMIT_INTERVAL": "0.1", "VIGIL_TXN_RETRY_BACKOFF": "0.005",
+           "VIGIL_FETCH_MAX_WAIT": "0.02", "VIGIL_TXN_TIMEOUT": "30", "BROKER_SESSION_TIMEOUT": "10",
+           "BROKER_HEARTBEAT_INTERVAL": "1", "VIGIL_WORKER_SLOT": " w3 "}
+    assert Settings.from_env(env).timing == WorkerTiming(
+        tick_s=2.0, commit_interval_s=0.1, txn_retry_backoff_s=0.005, fetch_max_wait_s=0.02, txn_timeout_s=30.0,
+        session_timeout_s=10.0, heartbeat_interval_s=1.0, slot="w3")
+
+
+@pytest.mark.parametrize(("name", "text", "message"), [
+    ("VIGIL_TICK_SECONDS", "soon", "VIGIL_TICK_SECONDS must be a number of seconds, not 'soon'"),
+    ("VIGIL_TXN_TIMEOUT", "0", "VIGIL_TXN_TIMEOUT must be a positive number of seconds, not '0'"),
+    ("BROKER_SESSION_TIMEOUT", "-5", "BROKER_SESSION_TIMEOUT must be a positive number of seconds, not '-5'"),
+    ("VIGIL_COMMIT_INTERVAL", "nan", "VIGIL_COMMIT_INTERVAL must be zero or more seconds, not 'nan'"),
+    ("VIGIL_TXN_RETRY_BACKOFF", "-1", "VIGIL_TXN_RETRY_BACKOFF must be zero or more seconds, not '-1'"),
+    ("VIGIL_FETCH_MAX_WAIT", "inf", "VIGIL_FETCH_MAX_WAIT must be zero or more seconds, not 'inf'"),
+])
+def test_a_bad_value_is_refused_naming_the_variable(name, text, message):
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({name: text})
+    assert str(caught.value) == message
+
+
+def test_an_empty_value_means_the_default_and_pacing_may_be_off():
+    assert Settings.from_env({"VIGIL_TICK_SECONDS": " "}).timing.tick_s == 60.0
+    assert Settings.from_env({"VIGIL_COMMIT_INTERVAL": "0"}).timing.commit_interval_s == 0.0
