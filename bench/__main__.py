@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import clients, cluster, latency, report, state_cost, workload
+from monitor.__main__ import RUNTIMES
 from monitor.records import Reading
 from monitor.topics import ALERTS, READINGS, namespaced
 
@@ -72,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
                          "(bench.variant_worker), side by side with the current worker")
     ap.add_argument("--model-store", default=None,
                     help="VIGIL_MODEL_STORE for every worker (default: an empty store, so AR2 forecasts)")
-    ap.add_argument("--runtime", choices=["faust", "batch", "rdkafka"], default="batch",
-                    help="the worker runtime measured in every part (default batch); (b) also runs the other one")
+    ap.add_argument("--runtime", choices=RUNTIMES, default="rdkafka",
+                    help="the worker runtime measured in every part (default rdkafka); (b) also runs the others")
     ap.add_argument("--tag", default=None, help="name for the JSON file (default full/quick)")
     args = ap.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the broker and workers are cleaned up
@@ -91,10 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     store = args.model_store or str(log_dir / "empty-model-store")
     os.environ["VIGIL_MODEL_STORE"] = str(Path(store).resolve())  # workers inherit it
     os.environ["VIGIL_WORKER_RUNTIME"] = params["runtime"] = args.runtime  # workers inherit it
-    other = {"faust": "batch", "batch": "faust", "rdkafka": "batch"}[args.runtime]
     b_compare = list(args.compare)
-    if not any(spec.startswith(f"{other}=") for spec in args.compare):
-        b_compare.append(f"{other}=runtime:{other}")  # (b) of the other runtime, side by side
+    for other in (r for r in RUNTIMES if r != args.runtime):  # (b) of the other runtimes, side by side
+        if not any(spec.startswith(f"{other}=") for spec in args.compare):
+            b_compare.append(f"{other}=runtime:{other}")
     params["model_store"] = "empty (AR2)" if args.model_store is None else args.model_store
     result["worker_logs"] = str(log_dir)
     group = workload.patients(params["patients"])

@@ -50,7 +50,7 @@ def _topics(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-RUNTIMES = ("batch", "faust", "rdkafka")
+RUNTIMES = ("rdkafka", "batch", "faust")  # the first is the default
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -103,12 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     top.add_argument("--namespace", default=None, help="prefix for an isolated study namespace")
     top.set_defaults(func=_topics)
 
-    worker = sub.add_parser("worker", help="start the scoring worker (faust agents or the batch loop)")
+    worker = sub.add_parser("worker", help="start the scoring worker (librdkafka or aiokafka loop, or faust agents)")
     worker.add_argument("--loglevel", default="warning", choices=["debug", "info", "warning", "error"])
     worker.add_argument("--runtime", choices=RUNTIMES,
-                        default=os.environ.get("VIGIL_WORKER_RUNTIME", "batch"),
-                        help="the aiokafka batch loop (monitor/batch_worker.py), or faust agents "
-                             "(monitor/agents.py); default VIGIL_WORKER_RUNTIME or batch")
+                        default=os.environ.get("VIGIL_WORKER_RUNTIME", RUNTIMES[0]),
+                        help="rdkafka: one transactional producer per process (monitor/rdkafka_worker.py); "
+                             "batch: one per partition on aiokafka (monitor/batch_worker.py); faust: faust agents "
+                             "(monitor/agents.py). Default VIGIL_WORKER_RUNTIME or rdkafka")
     worker.set_defaults(func=_worker)
 
     tail = sub.add_parser("tail", help="print records of a topic as they arrive")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.__main__ import RUNTIMES
 from monitor.kafka_local import LocalKafka, free_port
 from tests.integration.kafka_helpers import WorkerProcess, create_namespace, new_namespace
 
@@ -44,9 +45,9 @@ def namespace(kafka_bootstrap: str) -> str:
     return ns
 
 
-@pytest.fixture(params=["faust", "batch", "rdkafka"])
+@pytest.fixture(params=RUNTIMES)
 def worker_runtime(request: pytest.FixtureRequest) -> str:
-    """Every worker test runs against both runtimes of `vigil worker` (monitor.agents, monitor.batch_worker)."""
+    """Every worker test runs against each runtime of `vigil worker` (rdkafka_worker, batch_worker, agents)."""
     return str(request.param)
 
 

@@ -12,6 +12,7 @@ from kafka import KafkaConsumer
 
 from device_gateway.publisher import ReadingPublisher
 from monitor import kafka_admin, topics
+from monitor.__main__ import RUNTIMES
 from monitor.batch_worker import READY_BY_RUNTIME
 from monitor.consent_store import ConsentStore, grant
 from monitor.kafka_local import free_port
@@ -66,7 +67,7 @@ def test_wrong_password_and_plaintext_are_refused(secure_broker):
     assert "Failed authentication" in secure_broker.log_file.read_text(errors="replace")
 
 
-@pytest.mark.parametrize("runtime", ["faust", "batch", "rdkafka"])
+@pytest.mark.parametrize("runtime", RUNTIMES)
 def test_pipeline_on_the_secured_broker_and_no_secret_in_any_log(secure_broker, secure_env, tmp_path, runtime):
     security = secure_broker.client_security().kafka_python()
     namespace = new_namespace("s")

@@ -9,7 +9,7 @@ from monitor.config import Settings
 
 
 @pytest.mark.parametrize(("env", "argv", "expected"), [
-    (None, [], "batch"),
+    (None, [], "rdkafka"),
     ("faust", [], "faust"),
     ("faust", ["--runtime", "batch"], "batch"),
 ])
