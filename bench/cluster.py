@@ -19,8 +19,8 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from monitor import kafka_admin, topics
 from monitor.app import PARTITIONS, TICKS
-from monitor.batch_worker import READY_LINES
 from monitor.kafka_local import LocalKafka, free_port
+from monitor.worker_loop import READY_LINES
 
 ROOT = Path(__file__).resolve().parents[1]
 READY_MARKS = tuple(line.encode() for line in READY_LINES)

@@ -1,4 +1,5 @@
-"""`vigil worker --runtime batch|rdkafka`: the batch workers, with the model registry and consent gate faust uses."""
+"""`vigil worker --runtime rdkafka|batch`: the two loops over worker_core, with the model registry and consent gate
+faust uses."""
 
 from __future__ import annotations
 
@@ -6,23 +7,34 @@ import asyncio
 import logging
 
 from models.registry import worker_forecasters
-from monitor.batch_worker import BatchWorker, run
 from monitor.config import Settings
-from monitor.consent_feed import gate_from_env
+from monitor.consent_feed import ConsentGate, gate_from_env
 from monitor.worker_core import WorkerCore, utc_now
 
 log = logging.getLogger(__name__)
 
 
-def run_batch_worker(settings: Settings, loglevel: str = "warning") -> int:
+def _core(loglevel: str) -> tuple[WorkerCore, ConsentGate | None]:
     logging.basicConfig(level=loglevel.upper(), format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
     gate = gate_from_env()
-    core = WorkerCore(clock=utc_now, forecaster_for=worker_forecasters(),
-                      consent=gate.check if gate is not None else None)
+    return WorkerCore(clock=utc_now, forecaster_for=worker_forecasters(),
+                      consent=gate.check if gate is not None else None), gate
+
+
+async def _consent_loaded(gate: ConsentGate | None) -> None:
+    """Waits once for the consent view; without it every reading is refused (fail closed), never scored."""
+    if gate is not None and not await gate.wait_ready():
+        log.error("consent state not loaded from %s: refusing readings (fail closed)", gate.view.topic)
+
+
+def run_batch_worker(settings: Settings, loglevel: str = "warning") -> int:
+    """One transactional producer per input partition on aiokafka (monitor/batch_worker.py)."""
+    from monitor.batch_worker import BatchWorker, run
+
+    core, gate = _core(loglevel)
 
     async def start() -> None:
-        if gate is not None and not await gate.wait_ready():
-            log.error("consent state not loaded from %s: refusing readings (fail closed)", gate.view.topic)
+        await _consent_loaded(gate)
         await run(BatchWorker(settings, core, clock=utc_now))
 
     asyncio.run(start())
@@ -30,15 +42,10 @@ def run_batch_worker(settings: Settings, loglevel: str = "warning") -> int:
 
 
 def run_rdkafka_worker(settings: Settings, loglevel: str = "warning") -> int:
-    """`vigil worker --runtime rdkafka`: one transactional producer per process (monitor/rdkafka_worker.py)."""
-    from monitor.rdkafka_worker import RdkafkaWorker
-    from monitor.rdkafka_worker import run as run_rdkafka
+    """One transactional producer per process on librdkafka (monitor/rdkafka_worker.py)."""
+    from monitor.rdkafka_worker import RdkafkaWorker, run
 
-    logging.basicConfig(level=loglevel.upper(), format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
-    gate = gate_from_env()
-    core = WorkerCore(clock=utc_now, forecaster_for=worker_forecasters(),
-                      consent=gate.check if gate is not None else None)
-    if gate is not None and not asyncio.run(gate.wait_ready()):
-        log.error("consent state not loaded from %s: refusing readings (fail closed)", gate.view.topic)
-    run_rdkafka(RdkafkaWorker(settings, core, clock=utc_now))
+    core, gate = _core(loglevel)
+    asyncio.run(_consent_loaded(gate))
+    run(RdkafkaWorker(settings, core, clock=utc_now))
     return 0

@@ -16,13 +16,13 @@ from pathlib import Path
 from kafka import KafkaConsumer
 
 from monitor import kafka_admin, topics
-from monitor.batch_worker import READY_LINES
 from monitor.config import Settings
 from monitor.kafka_local import LocalKafka
 from monitor.notify_demo import SmsDemo
 from monitor.pseudonym import patient_key
 from monitor.records import Alert, RecordError, parse_any
 from monitor.tail import describe
+from monitor.worker_loop import READY_LINES
 
 ROOT = Path(__file__).resolve().parents[1]
 # A morning that drifts low: in range, below 70 (low), below 54 (urgent low), then recovery above 80.

@@ -40,11 +40,11 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # not in its __all__
 
 from monitor import topics, worker_core
-from monitor.batch_worker import RDKAFKA_READY_LINE, LoopStats, TopicNames
 from monitor.config import Settings
 from monitor.security import KafkaSecurity
 from monitor.state_cache import StateCache
 from monitor.worker_core import Origin, Out, PartitionTables, WorkerCore
+from monitor.worker_loop import RDKAFKA_READY_LINE, LoopStats, TopicNames
 
 log = logging.getLogger(__name__)
 

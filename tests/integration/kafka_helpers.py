@@ -16,8 +16,8 @@ from pathlib import Path
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from monitor import kafka_admin, topics
-from monitor.batch_worker import READY_LINES
 from monitor.topics import READINGS, namespaced
+from monitor.worker_loop import READY_LINES
 
 ROOT = Path(__file__).resolve().parents[2]
 # faust reads these from the environment: a dead member leaves the group after the session timeout (6 s instead of

@@ -13,12 +13,12 @@ from kafka import KafkaConsumer
 from device_gateway.publisher import ReadingPublisher
 from monitor import kafka_admin, topics
 from monitor.__main__ import RUNTIMES
-from monitor.batch_worker import READY_BY_RUNTIME
 from monitor.consent_store import ConsentStore, grant
 from monitor.kafka_local import free_port
 from monitor.kafka_secure import SecureLocalKafka
 from monitor.pseudonym import patient_key
 from monitor.records import Alert, Reading, ReadingKind, Source, from_json, reading_id_for
+from monitor.worker_loop import READY_BY_RUNTIME
 from tests.integration.kafka_helpers import WorkerProcess, new_namespace
 
 SECRET = "vigil-test-secret-0123456789"
