@@ -118,6 +118,9 @@ class RdkafkaWorker:
             # AddPartitionsToTxn is refused (CONCURRENT_TRANSACTIONS) while the broker still writes the previous
             # transaction's markers; librdkafka retries after retry.backoff.ms, 100 ms by default
             "retry.backoff.ms": max(1, int(self.timing.txn_retry_backoff_s * 1000)),
+            # and doubles it per retry up to retry.backoff.max.ms (1 s by default): a worker's first transactions
+            # waited up to 1.2 s for it
+            "retry.backoff.max.ms": 100,
             "partitioner": "murmur2_random",  # Java's, kafka-python's and aiokafka's: a key keeps its partition
         })
 
@@ -161,7 +164,7 @@ class RdkafkaWorker:
             reader.assign(tps)
             pending = {(tp.topic, tp.partition) for tp in tps}
             while pending:
-                for record in reader.consume(num_messages=10_000, timeout=0.5):
+                for record in reader.consume(num_messages=10_000, timeout=0.05):
                     topic, partition, error = record.topic() or "", record.partition() or 0, record.error()
                     if error is not None:
                         if error.code() == KafkaError._PARTITION_EOF:
