@@ -47,5 +47,4 @@ def run_rdkafka_worker(settings: Settings, loglevel: str = "warning") -> int:
 
     core, gate = _core(loglevel)
     asyncio.run(_consent_loaded(gate))
-    run(RdkafkaWorker(settings, core, clock=utc_now))
-    return 0
+    return run(RdkafkaWorker(settings, core, clock=utc_now))

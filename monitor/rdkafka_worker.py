@@ -282,12 +282,20 @@ class RdkafkaWorker:
             committer.shutdown(wait=True)
             with contextlib.suppress(KafkaException, RuntimeError):
                 consumer.close()  # leaves the group: the partitions go to the others at once
-            self.producer.flush(10)
+            with contextlib.suppress(KafkaException):  # after a fatal error (fenced) nothing is left to send
+                self.producer.flush(10)
 
-def run(worker: RdkafkaWorker) -> None:
-    """Runs the worker until SIGTERM or SIGINT (the current batch is committed first). A failed transaction ends
-    it with TransactionError (the supervisor restarts it, and the new instance restores from the changelog)."""
+
+def run(worker: RdkafkaWorker) -> int:
+    """Runs the worker until SIGTERM or SIGINT (the current batch is committed first); returns the exit status.
+    A failed transaction (e.g. fenced after a stall: its partitions have a new owner) is logged and ends it with 1,
+    and the supervisor restarts it; the new instance restores from the changelog."""
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: worker.stopping.set())
-    worker.run()
+    try:
+        worker.run()
+    except TransactionError as exc:
+        log.error("stopping: %s (a restart restores from the changelog)", exc)
+        return 1
+    return 0
 
