@@ -49,6 +49,10 @@ from monitor.worker_loop import RDKAFKA_READY_LINE, LoopStats, TopicNames
 log = logging.getLogger(__name__)
 
 
+_REFUSED = frozenset({KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED,
+                      KafkaError.SASL_AUTHENTICATION_FAILED})  # no retry helps: stop with the reason
+
+
 class TransactionError(RuntimeError):
     """A transaction could not be completed or aborted: the worker stops, a restart restores from the changelog."""
 
@@ -120,7 +124,7 @@ class RdkafkaWorker:
             "retry.backoff.ms": max(1, int(self.timing.txn_retry_backoff_s * 1000)),
             # and doubles it per retry up to retry.backoff.max.ms (1 s by default): a worker's first transactions
             # waited up to 1.2 s for it
-            "retry.backoff.max.ms": 100,
+            "retry.backoff.max.ms": max(100, int(self.timing.txn_retry_backoff_s * 1000)),
             "partitioner": "murmur2_random",  # Java's, kafka-python's and aiokafka's: a key keeps its partition
         })
 
@@ -169,8 +173,11 @@ class RdkafkaWorker:
                     if error is not None:
                         if error.code() == KafkaError._PARTITION_EOF:
                             pending.discard((topic, partition))
-                            continue
-                        raise KafkaException(error)
+                        elif error.fatal() or error.code() in _REFUSED:
+                            raise KafkaException(error)
+                        else:  # e.g. a broker connection lost: librdkafka retries on its own
+                            log.warning("restoring %s/%d: %s", topic, partition, error)
+                        continue
                     try:
                         key = topics.key_of_changelog(record.key() or b"")
                     except ValueError as exc:  # not a table record: kept on the topic, skipped here
