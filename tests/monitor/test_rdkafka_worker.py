@@ -1,11 +1,25 @@
-"""The rdkafka runtime's one pure choice: which transactional id a worker process uses."""
+"""The rdkafka runtime without a broker: its transactional id, and how one polled batch becomes the outputs and
+input offsets of one transaction (confluent-kafka's Message objects are built directly)."""
 
 from __future__ import annotations
 
 import os
 import socket
 
-from monitor.rdkafka_worker import transactional_id
+import pytest
+from confluent_kafka import KafkaError, Message
+
+from monitor import engine, topics, worker_core
+from monitor.config import Settings
+from monitor.rdkafka_worker import RdkafkaWorker, transactional_id
+from monitor.records import Alert, from_json, to_json
+from monitor.state_cache import StateCache
+from monitor.testing import FakeClock, cgm_series
+from monitor.worker_core import PartitionTables, WorkerCore
+
+NS = "t1"
+READINGS = topics.namespaced(topics.READINGS, NS)
+DIP = [120, 110, 95, 80, 66, 58, 52, 50, 49, 60]
 
 
 def test_a_worker_slot_names_the_transactional_id_so_a_restart_fences_its_predecessor():
@@ -15,3 +29,48 @@ def test_a_worker_slot_names_the_transactional_id_so_a_restart_fences_its_predec
 
 def test_without_a_slot_each_process_has_its_own_id():
     assert transactional_id("g", None) == f"g-eos-{socket.gethostname()}-{os.getpid()}"
+
+
+@pytest.fixture
+def make_worker():
+    """A worker that owns the given partitions (no client is created until run())."""
+    forecaster = engine.default_forecaster()
+
+    def factory(*owned: int) -> RdkafkaWorker:
+        core = WorkerCore(clock=FakeClock(), forecaster_for=lambda _key: forecaster)
+        worker = RdkafkaWorker(Settings(namespace=NS), core, clock=FakeClock())
+        worker.tables = {p: PartitionTables(StateCache()) for p in owned}
+        return worker
+    return factory
+
+
+def polled(partition: int, values: list[bytes], first_offset: int = 0) -> list[Message]:
+    return [Message(topic=READINGS, partition=partition, offset=first_offset + i, value=v)
+            for i, v in enumerate(values)]
+
+
+def test_a_batch_becomes_alerts_one_state_per_patient_and_the_next_offset_per_partition(make_worker):
+    worker = make_worker(2, 5)
+    batch = (polled(2, [to_json(r) for r in cgm_series(DIP, patient="p2")], first_offset=40)
+             + polled(5, [to_json(r) for r in cgm_series(DIP[:3], patient="p5")], first_offset=7))
+    outs, offsets = worker._score(batch)
+    assert sorted((tp.topic, tp.partition, tp.offset) for tp in offsets) == [(READINGS, 2, 50), (READINGS, 5, 10)]
+    states = [(p, o.key) for p, o in outs if o.topic == worker_core.STATE]
+    assert sorted(states) == [(2, topics.changelog_key("p2")), (5, topics.changelog_key("p5"))]
+    alerts = [from_json(o.value, Alert) for _, o in outs if o.topic == worker_core.ALERTS]
+    assert alerts and {a.patient_key for a in alerts} == {"p2"}
+
+
+def test_bad_input_is_a_dead_letter_and_a_consumer_error_is_no_record(make_worker):
+    worker = make_worker(1)
+    batch = [*polled(1, [b"{not json"], first_offset=3),
+             Message(topic=READINGS, partition=1, error=KafkaError(KafkaError._TRANSPORT))]
+    outs, offsets = worker._score(batch)
+    assert [o.topic for _, o in outs] == [worker_core.DEADLETTER]
+    assert [(tp.partition, tp.offset) for tp in offsets] == [(1, 4)]  # the bad record is consumed: it has a letter
+
+
+def test_records_of_a_partition_the_worker_does_not_own_are_neither_scored_nor_committed(make_worker):
+    worker = make_worker(1)
+    outs, offsets = worker._score(polled(4, [to_json(r) for r in cgm_series(DIP[:2], patient="p4")]))
+    assert outs == [] and offsets == []
