@@ -6,6 +6,7 @@ changelog, so the alerts topic (read_committed) holds exactly the alert records 
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 
@@ -38,12 +39,20 @@ def uninterrupted_alerts(readings: list) -> Counter[str]:
     return out
 
 
+def known_faust_failure(request: pytest.FixtureRequest) -> None:
+    """The faust runtime loses one 'resolved' record in about a third of the two-worker runs (issue 9, counts in
+    bench/README.md, undiagnosed). A non-strict xfail cannot fail, so by default the test is skipped, saying so;
+    VIGIL_RUN_KNOWN_FAILURES=1 runs it as an xfail. The rdkafka and batch runtimes pass it strictly."""
+    reason = "issue 9, open: the faust runtime loses one 'resolved' record in about a third of the runs"
+    if os.environ.get("VIGIL_RUN_KNOWN_FAILURES", "") != "1":
+        pytest.skip(f"{reason} (VIGIL_RUN_KNOWN_FAILURES=1 runs it)")
+    request.applymarker(pytest.mark.xfail(strict=False, reason=reason))
+
+
 def test_killing_one_of_two_workers_loses_and_duplicates_no_alert(kafka_bootstrap, namespace, make_worker,
                                                                    tmp_path, worker_runtime, request):
     if worker_runtime == "faust":
-        request.applymarker(pytest.mark.xfail(strict=False, reason=(
-            "issue 9, open: the faust runtime loses one 'resolved' record in some runs (counts in bench/README.md, "
-            "'Goals'); not yet diagnosed. The batch runtime, the default, passes this test strictly")))
+        known_faust_failure(request)
     readings = feed()
     env = {**FAST_GROUP, "vigil_model_store": str(tmp_path / "no-model")}  # AR2, as the reference run
     expected = uninterrupted_alerts(readings)
@@ -90,8 +99,7 @@ def test_a_stalled_worker_is_fenced_when_it_wakes_and_nothing_is_duplicated(kafk
     """SIGSTOP one of two workers (a long GC pause, a frozen VM) until the group has moved its partitions, then
     SIGCONT it: whatever it had in flight must be refused (its transactional ids were fenced by the new owner)."""
     if worker_runtime == "faust":
-        request.applymarker(pytest.mark.xfail(strict=False, reason=(
-            "issue 9: the faust runtime's rebalance handling is the one that lost a record in the kill test")))
+        known_faust_failure(request)
     readings = feed()
     env = {**FAST_GROUP, "vigil_model_store": str(tmp_path / "no-model")}
     expected = uninterrupted_alerts(readings)
