@@ -14,15 +14,15 @@ class ConfigError(ValueError):
     """Raised for a setting that cannot work, with the variable name and what to do."""
 
 
-# (variable, field, default seconds, whether 0 is allowed): the worker runtimes' timing
+# (variable, field, whether 0 is allowed): the worker runtimes' timing, defaults on WorkerTiming's fields
 WORKER_TIMING = (
-    ("VIGIL_TICK_SECONDS", "tick_s", 60.0, False),  # wall-clock no-data check
-    ("VIGIL_COMMIT_INTERVAL", "commit_interval_s", 0.05, True),  # batch: least time between two commits of a lane
-    ("VIGIL_TXN_RETRY_BACKOFF", "txn_retry_backoff_s", 0.002, True),  # retry after CONCURRENT_TRANSACTIONS
-    ("VIGIL_FETCH_MAX_WAIT", "fetch_max_wait_s", 0.01, True),  # the broker's wait for more records in one fetch
-    ("VIGIL_TXN_TIMEOUT", "txn_timeout_s", 10.0, False),  # rdkafka: a dead worker's open transaction ends after
-    ("BROKER_SESSION_TIMEOUT", "session_timeout_s", 60.0, False),  # group membership (faust reads the same names)
-    ("BROKER_HEARTBEAT_INTERVAL", "heartbeat_interval_s", 3.0, False),
+    ("VIGIL_TICK_SECONDS", "tick_s", False),  # wall-clock no-data check
+    ("VIGIL_COMMIT_INTERVAL", "commit_interval_s", True),  # batch: least time between two commits of a lane
+    ("VIGIL_TXN_RETRY_BACKOFF", "txn_retry_backoff_s", True),  # retry after CONCURRENT_TRANSACTIONS
+    ("VIGIL_FETCH_MAX_WAIT", "fetch_max_wait_s", True),  # the broker's wait for more records in one fetch
+    ("VIGIL_TXN_TIMEOUT", "txn_timeout_s", False),  # rdkafka: a dead worker's open transaction ends after
+    ("BROKER_SESSION_TIMEOUT", "session_timeout_s", False),  # group membership (faust reads the same names)
+    ("BROKER_HEARTBEAT_INTERVAL", "heartbeat_interval_s", False),
 )
 
 
@@ -42,10 +42,9 @@ class WorkerTiming:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> WorkerTiming:
         values: dict[str, float] = {}
-        for name, attr, default, zero_ok in WORKER_TIMING:
+        for name, attr, zero_ok in WORKER_TIMING:
             text = env.get(name, "").strip()
-            if not text:
-                values[attr] = default
+            if not text:  # the field's default
                 continue
             try:
                 value = float(text)
