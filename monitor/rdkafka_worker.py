@@ -68,7 +68,6 @@ class RdkafkaWorker:
 
     def __init__(self, settings: Settings, core: WorkerCore, *, clock: Callable[[], datetime],
                  tick_seconds: float | None = None, max_records: int = 5000) -> None:
-        self.settings = settings
         self.core = core
         self.clock = clock
         self.names = TopicNames(settings)
@@ -82,7 +81,6 @@ class RdkafkaWorker:
         self.tables: dict[int, PartitionTables] = {}
         self.stopping = threading.Event()
         self.stats = LoopStats()
-        self.consumer: Consumer | None = None
         self.producer: Producer | None = None
         self.announced = False
         self.pending: Future[None] | None = None  # the transaction being committed on the commit thread
@@ -265,7 +263,7 @@ class RdkafkaWorker:
         self.ensure_changelogs()
         self.producer = self._producer()
         self.producer.init_transactions(60)  # fences a predecessor of this slot, aborting its open transaction
-        consumer = self.consumer = self._consumer()
+        consumer = self._consumer()
         consumer.subscribe(list(self.names.kind), on_assign=self._on_assign, on_revoke=self._on_revoke,
                            on_lost=self._on_revoke)
         next_tick = time.monotonic() + self.tick_seconds
