@@ -38,7 +38,9 @@ class NotifierKafka:
                                           isolation_level="read_committed", fetch_max_wait_ms=fetch_wait_ms,
                                           # a crashed notifier's partitions move to its replacement within 10 s
                                           session_timeout_ms=10_000, heartbeat_interval_ms=3_000,
-                                          **security)
+                                          # a join whose metadata missed a topic (created after the first fetch)
+                                          # is redone at the next refresh: 5 s, not the default 5 min
+                                          metadata_max_age_ms=5_000, **security)
         self.producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
                                       linger_ms=2, **security)
 

@@ -14,7 +14,7 @@ import requests
 
 from monitor.records import Alert, AlertState, Explanation, NotificationAttempt, Severity, from_json
 from monitor.topics import ACKS, NOTIFICATIONS, namespaced
-from tests.integration.kafka_helpers import read_topic, wait_until
+from tests.integration.kafka_helpers import create_namespace, new_namespace, read_topic, wait_until
 from tests.integration.notifier_harness import NotifierHarness
 
 ESCALATE_S = 3.0
@@ -165,3 +165,18 @@ def test_sigkill_halfway_and_restart_sends_no_duplicate(harness: NotifierHarness
     duplicates = [t for t, n in collections.Counter(texts).items() if n > 1]
     assert len(texts) == 12 and not duplicates
     assert len({code_in(t) for t in texts}) == 12
+
+
+def test_a_notifier_started_before_its_topics_exist_texts_once_they_do(kafka_bootstrap: str, tmp_path: Path) -> None:
+    namespace = new_namespace()  # no topics yet: the notifier joins its group with nothing to be assigned
+    late = NotifierHarness(kafka_bootstrap, namespace, tmp_path / "home",
+                           env_extra={"VIGIL_ESCALATE_MINUTES": "60", "VIGIL_RENOTIFY_MINUTES": "60"})
+    try:
+        [key] = late.setup(["enrol-it-late"])
+        late.start()
+        time.sleep(1.0)  # the first join is over before the topics appear
+        create_namespace(kafka_bootstrap, namespace)
+        late.publish([urgent_low(key, 9)])
+        assert wait_until(lambda: late.texts_to("nurse-a"), 30), late.tail()
+    finally:
+        late.stop()
