@@ -159,7 +159,7 @@ def workers(bootstrap: str, namespace: str, count: int, log_dir: Path, variant: 
     if variant is not None and variant.startswith("runtime:"):  # "runtime:batch[;ENV=value,...]"
         name, _, settings = variant.removeprefix("runtime:").partition(";")
         extra["VIGIL_WORKER_RUNTIME"] = name
-        extra.update(item.split("=", 1) for item in settings.split(",") if item)
+        extra.update({k: v for k, _, v in (item.partition("=") for item in settings.split(",") if item)})
         variant = None
     if variant is not None and variant.startswith("memo:"):
         variant = variant.removeprefix("memo:")

@@ -1,0 +1,93 @@
+"""A worker's CPU per reading when readings come as a backlog and when they come paced, in the same run.
+
+Why: (d)'s "half load" is half of a drained backlog's rate, and a paced reading costs the worker about twice as
+much CPU (each pays its own state write, and scoring resumes cold after every wait). This measures that ratio on
+one worker, phase after phase, so it can be compared across changes without the noise of separate runs.
+Usage: python -m bench.paced_cost [--patients 500] [--backlog 50000] [--rates 2750 5500] [--seconds 10]
+       [--runtime rdkafka] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from confluent_kafka import Producer
+
+from bench import cluster, workload
+from monitor.records import to_json
+from monitor.topics import READINGS, namespaced
+
+TICK_S = 0.005  # the paced feed hands over what is due every 5 ms
+
+
+def _drained(worker: cluster.Worker, idle_cpu_s: float = 0.03, every_s: float = 0.5) -> None:
+    """Returns once the worker used less than idle_cpu_s of CPU in every_s (it has caught up)."""
+    before = worker.cpu_s()
+    while True:
+        time.sleep(every_s)
+        now = worker.cpu_s()
+        if now - before < idle_cpu_s:
+            return
+        before = now
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--patients", type=int, default=500, help="dipping patients in the feed (as in (d))")
+    ap.add_argument("--backlog", type=int, default=50_000, help="readings of each drained phase")
+    ap.add_argument("--rates", type=float, nargs="+", default=[2750.0, 5500.0], help="paced phases, readings/s")
+    ap.add_argument("--seconds", type=float, default=10.0, help="length of each paced phase")
+    ap.add_argument("--runtime", default="rdkafka", help="VIGIL_WORKER_RUNTIME of the worker")
+    ap.add_argument("--rounds", type=int, default=2, help="how often the drained + paced phases repeat")
+    args = ap.parse_args()
+    need = args.rounds * (args.backlog + int(sum(args.rates) * args.seconds) + 1)
+    feed = [(to_json(r), r.patient_key.encode()) for r in workload.readings(
+        workload.patients(args.patients, seed=9, dip_share=1.0), need, first_step=60)]
+    log_dir = Path(tempfile.mkdtemp(prefix="vigil-paced-cost-"))
+    os.environ.setdefault("VIGIL_MODEL_STORE", str(log_dir / "empty-model-store"))  # AR2, as the bench
+    print(f"paced_cost: {len(feed):,} readings of {args.patients} patients; worker logs in {log_dir}", flush=True)
+    with cluster.broker() as kafka:
+        ns = cluster.new_namespace(kafka.bootstrap)
+        topic = namespaced(READINGS, ns)
+        producer = Producer({"bootstrap.servers": kafka.bootstrap, "linger.ms": 2, "enable.idempotence": True,
+                             "partitioner": "murmur2_random"})
+        sent = 0
+
+        def send(count: int) -> None:
+            nonlocal sent
+            for value, key in feed[sent:sent + count]:
+                producer.produce(topic, value, key)
+            sent += count
+            producer.poll(0)
+
+        with cluster.workers(kafka.bootstrap, ns, 1, log_dir, VIGIL_WORKER_RUNTIME=args.runtime) as (worker,):
+            for round_no in range(1, args.rounds + 1):
+                cpu = worker.cpu_s()
+                began = time.monotonic()
+                for start in range(0, args.backlog, 10_000):
+                    send(min(10_000, args.backlog - start))
+                producer.flush(60)
+                _drained(worker)
+                drained = (worker.cpu_s() - cpu) / args.backlog
+                row = [f"round {round_no}: drained {1000 * drained:.3f} ms/reading "
+                       f"({args.backlog / (time.monotonic() - began):,.0f}/s incl. the idle check)"]
+                for rate in args.rates:
+                    cpu, began, count = worker.cpu_s(), time.perf_counter(), 0
+                    while (elapsed := time.perf_counter() - began) < args.seconds:
+                        due = int(elapsed * rate) - count
+                        send(due)
+                        count += due
+                        time.sleep(TICK_S)
+                    producer.flush(60)
+                    _drained(worker)
+                    paced = (worker.cpu_s() - cpu) / count
+                    row.append(f"paced {rate:,.0f}/s {1000 * paced:.3f} ms/reading (x{paced / drained:.2f})")
+                print("  ".join(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()
