@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from kafka import KafkaConsumer, KafkaProducer
 
 from monitor import topics
 from monitor.records import Ack, DeadLetter, NotificationAttempt, to_json
 from monitor.security import KafkaSecurity
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +23,32 @@ class Incoming:
     topic: str
     key: bytes | None
     value: bytes
+
+
+@dataclass
+class FirstAssignmentWatch:
+    """Says when to subscribe again because no partition came `grace_s` after (re)subscribing, until the first
+    assignment: kafka-python 3.0 can join with metadata that lacks the topics, assign nothing and not notice."""
+
+    grace_s: float = 15.0
+    attempts: int = 4
+    clock: Callable[[], float] = time.monotonic
+    since: float = field(init=False)
+    done: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        self.since = self.clock()
+
+    def resubscribe(self, assigned: bool) -> bool:
+        if self.done or assigned:
+            self.done = True
+            return False
+        if self.clock() - self.since < self.grace_s:
+            return False
+        self.attempts -= 1
+        self.done = self.attempts <= 0
+        self.since = self.clock()
+        return True
 
 
 class NotifierKafka:
@@ -43,11 +74,22 @@ class NotifierKafka:
                                           metadata_max_age_ms=5_000, **security)
         self.producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
                                       linger_ms=2, **security)
+        self.watch = FirstAssignmentWatch()
 
     def poll(self, timeout_ms: int = 100) -> list[Incoming]:
         assert self.consumer is not None
         batch = self.consumer.poll(timeout_ms=timeout_ms, max_records=200)
+        if self.watch.resubscribe(bool(self.consumer.assignment())):
+            log.warning("no partition of %s assigned %.0f s after joining: subscribing again",
+                        ", ".join(self._names), self.watch.grace_s)
+            self.subscribe_again()
         return [Incoming(self._names[tp.topic], m.key, m.value) for tp, msgs in batch.items() for m in msgs]
+
+    def subscribe_again(self) -> None:
+        """Leaves the group and joins again (uncommitted records are read again: the ledger makes that safe)."""
+        assert self.consumer is not None
+        self.consumer.unsubscribe()
+        self.consumer.subscribe(list(self._names))
 
     def commit(self) -> None:
         assert self.consumer is not None
