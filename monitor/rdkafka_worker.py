@@ -53,8 +53,25 @@ _REFUSED = frozenset({KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AU
                       KafkaError.SASL_AUTHENTICATION_FAILED})  # no retry helps: stop with the reason
 
 
+TXN_ATTEMPTS = 5  # calls of one transactional step while its error is retriable
+
+
 class TransactionError(RuntimeError):
     """A transaction could not be completed or aborted: the worker stops, a restart restores from the changelog."""
+
+
+def retried(call: Callable[[], object], what: str, attempts: int = TXN_ATTEMPTS) -> None:
+    """Runs one transactional call again while librdkafka calls its error retriable (e.g. a commit that timed out
+    and goes on in the background): stopping instead would hold the partitions until the transaction times out."""
+    for attempt in range(1, attempts + 1):
+        try:
+            call()
+            return
+        except KafkaException as exc:
+            error = exc.args[0]
+            if attempt == attempts or not error.retriable() or error.txn_requires_abort() or error.fatal():
+                raise
+            log.warning("%s: %s (retriable, attempt %d of %d)", what, error, attempt, attempts)
 
 
 def transactional_id(group: str, slot: str | None) -> str:
@@ -237,20 +254,27 @@ class RdkafkaWorker:
         producer.poll(0)  # serves the client's events (errors); never blocks
 
     def _finish(self, offsets: list[TopicPartition], group: Any, records: int, score_s: float) -> None:
-        """Adds the input offsets and commits (on the commit thread, while the loop scores the next batch)."""
+        """Adds the input offsets and commits (on the commit thread, while the loop scores the next batch).
+
+        No timeout is passed: librdkafka then blocks for the rest of transaction.timeout.ms, as it recommends.
+        """
         producer = self.producer
         assert producer is not None
         began = time.perf_counter()
         try:
             if offsets:
-                producer.send_offsets_to_transaction(offsets, group, 30)
-            producer.commit_transaction(30)
+                retried(lambda: producer.send_offsets_to_transaction(offsets, group), "sending the offsets")
+            retried(producer.commit_transaction, "committing")
         except KafkaException as exc:
             error = exc.args[0]
-            if error.txn_requires_abort():  # e.g. fenced by the group: another worker owns the partitions now
-                producer.abort_transaction(30)
-                raise TransactionError(f"transaction aborted: {error}") from exc
-            raise TransactionError(f"transaction failed: {error}") from exc
+            if not error.txn_requires_abort():
+                raise TransactionError(f"transaction failed: {error}") from exc
+            try:  # e.g. fenced by the group: another worker owns the partitions now
+                retried(producer.abort_transaction, "aborting")
+            except KafkaException as failed:
+                raise TransactionError(f"transaction failed: {error}; the abort failed too: {failed.args[0]}"
+                                       ) from exc
+            raise TransactionError(f"transaction aborted: {error}") from exc
         self.stats.txn(records, score_s, time.perf_counter() - began)
 
     def _settle(self) -> None:

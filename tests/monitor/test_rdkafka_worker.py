@@ -7,11 +7,11 @@ import os
 import socket
 
 import pytest
-from confluent_kafka import KafkaError, Message
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from monitor import engine, topics, worker_core
 from monitor.config import Settings
-from monitor.rdkafka_worker import RdkafkaWorker, transactional_id
+from monitor.rdkafka_worker import TXN_ATTEMPTS, RdkafkaWorker, TransactionError, transactional_id
 from monitor.records import Alert, from_json, to_json
 from monitor.state_cache import StateCache
 from monitor.testing import FakeClock, cgm_series
@@ -74,3 +74,77 @@ def test_records_of_a_partition_the_worker_does_not_own_are_neither_scored_nor_c
     worker = make_worker(1)
     outs, offsets = worker._score(polled(4, [to_json(r) for r in cgm_series(DIP[:2], patient="p4")]))
     assert outs == [] and offsets == []
+
+
+TIMED_OUT = KafkaError(KafkaError._TIMED_OUT, "commit timed out", retriable=True)
+FENCED = KafkaError(KafkaError.INVALID_PRODUCER_EPOCH, "fenced", txn_requires_abort=True)
+FATAL = KafkaError(KafkaError._FATAL, "fatal", fatal=True)
+
+
+class ScriptedProducer:
+    """The transactional calls of a producer: each takes the next outcome of its script (None or missing: success)."""
+
+    def __init__(self, **scripts: list[KafkaError | None]) -> None:
+        self.scripts = scripts
+        self.calls: list[str] = []
+
+    def _call(self, name: str) -> None:
+        self.calls.append(name)
+        script = self.scripts.get(name, [])
+        error = script.pop(0) if script else None
+        if error is not None:
+            raise KafkaException(error)
+
+    def send_offsets_to_transaction(self, offsets, group, timeout=None):
+        self._call("send_offsets")
+
+    def commit_transaction(self, timeout=None):
+        self._call("commit")
+
+    def abort_transaction(self, timeout=None):
+        self._call("abort")
+
+
+@pytest.fixture
+def committing(make_worker):
+    """finish(producer) runs one transaction's end the way the commit thread does, with that producer."""
+    def finish(producer: ScriptedProducer) -> RdkafkaWorker:
+        worker = make_worker(1)
+        worker.producer = producer
+        worker._finish([TopicPartition(READINGS, 1, 10)], object(), records=3, score_s=0.001)
+        return worker
+    return finish
+
+
+def test_a_retriable_commit_error_is_retried_and_the_transaction_completes(committing):
+    producer = ScriptedProducer(commit=[TIMED_OUT, TIMED_OUT])
+    worker = committing(producer)
+    assert producer.calls == ["send_offsets", "commit", "commit", "commit"]
+    assert worker.stats.txns == 1
+
+
+def test_an_abortable_error_aborts_and_stops_the_worker(committing):
+    producer = ScriptedProducer(send_offsets=[FENCED])
+    with pytest.raises(TransactionError, match="transaction aborted"):
+        committing(producer)
+    assert producer.calls == ["send_offsets", "abort"]
+
+
+def test_a_fatal_error_stops_the_worker_without_an_abort(committing):
+    producer = ScriptedProducer(commit=[FATAL])
+    with pytest.raises(TransactionError, match="transaction failed"):
+        committing(producer)
+    assert producer.calls == ["send_offsets", "commit"]
+
+
+def test_retries_end_after_a_bounded_number_of_attempts(committing):
+    producer = ScriptedProducer(commit=[TIMED_OUT] * (TXN_ATTEMPTS + 3))
+    with pytest.raises(TransactionError, match="timed out"):
+        committing(producer)
+    assert producer.calls.count("commit") == TXN_ATTEMPTS
+
+
+def test_a_failed_abort_is_reported_with_the_error_that_caused_it(committing):
+    producer = ScriptedProducer(commit=[FENCED], abort=[FATAL])
+    with pytest.raises(TransactionError, match=r"fenced.*the abort failed too"):
+        committing(producer)
