@@ -60,6 +60,14 @@ def _fmt(x: float) -> str:
     return f"{x:,.0f}"
 
 
+UNTIMED = "drained within its first commit: too few readings to time (raise --readings)"
+
+
+def _rate(run: dict[str, Any]) -> str:
+    """A drain's rate, or n/a when the whole backlog went in the worker's first commit (no interval to time)."""
+    return _fmt(run["rate"]) if run["measured_records"] else "n/a"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="a small run (about 3 minutes) that exercises every part")
@@ -128,7 +136,9 @@ def main(argv: list[str] | None = None) -> int:
                 cpu_a = result["a_raw_consume"]["cpu_s"] / result["a_raw_consume"]["count"]
                 b["cpu_ratio_b_over_a"] = cpu_a / (b["worker_cpu_s"] / b["readings"])
                 ratio += f" (per cpu-second: {b['cpu_ratio_b_over_a']:.3f})"
-            rows.append((f"(b) vigil worker x1 ({args.runtime}), readings/s", _fmt(worker_rate),
+            if not b["measured_records"]:
+                ratio = UNTIMED
+            rows.append((f"(b) vigil worker x1 ({args.runtime}), readings/s", _rate(b),
                          f"{ratio}  alerts={b['alerts']}  worker cpu {b['worker_cpu_ms_per_reading']:.2f} ms/reading"
                          f"{'  TIMED OUT' if b['timed_out'] else ''}"))
             print(rows[-1], flush=True)
@@ -136,8 +146,9 @@ def main(argv: list[str] | None = None) -> int:
             name, _, overrides = spec.partition("=")
             v = worker_run(boot, feed, 1, log_dir, args.timeout, overrides)
             result.setdefault("b_variants", {})[name] = v | {"overrides": overrides}
-            rows.append((f"    variant {name}, readings/s", _fmt(v["rate"]),
-                         f"cpu {v['worker_cpu_ms_per_reading']:.2f} ms/reading, alerts={v['alerts']}"))
+            rows.append((f"    variant {name}, readings/s", _rate(v),
+                         f"cpu {v['worker_cpu_ms_per_reading']:.2f} ms/reading, alerts={v['alerts']}"
+                         f"{'' if v['measured_records'] else '; ' + UNTIMED}"))
             print(rows[-1], flush=True)
         if "scale" in parts:
             result["scale_out"] = []
@@ -146,8 +157,9 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 s = worker_run(boot, feed, k, log_dir, args.timeout)
                 result["scale_out"].append(s)
-                rows.append((f"    scale-out: {k} workers, readings/s", _fmt(s["rate"]),
-                             f"x{s['rate'] / worker_rate:.2f} of 1 worker" if worker_rate else ""))
+                rows.append((f"    scale-out: {k} workers, readings/s", _rate(s),
+                             UNTIMED if not s["measured_records"]
+                             else f"x{s['rate'] / worker_rate:.2f} of 1 worker" if worker_rate else ""))
                 print(rows[-1], flush=True)
         if "sweep" in parts:
             result["patients_sweep"] = []
@@ -156,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                 s = worker_run(boot, sweep_feed, 1, log_dir, args.timeout)
                 result["patients_sweep"].append(s)
                 grew = (s["rss_kib_after"] - s["rss_kib_before"]) / 1024
-                rows.append((f"    1 worker, {n:,} patients, readings/s", _fmt(s["rate"]),
+                rows.append((f"    1 worker, {n:,} patients, readings/s", _rate(s),
                              f"{s['readings'] / n:.1f} readings/patient, RSS +{grew:.0f} MiB"))
                 print(rows[-1], flush=True)
         if "publish" in parts:
@@ -200,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
                     runs += [(i, None, f"commit {i:g} s") for i in params["commit_intervals"] if i is not None]
                 runs += [(None, spec.partition("=")[2], f"variant {spec.partition('=')[0]}") for spec in args.compare]
                 for interval, variant, label in runs:
-                    env = {} if interval is None else {"BROKER_COMMIT_INTERVAL": str(interval)}
+                    env: dict[str, str] = {} if interval is None else {"BROKER_COMMIT_INTERVAL": str(interval)}
                     ns = cluster.new_namespace(boot)
                     with cluster.workers(boot, ns, 1, log_dir, variant, **env) as (worker,):
                         cpu_before = worker.cpu_s()
