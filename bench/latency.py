@@ -46,8 +46,8 @@ class AlertClock(threading.Thread):
                     self.raw.append((now, value))
         self.consumer.close()
 
-    @property
-    def seen(self) -> list[tuple[float, Alert]]:
+    def alerts(self) -> list[tuple[float, Alert]]:
+        """The stamped records, parsed (after the run: parsing is no part of the measurement)."""
         return [(at, from_json(value, Alert)) for at, value in self.raw]
 
 
@@ -141,7 +141,6 @@ def measure(bootstrap: str, readings_topic: str, alerts_topic: str, readings: li
         c.stopping.set()
         c.join()
     measured, early = {r.reading_id for r in readings}, {r.reading_id for r in warmup}
-    isolation = [c.isolation for c in clocks]
-    return [*(summarize(iso, c.seen, sent, measured) for iso, c in zip(isolation, clocks, strict=True)),
-            *(summarize(f"{iso}, warm-up", c.seen, sent, early) for iso, c in zip(isolation, clocks, strict=True)
-              if warmup)]
+    seen = [(c.isolation, c.alerts()) for c in clocks]  # each clock's records parsed once
+    return [*(summarize(iso, alerts, sent, measured) for iso, alerts in seen),
+            *(summarize(f"{iso}, warm-up", alerts, sent, early) for iso, alerts in seen if warmup)]

@@ -22,17 +22,16 @@ from monitor.records import to_json
 from monitor.topics import READINGS, namespaced
 
 TICK_S = 0.005  # the paced feed hands over what is due every 5 ms
+TIMEOUT_S = 300.0  # for the worker to commit what was sent
 
 
-def _drained(worker: cluster.Worker, idle_cpu_s: float = 0.03, every_s: float = 0.5) -> None:
-    """Returns once the worker used less than idle_cpu_s of CPU in every_s (it has caught up)."""
-    before = worker.cpu_s()
-    while True:
-        time.sleep(every_s)
-        now = worker.cpu_s()
-        if now - before < idle_cpu_s:
-            return
-        before = now
+def caught_up(progress: cluster.Progress, sent: int, worker: cluster.Worker) -> cluster.Drain:
+    """Waits until the worker's group committed every reading sent, so its CPU since covers all of them."""
+    drain = cluster.wait_drained(progress, sent, TIMEOUT_S, poll_s=0.1)
+    if drain.timed_out:
+        raise SystemExit(f"paced_cost: the worker committed fewer than {sent:,} readings in {TIMEOUT_S:.0f} s:\n"
+                         f"{worker.tail()}")
+    return drain
 
 
 def main() -> None:
@@ -65,28 +64,30 @@ def main() -> None:
             producer.poll(0)
 
         with cluster.workers(kafka.bootstrap, ns, 1, log_dir, VIGIL_WORKER_RUNTIME=args.runtime) as (worker,):
-            for round_no in range(1, args.rounds + 1):
-                cpu = worker.cpu_s()
-                began = time.monotonic()
-                for start in range(0, args.backlog, 10_000):
-                    send(min(10_000, args.backlog - start))
-                producer.flush(60)
-                _drained(worker)
-                drained = (worker.cpu_s() - cpu) / args.backlog
-                row = [f"round {round_no}: drained {1000 * drained:.3f} ms/reading "
-                       f"({args.backlog / (time.monotonic() - began):,.0f}/s incl. the idle check)"]
-                for rate in args.rates:
-                    cpu, began, count = worker.cpu_s(), time.perf_counter(), 0
-                    while (elapsed := time.perf_counter() - began) < args.seconds:
-                        due = int(elapsed * rate) - count
-                        send(due)
-                        count += due
-                        time.sleep(TICK_S)
+            progress = cluster.Progress(kafka.bootstrap, cluster.group_of(ns), topic)
+            try:
+                for round_no in range(1, args.rounds + 1):
+                    cpu = worker.cpu_s()
+                    for start in range(0, args.backlog, 10_000):
+                        send(min(10_000, args.backlog - start))
                     producer.flush(60)
-                    _drained(worker)
-                    paced = (worker.cpu_s() - cpu) / count
-                    row.append(f"paced {rate:,.0f}/s {1000 * paced:.3f} ms/reading (x{paced / drained:.2f})")
-                print("  ".join(row), flush=True)
+                    drain = caught_up(progress, sent, worker)
+                    drained = (worker.cpu_s() - cpu) / args.backlog
+                    row = [f"round {round_no}: drained {1000 * drained:.3f} ms/reading ({drain.rate:,.0f}/s)"]
+                    for rate in args.rates:
+                        cpu, began, count = worker.cpu_s(), time.perf_counter(), 0
+                        while (elapsed := time.perf_counter() - began) < args.seconds:
+                            due = int(elapsed * rate) - count
+                            send(due)
+                            count += due
+                            time.sleep(TICK_S)
+                        producer.flush(60)
+                        caught_up(progress, sent, worker)
+                        paced = (worker.cpu_s() - cpu) / count
+                        row.append(f"paced {rate:,.0f}/s {1000 * paced:.3f} ms/reading (x{paced / drained:.2f})")
+                    print("  ".join(row), flush=True)
+            finally:
+                progress.close()
 
 
 if __name__ == "__main__":
