@@ -14,15 +14,19 @@ class ConfigError(ValueError):
     """Raised for a setting that cannot work, with the variable name and what to do."""
 
 
-# (variable, field, whether 0 is allowed): the worker runtimes' timing, defaults on WorkerTiming's fields
+# (variable, field, whether 0 is allowed, unit): the worker runtimes' timing, defaults on WorkerTiming's fields
 WORKER_TIMING = (
-    ("VIGIL_TICK_SECONDS", "tick_s", False),  # wall-clock no-data check
-    ("VIGIL_COMMIT_INTERVAL", "commit_interval_s", True),  # batch: least time between two commits of a lane
-    ("VIGIL_TXN_RETRY_BACKOFF", "txn_retry_backoff_s", True),  # retry after CONCURRENT_TRANSACTIONS
-    ("VIGIL_FETCH_MAX_WAIT", "fetch_max_wait_s", True),  # the broker's wait for more records in one fetch
-    ("VIGIL_TXN_TIMEOUT", "txn_timeout_s", False),  # rdkafka: a dead worker's open transaction ends after
-    ("BROKER_SESSION_TIMEOUT", "session_timeout_s", False),  # group membership (faust reads the same names)
-    ("BROKER_HEARTBEAT_INTERVAL", "heartbeat_interval_s", False),
+    ("VIGIL_TICK_SECONDS", "tick_s", False, "seconds"),  # wall-clock no-data check
+    ("VIGIL_COMMIT_INTERVAL", "commit_interval_s", True, "seconds"),  # batch: least time between two commits
+    ("VIGIL_TXN_RETRY_BACKOFF", "txn_retry_backoff_s", True, "seconds"),  # retry after CONCURRENT_TRANSACTIONS
+    ("VIGIL_FETCH_MAX_WAIT", "fetch_max_wait_s", True, "seconds"),  # the broker's wait for more records
+    ("VIGIL_TXN_TIMEOUT", "txn_timeout_s", False, "seconds"),  # rdkafka: a dead worker's open transaction ends
+    ("BROKER_SESSION_TIMEOUT", "session_timeout_s", False, "seconds"),  # group membership (faust's names)
+    ("BROKER_HEARTBEAT_INTERVAL", "heartbeat_interval_s", False, "seconds"),
+    # rdkafka: how long a state changed only by readings may wait before it is written (0: every change)
+    ("VIGIL_STATE_WRITE_SECONDS", "state_write_s", True, "seconds"),
+    ("VIGIL_STATE_WRITE_RECORDS", "state_write_records", True, "records"),  # ... or readings of its partition
+    ("VIGIL_STATE_WRITE_PATIENTS", "state_write_patients", True, "patients"),  # ... and how many per partition
 )
 
 
@@ -37,22 +41,25 @@ class WorkerTiming:
     txn_timeout_s: float = 10.0
     session_timeout_s: float = 60.0
     heartbeat_interval_s: float = 3.0
+    state_write_s: float = 300.0
+    state_write_records: float = 500_000
+    state_write_patients: float = 20_000
     slot: str | None = None  # VIGIL_WORKER_SLOT: the rdkafka runtime's stable transactional id per worker
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> WorkerTiming:
         values: dict[str, float] = {}
-        for name, attr, zero_ok in WORKER_TIMING:
+        for name, attr, zero_ok, unit in WORKER_TIMING:
             text = env.get(name, "").strip()
             if not text:  # the field's default
                 continue
             try:
                 value = float(text)
             except ValueError:
-                raise ConfigError(f"{name} must be a number of seconds, not {text!r}") from None
+                raise ConfigError(f"{name} must be a number of {unit}, not {text!r}") from None
             if not (value >= 0 if zero_ok else value > 0) or value == float("inf"):
                 least = "zero or more" if zero_ok else "a positive number of"
-                raise ConfigError(f"{name} must be {least} seconds, not {text!r}")
+                raise ConfigError(f"{name} must be {least} {unit}, not {text!r}")
             values[attr] = value
         return cls(**values, slot=env.get("VIGIL_WORKER_SLOT", "").strip() or None)
 

@@ -12,6 +12,13 @@ The loop polls a batch and scores it per partition through the pure `monitor.wor
 records in a transaction that a second thread commits while the loop polls and scores the next batch
 (librdkafka waits without the GIL). Rebalance callbacks run inside the poll and wait for that commit first, so a
 revoked partition never has uncommitted work. The changelog topics and record format are faust's, as in batch_worker.
+
+State writes are deferred (worker_core.StateWrites, VIGIL_STATE_WRITE_*): a state record carries the last readings
+offset it holds (header `vigil-through`), and each commit of a readings partition carries, as offset metadata, the
+oldest readings offset a waiting state does not hold. A new owner restores the changelog, then scores the readings
+from that offset up to the committed one into the states that do not hold them, dropping their outputs (committed
+the first time). A worker stopped by SIGTERM writes every waiting state first. Another runtime taking over reads
+no metadata and would miss what waited: stop rdkafka workers with SIGTERM before switching a group's runtime.
 """
 
 from __future__ import annotations
@@ -23,9 +30,9 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import (
@@ -43,7 +50,7 @@ from monitor import topics, worker_core
 from monitor.config import Settings
 from monitor.security import KafkaSecurity
 from monitor.state_cache import StateCache
-from monitor.worker_core import Origin, Out, PartitionTables, WorkerCore
+from monitor.worker_core import Origin, Out, PartitionTables, StateWrites, WorkerCore
 from monitor.worker_loop import RDKAFKA_READY_LINE, LoopStats, TopicNames
 
 log = logging.getLogger(__name__)
@@ -54,6 +61,36 @@ _REFUSED = frozenset({KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AU
 
 
 TXN_ATTEMPTS = 5  # calls of one transactional step while its error is retriable
+THROUGH_HEADER = "vigil-through"  # on a state record: the last readings offset of its partition the state holds
+REPLAY_FROM = "vigil-replay-from="  # offset metadata of a readings partition: where a new owner scores again
+
+
+def replay_metadata(offset: int | None) -> str:
+    """The committed offset's metadata: the oldest readings offset a waiting state does not hold, if any."""
+    return "" if offset is None else f"{REPLAY_FROM}{offset}"
+
+
+def replay_start(metadata: str | None) -> int | None:
+    """Reads replay_metadata() back; anything else (another runtime's commit, none) means nothing waits."""
+    if not metadata or not metadata.startswith(REPLAY_FROM):
+        return None
+    try:
+        return int(metadata[len(REPLAY_FROM):])
+    except ValueError:
+        log.warning("ignoring unreadable offset metadata %r", metadata)
+        return None
+
+
+def through_of(headers: Any) -> int | None:
+    """The `vigil-through` header of a state record (librdkafka gives a list of pairs); None for a writer of
+    every change (no header)."""
+    for name, value in headers or ():
+        if name == THROUGH_HEADER and value:
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
 
 
 class TransactionError(RuntimeError):
@@ -95,7 +132,11 @@ class RdkafkaWorker:
         self.max_records = max_records
         self.txn_timeout_ms = int(self.timing.txn_timeout_s * 1000)
         self.cache = StateCache()
+        self.writes = StateWrites(self.timing.state_write_s, int(self.timing.state_write_records),
+                                  int(self.timing.state_write_patients))
+        self.readings = next(name for name, kind in self.names.kind.items() if kind == "readings")
         self.tables: dict[int, PartitionTables] = {}
+        self.floors: dict[int, int | None] = {}  # per partition, the replay offset in its last commit
         self.stopping = threading.Event()
         self.stats = LoopStats()
         self.producer: Producer | None = None
@@ -153,10 +194,15 @@ class RdkafkaWorker:
         if not new:
             self._ready()
             return
-        consumer.committed(assigned, timeout=max(60.0, 3 * self.txn_timeout_ms / 1000))
+        committed = consumer.committed(assigned, timeout=max(60.0, 3 * self.txn_timeout_ms / 1000))
+        ends = {tp.partition: (tp.offset, replay_start(tp.metadata)) for tp in committed
+                if tp.topic == self.readings and tp.partition in new}
         tables = self._restore(new)
+        replayed = self._replay(tables, ends)
         self.tables.update(tables)
-        log.info("assigned partitions %s (restored %d patients)", new, sum(len(t.raw) for t in tables.values()))
+        self.floors.update({p: t.replay_from() for p, t in tables.items()})
+        log.info("assigned partitions %s (restored %d patients, scored %d readings again)", new,
+                 sum(len(t.raw) for t in tables.values()), replayed)
         self._ready()
 
     def _ready(self) -> None:
@@ -169,19 +215,24 @@ class RdkafkaWorker:
         """The transaction in flight ends first (every scored batch is in it); the tables go with the partition."""
         self._settle()
         for p in sorted({tp.partition for tp in revoked}):
-            self.tables.pop(p, None)
+            self.tables.pop(p, None)  # a waiting state goes too: the next owner scores its readings again
+            self.floors.pop(p, None)
         if revoked:
             log.info("revoked partitions %s", sorted({tp.partition for tp in revoked}))
 
-    def _restore(self, partitions: list[int]) -> dict[int, PartitionTables]:
-        tables = {p: PartitionTables(self.cache) for p in partitions}
-        reader = Consumer(self.client | {
+    def _reader(self) -> Consumer:
+        return Consumer(self.client | {
             "group.id": f"{self.group}-restore", "enable.auto.commit": False, "isolation.level": "read_committed",
-            "enable.partition.eof": True, "client.id": f"{self.group}-restore"})
+            "enable.partition.eof": True, "client.id": f"{self.group}-restore",
+            "auto.offset.reset": "earliest"})  # a replay offset gone by retention: from the oldest kept
+
+    @staticmethod
+    def _read(reader: Consumer, tps: list[TopicPartition], ends: dict[tuple[str, int], int] | None = None,
+              ) -> Iterator[Message]:
+        """Every committed record of `tps` from their offsets up to the end (or to `ends`, exclusive)."""
+        reader.assign(tps)
+        pending = {(tp.topic, tp.partition) for tp in tps}
         try:
-            tps = [TopicPartition(name, p, OFFSET_BEGINNING) for name in self.names.changelog for p in partitions]
-            reader.assign(tps)
-            pending = {(tp.topic, tp.partition) for tp in tps}
             while pending:
                 for record in reader.consume(num_messages=10_000, timeout=0.05):
                     topic, partition, error = record.topic() or "", record.partition() or 0, record.error()
@@ -191,18 +242,60 @@ class RdkafkaWorker:
                         elif error.fatal() or error.code() in _REFUSED:
                             raise KafkaException(error)
                         else:  # e.g. a broker connection lost: librdkafka retries on its own
-                            log.warning("restoring %s/%d: %s", topic, partition, error)
+                            log.warning("reading %s/%d: %s", topic, partition, error)
                         continue
-                    try:
-                        key = topics.key_of_changelog(record.key() or b"")
-                    except ValueError as exc:  # not a table record: kept on the topic, skipped here
-                        log.warning("%s/%d: skipping a record at offset %s: %s", topic, partition, record.offset(),
-                                    exc)
+                    if (topic, partition) not in pending:
                         continue
-                    tables[partition].restore(self.names.changelog[topic], key, record.value())
+                    end, offset = (ends or {}).get((topic, partition)), record.offset() or 0
+                    if end is not None and offset >= end - 1:
+                        pending.discard((topic, partition))
+                        if offset >= end:
+                            continue
+                    yield record
+        finally:
+            reader.unassign()
+
+    def _restore(self, partitions: list[int]) -> dict[int, PartitionTables]:
+        tables = {p: PartitionTables(self.cache, self.writes) for p in partitions}
+        reader = self._reader()
+        try:
+            tps = [TopicPartition(name, p, OFFSET_BEGINNING) for name in self.names.changelog for p in partitions]
+            for record in self._read(reader, tps):
+                topic, partition = record.topic() or "", record.partition() or 0
+                try:
+                    key = topics.key_of_changelog(record.key() or b"")
+                except ValueError as exc:  # not a table record: kept on the topic, skipped here
+                    log.warning("%s/%d: skipping a record at offset %s: %s", topic, partition, record.offset(), exc)
+                    continue
+                tables[partition].restore(self.names.changelog[topic], key, record.value(),
+                                          through_of(record.headers()))
         finally:
             reader.close()
         return tables
+
+    def _replay(self, tables: dict[int, PartitionTables], ends: dict[int, tuple[int, int | None]]) -> int:
+        """Scores the readings from each partition's replay offset up to its committed one into the restored
+        states that do not hold them yet; their outputs were committed the first time and are dropped."""
+        for p, (end, _) in ends.items():
+            tables[p].head = end - 1 if end >= 0 else -1
+        starts = {p: (start, end) for p, (end, start) in ends.items() if start is not None and start < end}
+        replayed = 0
+        if starts:
+            reader = self._reader()
+            try:
+                tps = [TopicPartition(self.readings, p, start) for p, (start, _) in starts.items()]
+                for record in self._read(reader, tps, {(self.readings, p): end for p, (_, end) in starts.items()}):
+                    p, offset = record.partition() or 0, record.offset() or 0
+                    _, millis = record.timestamp()
+                    at = datetime.fromtimestamp(millis / 1000, UTC) if millis > 0 else self.clock()
+                    self.core.reading(tables[p], record.value() or b"", Origin(self.readings, p, offset), at,
+                                      replaying=True)
+                    replayed += 1
+            finally:
+                reader.close()
+        for t in tables.values():
+            t.through.clear()  # only a replay asks what a restored state holds
+        return replayed
 
     # -- the loop -----------------------------------------------------------------------------------------------
 
@@ -232,8 +325,26 @@ class RdkafkaWorker:
             outs.extend((partition, out) for out in worker_core.handle(self.core, tables, kind, (
                 (value, Origin(topic, partition, offset)) for value, offset in batch)))
             offsets.append(TopicPartition(topic, partition, batch[-1][1] + 1))
+        return outs, offsets
+
+    def _flush(self, outs: list[tuple[int, Out]], offsets: list[TopicPartition], everything: bool = False,
+               ) -> tuple[list[tuple[int, Out]], list[TopicPartition]]:
+        """Adds the due state writes, and to each readings offset the replay offset after them; a partition whose
+        replay offset moved without new readings commits its offset again with the new one."""
+        now = self.clock().timestamp()
         for partition, tables in self.tables.items():
-            outs.extend((partition, out) for out in tables.flush())
+            outs.extend((partition, out) for out in tables.flush(now, everything))
+        committed = {tp.partition: i for i, tp in enumerate(offsets) if tp.topic == self.readings}
+        for partition, tables in self.tables.items():
+            floor = tables.replay_from()
+            if partition in committed:
+                i = committed[partition]
+                offsets[i] = TopicPartition(self.readings, partition, offsets[i].offset,
+                                            metadata=replay_metadata(floor))
+            elif floor != self.floors.get(partition) and tables.head >= 0:
+                offsets.append(TopicPartition(self.readings, partition, tables.head + 1,
+                                              metadata=replay_metadata(floor)))
+            self.floors[partition] = floor
         return outs, offsets
 
     def _tick(self) -> list[tuple[int, Out]]:
@@ -247,7 +358,10 @@ class RdkafkaWorker:
         producer.begin_transaction()
         names = self.names.out
         for partition, out in outs:
-            if out.topic in (worker_core.STATE, worker_core.CONFIG):
+            if out.topic == worker_core.STATE and out.through is not None:
+                producer.produce(names[out.topic], out.value, out.key, partition=partition,
+                                 headers=[(THROUGH_HEADER, str(out.through).encode())])
+            elif out.topic in (worker_core.STATE, worker_core.CONFIG):
                 producer.produce(names[out.topic], out.value, out.key, partition=partition)
             else:
                 producer.produce(names[out.topic], out.value, out.key)
@@ -283,6 +397,14 @@ class RdkafkaWorker:
         if pending is not None:
             pending.result()
 
+    def _write_waiting(self, consumer: Consumer) -> None:
+        """On a stop: every waiting state is written, so the next owner has nothing to score again."""
+        outs, offsets = self._flush([], [], everything=True)
+        if outs or offsets:
+            self._send(outs)
+            self._finish(offsets, consumer.consumer_group_metadata(), 0, 0.0)
+            log.info("wrote %d waiting states before stopping", len(outs))
+
     def run(self) -> None:
         self.ensure_changelogs()
         self.producer = self._producer()
@@ -300,6 +422,7 @@ class RdkafkaWorker:
                 if time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + self.tick_seconds
                     outs.extend(self._tick())
+                outs, offsets = self._flush(outs, offsets)  # the states a tick changed go in its transaction
                 score_s = time.perf_counter() - began
                 self._settle()
                 if outs or offsets:
@@ -307,6 +430,7 @@ class RdkafkaWorker:
                     self.pending = committer.submit(self._finish, offsets, consumer.consumer_group_metadata(),
                                                     len(messages), score_s)
             self._settle()
+            self._write_waiting(consumer)
         finally:
             committer.shutdown(wait=True)
             with contextlib.suppress(KafkaException, RuntimeError):

@@ -33,11 +33,37 @@ DEADLETTER_KEY: Final = b"monitor"
 
 @dataclass(frozen=True)
 class Out:
-    """One record to write inside the input's transaction: a logical topic (the I/O module names it), key, value."""
+    """One record to write inside the input's transaction: a logical topic (the I/O module names it), key, value;
+    a state record also names the last readings offset of its partition that the state holds (`through`)."""
 
     topic: str
     key: bytes
     value: bytes
+    through: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StateWrites:
+    """When a changed patient state is written to the changelog.
+
+    By default every change, at the next commit (the batch and faust runtimes). Deferred (all three limits
+    positive): a state changed only by readings waits until `seconds` have passed or `records` more readings of
+    its partition were scored since its first unwritten one, and at most `patients` states of a partition wait;
+    the oldest goes first. A state changed by an ack, a tick or new targets is written at the next commit, since
+    only readings are read again: after a failover the new owner scores the readings from the partition's
+    oldest unwritten one (`PartitionTables.replay_from`) into the states that do not hold them yet.
+    """
+
+    seconds: float = 0.0
+    records: int = 0
+    patients: int = 0
+
+    @property
+    def deferred(self) -> bool:
+        return self.seconds > 0 and self.records > 0 and self.patients > 0
+
+
+EVERY_CHANGE: Final = StateWrites()
 
 
 @dataclass(frozen=True)
@@ -51,23 +77,63 @@ class Origin:
 
 @dataclass
 class PartitionTables:
-    """One partition's patients: table bytes as last committed, states changed since, parsed targets."""
+    """One partition's patients: table bytes as last committed, states changed since (written or waiting, as
+    `writes` says), parsed targets."""
 
     states: StateCache
+    writes: StateWrites = EVERY_CHANGE
     raw: dict[str, bytes] = field(default_factory=dict)
     changed: dict[str, engine.MonitorState] = field(default_factory=dict)
     config_raw: dict[str, bytes] = field(default_factory=dict)
     config_changed: dict[str, bytes] = field(default_factory=dict)
+    head: int = -1  # offset of the last readings record scored (or committed before a restore)
+    waiting: dict[str, tuple[int, float]] = field(default_factory=dict)  # key: (first unwritten offset, when)
+    through: dict[str, int | None] = field(default_factory=dict)  # restored states: readings offset they hold
+    _due: set[str] = field(default_factory=set)  # changed by more than readings: written at the next flush
     _targets: dict[str, Targets] = field(default_factory=dict)
 
-    def restore(self, topic: str, key: str, value: bytes | None) -> None:
-        """Applies one changelog record read back after a (re)assignment; None is a tombstone."""
+    def restore(self, topic: str, key: str, value: bytes | None, through: int | None = None) -> None:
+        """Applies one changelog record read back after a (re)assignment; None is a tombstone. `through` is the
+        readings offset a state record holds (its header), None if its writer wrote every change."""
         table = self.raw if topic == STATE else self.config_raw
         if value is None:
             table.pop(key, None)
         else:
             table[key] = value
+        if topic == STATE:
+            if value is None:
+                self.through.pop(key, None)
+            else:
+                self.through[key] = through
         self._targets.pop(key, None)
+
+    def holds(self, key: str, offset: int) -> bool:
+        """Whether the restored state of `key` already holds the reading at `offset` (asked while replaying):
+        a state written by a writer of every change holds all readings before the committed offset."""
+        if key not in self.through:
+            return False
+        through = self.through[key]
+        return through is None or offset <= through
+
+    def changed_by_reading(self, key: str, state: engine.MonitorState, offset: int, at: float) -> None:
+        """Notes a state a reading changed: it may wait (see StateWrites) unless something else changed it too."""
+        self.changed[key] = state
+        if self.writes.deferred and key not in self._due:
+            self.waiting.setdefault(key, (offset, at))
+
+    def changed_by_other(self, key: str, state: engine.MonitorState) -> None:
+        """Notes a state an ack or a tick changed: written at the next flush, whatever waited before."""
+        self.changed[key] = state
+        self._write_soon(key)
+
+    def _write_soon(self, key: str) -> None:
+        if key in self.waiting or key in self.changed:
+            self.waiting.pop(key, None)
+            self._due.add(key)
+
+    def replay_from(self) -> int | None:
+        """The oldest readings offset some waiting state does not hold: a new owner scores from there again."""
+        return next(iter(self.waiting.values()))[0] if self.waiting else None
 
     def state(self, key: str) -> engine.MonitorState | None:
         changed = self.changed.get(key)
@@ -82,29 +148,53 @@ class PartitionTables:
         return targets
 
     def set_config(self, key: str, value: bytes) -> None:
+        """New targets: a waiting state is written first, as it was scored with the old ones."""
         self.config_changed[key] = value
         self._targets.pop(key, None)
+        self._write_soon(key)
 
     def patients(self) -> list[str]:
         return list(self.raw.keys() | self.changed.keys())
 
-    def flush(self) -> list[Out]:
-        """The changelog records of everything changed since the last flush (an unchanged value is not rewritten),
-        now taken as committed: call it last, right before the transaction commits."""
+    def flush(self, now: float = 0.0, everything: bool = False) -> list[Out]:
+        """The changelog records of the states due (see StateWrites; `everything`: all changed ones) and of changed
+        targets, now taken as committed: call it last, right before the transaction commits. An unchanged value
+        is not rewritten. `now` is the wall clock in epoch seconds."""
+        if everything:
+            due = list(self.changed)
+        else:
+            due = [key for key in self.changed if key not in self.waiting]
+            due.extend(self._overdue(now))
         out: list[Out] = []
-        for key, state in self.changed.items():
+        for key in due:
+            state = self.changed.pop(key)
+            self.waiting.pop(key, None)
             value = engine.dump_state(state)
             if value != self.raw.get(key):
                 self.raw[key] = value
-                out.append(Out(STATE, topics.changelog_key(key), value))
+                out.append(Out(STATE, topics.changelog_key(key), value, self.head))
             self.states.remember(key, value, state)
         for key, value in self.config_changed.items():
             if value != self.config_raw.get(key):
                 self.config_raw[key] = value
                 out.append(Out(CONFIG, topics.changelog_key(key), value))
-        self.changed.clear()
+        self._due.clear()
         self.config_changed.clear()
         return out
+
+    def _overdue(self, now: float) -> list[str]:
+        """Waiting states past a limit, oldest first (the order they began to wait in)."""
+        if not self.waiting:
+            return []
+        excess = len(self.waiting) - self.writes.patients
+        oldest_offset, oldest_time = self.head - self.writes.records, now - self.writes.seconds
+        overdue: list[str] = []
+        for key, (offset, at) in self.waiting.items():
+            if len(overdue) < excess or offset <= oldest_offset or at <= oldest_time:
+                overdue.append(key)
+            else:
+                break
+        return overdue
 
 
 @dataclass
@@ -122,18 +212,29 @@ class WorkerCore:
                                offset=origin.offset if origin else None)
         return Out(DEADLETTER, DEADLETTER_KEY, to_json(letter))
 
-    def _publish(self, tables: PartitionTables, key: str, step: engine.Step) -> list[Out]:
-        tables.changed[key] = step.state
+    @staticmethod
+    def _outputs(step: engine.Step) -> list[Out]:
         out = [Out(ALERTS, a.patient_key.encode(), to_json(a)) for a in step.alerts]
         out.extend(Out(SUMMARIES, s.patient_key.encode(), s.to_json()) for s in step.summaries)
         return out
 
-    def reading(self, tables: PartitionTables, raw: bytes, origin: Origin) -> list[Out]:
+    def _publish(self, tables: PartitionTables, key: str, step: engine.Step) -> list[Out]:
+        tables.changed_by_other(key, step.state)
+        return self._outputs(step)
+
+    def reading(self, tables: PartitionTables, raw: bytes, origin: Origin, now: datetime | None = None,
+                replaying: bool = False) -> list[Out]:
+        """Scores one readings record (`now`: the wall clock, or when it was first received, on a replay).
+        Replaying, a reading the patient's restored state already holds is skipped."""
+        tables.head = max(tables.head, origin.offset)
         try:
             reading = from_json(raw, Reading)
         except RecordError as exc:
             return [self.dead_letter(raw, exc.reason, origin, "parse")]
-        key, now = reading.patient_key, self.clock()
+        key = reading.patient_key
+        if replaying and tables.holds(key, origin.offset):
+            return []
+        now = now or self.clock()
         refusal = self.consent(reading, now) if self.consent is not None else None
         if refusal is not None:
             return [self.dead_letter(raw, refusal, origin, "consent")]
@@ -142,7 +243,8 @@ class WorkerCore:
                                   forecaster=self.forecaster_for(key))
         except Exception as exc:  # a scoring bug (or an unreadable state) must not stop the worker; kept whole
             return [self.dead_letter(raw, f"scoring failed: {type(exc).__name__}: {exc}", origin, "score")]
-        return self._publish(tables, key, step)
+        tables.changed_by_reading(key, step.state, origin.offset, now.timestamp())
+        return self._outputs(step)
 
     def ack(self, tables: PartitionTables, raw: bytes, origin: Origin) -> list[Out]:
         try:

@@ -11,11 +11,20 @@ from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from monitor import engine, topics, worker_core
 from monitor.config import Settings
-from monitor.rdkafka_worker import TXN_ATTEMPTS, RdkafkaWorker, TransactionError, transactional_id
+from monitor.rdkafka_worker import (
+    THROUGH_HEADER,
+    TXN_ATTEMPTS,
+    RdkafkaWorker,
+    TransactionError,
+    replay_metadata,
+    replay_start,
+    through_of,
+    transactional_id,
+)
 from monitor.records import Alert, from_json, to_json
 from monitor.state_cache import StateCache
 from monitor.testing import FakeClock, cgm_series
-from monitor.worker_core import PartitionTables, WorkerCore
+from monitor.worker_core import EVERY_CHANGE, PartitionTables, StateWrites, WorkerCore
 
 NS = "t1"
 READINGS = topics.namespaced(topics.READINGS, NS)
@@ -36,10 +45,10 @@ def make_worker():
     """A worker that owns the given partitions (no client is created until run())."""
     forecaster = engine.default_forecaster()
 
-    def factory(*owned: int) -> RdkafkaWorker:
+    def factory(*owned: int, writes: StateWrites = EVERY_CHANGE) -> RdkafkaWorker:
         core = WorkerCore(clock=FakeClock(), forecaster_for=lambda _key: forecaster)
         worker = RdkafkaWorker(Settings(namespace=NS), core, clock=FakeClock())
-        worker.tables = {p: PartitionTables(StateCache()) for p in owned}
+        worker.tables = {p: PartitionTables(StateCache(), writes) for p in owned}
         return worker
     return factory
 
@@ -53,8 +62,9 @@ def test_a_batch_becomes_alerts_one_state_per_patient_and_the_next_offset_per_pa
     worker = make_worker(2, 5)
     batch = (polled(2, [to_json(r) for r in cgm_series(DIP, patient="p2")], first_offset=40)
              + polled(5, [to_json(r) for r in cgm_series(DIP[:3], patient="p5")], first_offset=7))
-    outs, offsets = worker._score(batch)
+    outs, offsets = worker._flush(*worker._score(batch))
     assert sorted((tp.topic, tp.partition, tp.offset) for tp in offsets) == [(READINGS, 2, 50), (READINGS, 5, 10)]
+    assert {tp.metadata for tp in offsets} == {""}  # every state written: nothing to score again
     states = [(p, o.key) for p, o in outs if o.topic == worker_core.STATE]
     assert sorted(states) == [(2, topics.changelog_key("p2")), (5, topics.changelog_key("p5"))]
     alerts = [from_json(o.value, Alert) for _, o in outs if o.topic == worker_core.ALERTS]
@@ -74,6 +84,28 @@ def test_records_of_a_partition_the_worker_does_not_own_are_neither_scored_nor_c
     worker = make_worker(1)
     outs, offsets = worker._score(polled(4, [to_json(r) for r in cgm_series(DIP[:2], patient="p4")]))
     assert outs == [] and offsets == []
+
+
+def test_waiting_states_put_the_replay_offset_into_the_commit_and_a_moved_one_is_committed_again(make_worker):
+    worker = make_worker(2, 5, writes=StateWrites(seconds=60.0, records=1000, patients=10))
+    batch = (polled(2, [to_json(r) for r in cgm_series(DIP[:3], patient="p2")], first_offset=40)
+             + polled(5, [to_json(r) for r in cgm_series(DIP[:3], patient="p5")], first_offset=7))
+    outs, offsets = worker._flush(*worker._score(batch))
+    assert [o for _, o in outs if o.topic == worker_core.STATE] == []
+    assert sorted((tp.partition, tp.offset, tp.metadata) for tp in offsets) == [
+        (2, 43, replay_metadata(40)), (5, 10, replay_metadata(7))]
+    assert worker._flush([], []) == ([], [])  # nothing moved: no commit
+    worker.clock.advance(seconds=60)
+    outs, offsets = worker._flush([], [])
+    assert sorted((p, o.key, o.through) for p, o in outs) == [(2, b'"p2"', 42), (5, b'"p5"', 9)]
+    assert sorted((tp.partition, tp.offset, tp.metadata) for tp in offsets) == [(2, 43, ""), (5, 10, "")]
+
+
+def test_the_replay_offset_and_the_state_header_read_back_and_anything_else_means_none():
+    assert replay_start(replay_metadata(1234)) == 1234
+    assert [replay_start(m) for m in (replay_metadata(None), None, "faust", "vigil-replay-from=x")] == [None] * 4
+    assert through_of([("other", b"1"), (THROUGH_HEADER, b"77")]) == 77
+    assert [through_of(h) for h in (None, [], [(THROUGH_HEADER, None)], [(THROUGH_HEADER, b"?")])] == [None] * 4
 
 
 TIMED_OUT = KafkaError(KafkaError._TIMED_OUT, "commit timed out", retriable=True)

@@ -136,3 +136,125 @@ def test_restored_bytes_are_the_state_and_a_tombstone_forgets_it(tables):
     tables.restore(worker_core.STATE, "p1", None)
     assert tables.state("p1") is None and tables.patients() == []
 
+
+
+# -- deferred state writes (the rdkafka runtime): a state changed only by readings may wait; the readings since
+#    its last write are scored again after a failover
+
+DEFER = worker_core.StateWrites(seconds=300.0, records=100, patients=3)
+
+
+@pytest.fixture
+def deferred() -> PartitionTables:
+    return PartitionTables(StateCache(), DEFER)
+
+
+def feed(core: WorkerCore, tables: PartitionTables, readings, first_offset: int) -> list[Out]:
+    return handle(core, tables, "readings", [(to_json(r), Origin(ORIGIN.topic, ORIGIN.partition, first_offset + i))
+                                             for i, r in enumerate(readings)])
+
+
+def test_a_state_changed_by_readings_waits_and_names_where_a_new_owner_starts_again(make_core, deferred, clock):
+    core = make_core()
+    feed(core, deferred, cgm_series(DIP[:3]) + cgm_series(DIP[:2], patient="p2"), first_offset=10)
+    latest = deferred.state("p1")
+    assert deferred.flush(clock().timestamp()) == []
+    assert deferred.replay_from() == 10 and deferred.head == 14
+    assert list(deferred.waiting) == ["p1", "p2"] and sorted(deferred.patients()) == ["p1", "p2"]
+    assert deferred.state("p1") is latest and latest is not None and len(latest.seen) == 3
+
+
+@pytest.mark.parametrize(("head", "later_seconds", "written"), [
+    (50, 0, []),
+    (109, 299, []),
+    (110, 0, ["p1"]),  # p1 began to wait at offset 10; offset 110 is 100 readings later
+    (150, 0, ["p1", "p2"]),
+    (50, 300, ["p1", "p2"]),  # both began to wait at the same time
+])
+def test_a_waiting_state_is_written_after_its_records_or_seconds(make_core, deferred, clock, head, later_seconds,
+                                                                written):
+    core = make_core()
+    feed(core, deferred, cgm_series(DIP[:1]), first_offset=10)
+    feed(core, deferred, cgm_series(DIP[:1], patient="p2"), first_offset=50)
+    assert deferred.flush(clock().timestamp()) == []
+    deferred.head = head
+    outs = deferred.flush(clock().timestamp() + later_seconds)
+    assert [topics.key_of_changelog(o.key) for o in outs] == written
+    assert all(o.through == head for o in outs)
+    assert deferred.replay_from() == (None if "p2" in written else 50 if written else 10)
+
+
+def test_at_most_the_limit_of_patients_wait_and_the_oldest_goes_first(make_core, deferred, clock):
+    core = make_core()
+    for i, patient in enumerate(["p1", "p2", "p3", "p4", "p5"]):
+        feed(core, deferred, cgm_series(DIP[:1], patient=patient), first_offset=i)
+    outs = deferred.flush(clock().timestamp())
+    assert [o.key for o in outs] == [b'"p1"', b'"p2"']
+    assert list(deferred.waiting) == ["p3", "p4", "p5"] and deferred.replay_from() == 2
+
+
+def test_an_ack_or_new_targets_write_the_state_at_the_next_flush_even_if_readings_follow(make_core, deferred, clock):
+    core = make_core()
+    opened = alerts_of(feed(core, deferred, cgm_series(DIP[:10]), first_offset=0))
+    assert opened and deferred.flush(clock().timestamp()) == []
+    handle(core, deferred, "acks", [(to_json(ack(opened[0], clock())), ORIGIN)])
+    feed(core, deferred, cgm_series(DIP[10:12], start_min=50), first_offset=10)  # would wait on their own
+    handle(core, deferred, "patient_config", [(PatientConfig("p2", Targets(low=80.0)).to_json(), ORIGIN)])
+    feed(core, deferred, cgm_series(DIP[:1], patient="p2"), first_offset=12)  # p2 waits: targets came first
+    written = deferred.flush(clock().timestamp())
+    assert [(o.topic, o.key) for o in written] == [(worker_core.STATE, b'"p1"'), (worker_core.CONFIG, b'"p2"')]
+    assert list(deferred.waiting) == ["p2"]
+    handle(core, deferred, "patient_config", [(PatientConfig("p2", Targets(low=70.0)).to_json(), ORIGIN)])
+    assert [(o.topic, o.key) for o in deferred.flush(clock().timestamp())] == [
+        (worker_core.STATE, b'"p2"'), (worker_core.CONFIG, b'"p2"')]  # scored with the old targets: written
+
+
+def test_everything_writes_every_waiting_state(make_core, deferred, clock):
+    feed(make_core(), deferred, cgm_series(DIP[:2]) + cgm_series(DIP[:2], patient="p2"), first_offset=0)
+    assert sorted(o.key for o in deferred.flush(clock().timestamp(), everything=True)) == [b'"p1"', b'"p2"']
+    assert deferred.waiting == {} and deferred.replay_from() is None
+
+
+def test_by_default_every_change_is_written_and_nothing_waits(make_core, tables, clock):
+    feed(make_core(), tables, cgm_series(DIP[:2]), first_offset=0)
+    assert [o.key for o in tables.flush(clock().timestamp())] == [b'"p1"'] and tables.replay_from() is None
+
+
+STREAM = (cgm_series(DIP, patient="p1") + cgm_series(DIP[::-1], patient="p2", start_min=1)
+          + cgm_series(DIP, patient="p3", start_min=2))
+STREAM.sort(key=lambda r: r.measured_at)
+
+
+@pytest.mark.parametrize("crash_after", [0, 7, 19, 30, 47])
+@pytest.mark.parametrize("writes", [DEFER, worker_core.StateWrites(300.0, 8, 2)])
+def test_a_new_owner_that_replays_from_the_committed_offset_has_the_uninterrupted_states_and_alerts(
+        make_core, clock, crash_after, writes):
+    """A worker commits after every 4 readings, then dies; the next restores what it wrote and scores again from
+    its replay offset: afterwards the states and every later alert are those of a run without the failover."""
+    reference_tables = PartitionTables(StateCache())
+    reference = feed(make_core(), reference_tables, STREAM, first_offset=0)
+
+    first, changelog, committed, floor, outs = PartitionTables(StateCache(), writes), {}, 0, None, []
+    core = make_core()
+    for start in range(0, crash_after, 4):
+        batch = STREAM[start:min(start + 4, crash_after)]
+        outs += feed(core, first, batch, first_offset=start)
+        changelog.update({o.key: o for o in first.flush(clock().timestamp()) if o.topic == worker_core.STATE})
+        committed, floor = start + len(batch), first.replay_from()
+
+    second = PartitionTables(StateCache(), writes)
+    for o in changelog.values():
+        second.restore(worker_core.STATE, topics.key_of_changelog(o.key), o.value, o.through)
+    second.head = committed - 1
+    replayed = [] if floor is None else [
+        out for i in range(floor, committed) for out in make_core().reading(
+            second, to_json(STREAM[i]), Origin(ORIGIN.topic, ORIGIN.partition, i), clock(), replaying=True)]
+    second.through.clear()
+    committed_alerts = [(a.alert_id, a.state) for a in alerts_of(outs)]
+    assert all((a.alert_id, a.state) in committed_alerts for a in alerts_of(replayed))  # dropped: committed before
+    outs += feed(make_core(), second, STREAM[committed:], first_offset=committed)
+
+    assert alerts_of(outs) == alerts_of(reference)
+    assert len(alerts_of(reference)) >= 2, "the stream must alert, or the comparison proves nothing"
+    for key in ("p1", "p2", "p3"):
+        assert engine.dump_state(second.state(key)) == engine.dump_state(reference_tables.state(key))
