@@ -108,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         if not any(spec.startswith(f"{other}=") for spec in args.compare):
             b_compare.append(f"{other}=runtime:{other}")
     params["model_store"] = "empty (AR2)" if args.model_store is None else args.model_store
+    params["worker_env"] = {k: v for k, v in sorted(os.environ.items())  # e.g. VIGIL_STATE_WRITE_SECONDS=0
+                            if k.startswith(("VIGIL_STATE_WRITE", "VIGIL_TXN", "VIGIL_FETCH", "VIGIL_COMMIT"))}
     result["worker_logs"] = str(log_dir)
     group = workload.patients(params["patients"])
     feed = workload.readings(group, params["readings"])

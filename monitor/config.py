@@ -42,8 +42,8 @@ class WorkerTiming:
     session_timeout_s: float = 60.0
     heartbeat_interval_s: float = 3.0
     state_write_s: float = 300.0
-    state_write_records: float = 500_000
-    state_write_patients: float = 20_000
+    state_write_records: float = 200_000
+    state_write_patients: float = 5_000  # ~7.5 KB in memory each (bench/README.md, sixth session)
     slot: str | None = None  # VIGIL_WORKER_SLOT: the rdkafka runtime's stable transactional id per worker
 
     @classmethod

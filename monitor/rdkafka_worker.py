@@ -168,6 +168,9 @@ class RdkafkaWorker:
             "heartbeat.interval.ms": int(self.timing.heartbeat_interval_s * 1000),
             "fetch.wait.max.ms": int(self.timing.fetch_max_wait_s * 1000),
             "max.partition.fetch.bytes": 1 << 20,
+            # an assignment restores the changelog and scores the waiting readings again inside the poll (up to
+            # VIGIL_STATE_WRITE_RECORDS a partition); librdkafka's 5 minutes could evict a worker doing that
+            "max.poll.interval.ms": 600_000,
         })
 
     def _producer(self) -> Producer:
@@ -281,6 +284,8 @@ class RdkafkaWorker:
         starts = {p: (start, end) for p, (end, start) in ends.items() if start is not None and start < end}
         replayed = 0
         if starts:
+            log.info("scoring the readings of waiting states again: %s", ", ".join(
+                f"partition {p} offsets {start}-{end - 1}" for p, (start, end) in sorted(starts.items())))
             reader = self._reader()
             try:
                 tps = [TopicPartition(self.readings, p, start) for p, (start, _) in starts.items()]
