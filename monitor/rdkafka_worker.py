@@ -310,6 +310,9 @@ class RdkafkaWorker:
         first = consumer.poll(0.1)
         if first is None:
             return []
+        _, millis = first.timestamp()
+        if millis > 0:
+            self.stats.polled(max(0.0, time.time() - millis / 1000))
         return [first, *consumer.consume(num_messages=self.max_records - 1, timeout=0)]
 
     def _score(self, messages: list[Message]) -> tuple[list[tuple[int, Out]], list[TopicPartition]]:
@@ -430,6 +433,7 @@ class RdkafkaWorker:
                 outs, offsets = self._flush(outs, offsets)  # the states a tick changed go in its transaction
                 score_s = time.perf_counter() - began
                 self._settle()
+                self.stats.waited(time.perf_counter() - began - score_s)
                 if outs or offsets:
                     self._send(outs)
                     self.pending = committer.submit(self._finish, offsets, consumer.consumer_group_metadata(),

@@ -45,6 +45,17 @@ class LoopStats:
 
     def _reset(self, now: float) -> None:
         self.since, self.txns, self.records, self.score_s, self.commit_s, self.commit_max_s = now, 0, 0, 0.0, 0.0, 0.0
+        self.polls, self.age_s, self.age_max_s, self.wait_s = 0, 0.0, 0.0, 0.0
+
+    def polled(self, age_s: float) -> None:
+        """How long the oldest record of a polled batch had been in Kafka (its timestamp to now)."""
+        self.polls += 1
+        self.age_s += age_s
+        self.age_max_s = max(self.age_max_s, age_s)
+
+    def waited(self, wait_s: float) -> None:
+        """How long the loop waited for the previous transaction before it could send the next one."""
+        self.wait_s += wait_s
 
     def txn(self, records: int, score_s: float, commit_s: float) -> None:
         self.txns += 1
@@ -54,7 +65,10 @@ class LoopStats:
         self.commit_max_s = max(self.commit_max_s, commit_s)
         now = time.monotonic()
         if now - self.since >= self.every_s:
-            log.info("%d records in %d transactions in %.0f s: scoring %.0f ms, commits %.0f ms (max %.0f ms)",
+            extra = "" if not self.polls else (
+                f"; oldest record of a poll {1000 * self.age_s / self.polls:.0f} ms old on average (max "
+                f"{1000 * self.age_max_s:.0f} ms); loop waited {1000 * self.wait_s:.0f} ms for commits")
+            log.info("%d records in %d transactions in %.0f s: scoring %.0f ms, commits %.0f ms (max %.0f ms)%s",
                      self.records, self.txns, now - self.since, 1000 * self.score_s, 1000 * self.commit_s,
-                     1000 * self.commit_max_s)
+                     1000 * self.commit_max_s, extra)
             self._reset(now)
