@@ -51,7 +51,7 @@ from monitor.config import Settings
 from monitor.security import KafkaSecurity
 from monitor.state_cache import StateCache
 from monitor.worker_core import Origin, Out, PartitionTables, StateWrites, WorkerCore
-from monitor.worker_loop import RDKAFKA_READY_LINE, LoopStats, TopicNames
+from monitor.worker_loop import RDKAFKA_READY_LINE, FullCollections, LoopStats, TopicNames
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +139,7 @@ class RdkafkaWorker:
         self.floors: dict[int, int | None] = {}  # per partition, the replay offset in its last commit
         self.stopping = threading.Event()
         self.stats = LoopStats()
+        self.collections = FullCollections(self.timing.gc_full_s)
         self.producer: Producer | None = None
         self.announced = False
         self.pending: Future[None] | None = None  # the transaction being committed on the commit thread
@@ -204,6 +205,7 @@ class RdkafkaWorker:
         replayed = self._replay(tables, ends)
         self.tables.update(tables)
         self.floors.update({p: t.replay_from() for p, t in tables.items()})
+        self.collections.freeze()  # the restored tables are long-lived: no later collection walks them
         log.info("assigned partitions %s (restored %d patients, scored %d readings again)", new,
                  sum(len(t.raw) for t in tables.values()), replayed)
         self._ready()
@@ -414,6 +416,7 @@ class RdkafkaWorker:
             log.info("wrote %d waiting states before stopping", len(outs))
 
     def run(self) -> None:
+        self.collections.install()
         self.ensure_changelogs()
         self.producer = self._producer()
         self.producer.init_transactions(60)  # fences a predecessor of this slot, aborting its open transaction
@@ -438,6 +441,9 @@ class RdkafkaWorker:
                     self._send(outs)
                     self.pending = committer.submit(self._finish, offsets, consumer.consumer_group_metadata(),
                                                     len(messages), score_s)
+                collected = self.collections.collect()  # while the commit thread waits for the broker
+                if collected is not None:
+                    self.stats.collected(collected)
             self._settle()
             self._write_waiting(consumer)
         finally:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
-from monitor.worker_loop import LoopStats
+import pytest
+
+from monitor.worker_loop import FullCollections, LoopStats
 
 
 def test_the_line_names_records_transactions_and_how_old_polled_records_were(caplog):
@@ -25,3 +28,52 @@ def test_without_poll_ages_the_line_has_no_poll_part(caplog):
     with caplog.at_level(logging.INFO, logger="monitor.worker_loop"):
         stats.txn(records=1, score_s=0.0, commit_s=0.1)
     assert caplog.messages == ["1 records in 1 transactions in 0 s: scoring 0 ms, commits 100 ms (max 100 ms)"]
+
+
+@pytest.fixture
+def python_gc():
+    """Gives the test Python's collector back as it found it."""
+    threshold = gc.get_threshold()
+    yield
+    gc.set_threshold(*threshold)
+    gc.unfreeze()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_full_collections_run_when_due_and_not_on_their_own(python_gc):
+    clock = Clock()
+    collections = FullCollections(60.0, clock)
+    young, middle, _ = gc.get_threshold()
+    collections.install()
+    assert gc.get_threshold() == (young, middle, FullCollections.NEVER)
+    assert gc.get_freeze_count() > 0  # what start-up loaded is out of the way
+    assert collections.collect() is None
+    clock.now += 60
+    took = collections.collect()
+    assert took is not None and took >= 0
+    assert collections.collect() is None and collections.next == clock.now + 60
+
+
+def test_zero_seconds_leaves_pythons_collector_alone(python_gc):
+    before = gc.get_threshold()
+    clock = Clock()
+    collections = FullCollections(0.0, clock)
+    collections.install()
+    clock.now += 3600
+    assert gc.get_threshold() == before and collections.collect() is None
+
+
+def test_the_line_counts_the_loops_full_collections(caplog):
+    stats = LoopStats(every_s=0.0)
+    stats.polled(0.001)
+    stats.collected(0.080)
+    with caplog.at_level(logging.INFO, logger="monitor.worker_loop"):
+        stats.txn(records=1, score_s=0.0, commit_s=0.0)
+    assert caplog.messages[0].endswith("; 1 full garbage collection(s), 80 ms")
