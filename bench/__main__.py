@@ -231,7 +231,9 @@ def main(argv: list[str] | None = None) -> int:
                     for x in lats:
                         rows.append((f"(d) {share:.0%} load ({rate:,.0f}/s), {label}, {x.isolation}, ms",
                                      f"{x.p50_ms:.0f}/{x.p95_ms:.0f}/{x.p99_ms:.0f}",
-                                     f"p50/p95/p99, max {x.max_ms:.0f}, n={x.samples}"))
+                                     f"p50/p95/p99, max {x.max_ms:.0f}, n={x.samples}; p99 per "
+                                     f"{latency.WINDOW_S:g} s sent: "
+                                     + " ".join(f"{w:.0f}" for w in x.p99_by_window_ms)))
                     print(*rows[-len(lats) - 1:], sep="\n", flush=True)
         if "memory" in parts:
             sizes = state_cost.sample_states(params["sample_patients"], params["sample_steps"])

@@ -67,6 +67,12 @@ class Latency:
     p95_ms: float
     p99_ms: float
     max_ms: float
+    # p99 of the alerts whose newest reading was sent in each successive WINDOW_S of the feed: is the tail the
+    # start (a queue left by the warm-up still draining) or the steady state?
+    p99_by_window_ms: tuple[float, ...] = ()
+
+
+WINDOW_S = 5.0
 
 
 def _feeder(bootstrap: str, topic: str, readings: list[Reading], rate: float, out: Any) -> None:
@@ -114,15 +120,20 @@ def paced_send_elsewhere(bootstrap: str, topic: str, readings: list[Reading], ra
 def summarize(isolation: str, seen: list[tuple[float, Alert]], sent: dict[str, float],
               measured: set[str] | None = None) -> Latency:
     """Latency of the alerts caused by `measured` readings (all sent ones when None)."""
-    delays = []
+    delays: list[float] = []
+    windows: dict[int, list[float]] = {}
+    first = min((at for rid, at in sent.items() if measured is None or rid in measured), default=0.0)
     for arrived, alert in seen:
         stamps = [sent[rid] for rid in alert.reading_ids if rid in sent]
         if stamps and (measured is None or any(rid in measured for rid in alert.reading_ids)):
-            delays.append((arrived - max(stamps)) * 1000)
+            delay = (arrived - max(stamps)) * 1000
+            delays.append(delay)
+            windows.setdefault(int((max(stamps) - first) // WINDOW_S), []).append(delay)
     if not delays:
         return Latency(isolation, 0, 0.0, 0.0, 0.0, 0.0)
+    by_window = tuple(percentile(windows[w], 99) if windows.get(w) else 0.0 for w in range(max(windows) + 1))
     return Latency(isolation, len(delays), percentile(delays, 50), percentile(delays, 95), percentile(delays, 99),
-                   max(delays))
+                   max(delays), by_window)
 
 
 def measure(bootstrap: str, readings_topic: str, alerts_topic: str, readings: list[Reading], rate: float,
