@@ -127,6 +127,8 @@ def register(wiring: Wiring, clock: Clock = utc_now, forecaster_for: ForecasterF
                 continue
             partition = event.message.partition
             for key in wiring.keys_of_partition(wiring.state, partition):
+                if consent is not None and not consent.monitored(key, now):
+                    continue  # withdrawn or erased: no alert, and no state written, for them
                 raw = wiring.state.get(key)
                 state = states.load(key, raw)
                 if state is not None:

@@ -18,7 +18,8 @@ def _core(loglevel: str) -> tuple[WorkerCore, ConsentGate | None]:
     logging.basicConfig(level=loglevel.upper(), format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
     gate = gate_from_env()
     return WorkerCore(clock=utc_now, forecaster_for=worker_forecasters(),
-                      consent=gate.check if gate is not None else None), gate
+                      consent=gate.check if gate is not None else None,
+                      monitored=gate.monitored if gate is not None else None), gate
 
 
 async def _consent_loaded(gate: ConsentGate | None) -> None:

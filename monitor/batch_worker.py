@@ -106,7 +106,7 @@ class Lane:
                 for r in batch)))
             offsets[tp] = batch[-1].offset + 1
             records += len(batch)
-        outs.extend(tables.flush())
+        outs.extend(tables.flush(keep=core.keeps(worker.clock())))
         scored = time.perf_counter()
         if outs or offsets:
             producer = self.producer

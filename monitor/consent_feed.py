@@ -12,7 +12,7 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from monitor import topics
-from monitor.consent import ConsentState, monitoring_refusal
+from monitor.consent import ConsentState, Scope, monitoring_refusal
 from monitor.records import Reading, RecordError
 from monitor.security import kafka_python_kwargs
 
@@ -155,6 +155,14 @@ class ConsentGate:
         self._waited = True
         await asyncio.to_thread(self.view.ready.wait, self.ready_timeout_s)
         return self.view.ready.is_set()
+
+    def monitored(self, patient_key: str, now: datetime) -> bool:
+        """Whether monitoring consent holds now: a withdrawn or erased patient's state is no longer written, and
+        no wall-clock alert (no data) is raised for them. False while the view is not loaded (fail closed)."""
+        if not self.view.ready.is_set():
+            return False
+        state = self.view.get(patient_key)
+        return state is not None and state.active(Scope.MONITORING, now)
 
     def check(self, reading: Reading, now: datetime) -> str | None:
         """refusal() without waiting: fail closed while the view is not loaded (after wait_ready)."""

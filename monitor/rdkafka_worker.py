@@ -341,9 +341,10 @@ class RdkafkaWorker:
                ) -> tuple[list[tuple[int, Out]], list[TopicPartition]]:
         """Adds the due state writes, and to each readings offset the replay offset after them; a partition whose
         replay offset moved without new readings commits its offset again with the new one."""
-        now = self.clock().timestamp()
+        wall = self.clock()
+        keep, now = self.core.keeps(wall), wall.timestamp()
         for partition, tables in self.tables.items():
-            outs.extend((partition, out) for out in tables.flush(now, everything))
+            outs.extend((partition, out) for out in tables.flush(now, everything, keep))
         committed = {tp.partition: i for i, tp in enumerate(offsets) if tp.topic == self.readings}
         for partition, tables in self.tables.items():
             floor = tables.replay_from()

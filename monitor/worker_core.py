@@ -17,6 +17,7 @@ from monitor.targets import DEFAULT_TARGETS, PatientConfig, Targets
 Clock = Callable[[], datetime]
 ForecasterFor = Callable[[str], Forecaster | None]
 ConsentCheck = Callable[[Reading, datetime], str | None]  # None, or the reason the reading may not be scored
+Monitored = Callable[[str, datetime], bool]  # whether a patient's monitoring consent holds now
 
 
 def utc_now() -> datetime:
@@ -156,10 +157,13 @@ class PartitionTables:
     def patients(self) -> list[str]:
         return list(self.raw.keys() | self.changed.keys())
 
-    def flush(self, now: float = 0.0, everything: bool = False) -> list[Out]:
+    def flush(self, now: float = 0.0, everything: bool = False, keep: Callable[[str], bool] | None = None,
+              ) -> list[Out]:
         """The changelog records of the states due (see StateWrites; `everything`: all changed ones) and of changed
         targets, now taken as committed: call it last, right before the transaction commits. An unchanged value
-        is not rewritten. `now` is the wall clock in epoch seconds."""
+        is not rewritten. `now` is the wall clock in epoch seconds. A due state whose patient `keep` refuses (no
+        monitoring consent any more: withdrawn or erased) is dropped, never written: an erasure's tombstone stays
+        the patient's last changelog record."""
         if everything:
             due = list(self.changed)
         else:
@@ -169,6 +173,9 @@ class PartitionTables:
         for key in due:
             state = self.changed.pop(key)
             self.waiting.pop(key, None)
+            if keep is not None and not keep(key):
+                self.states.forget(key)
+                continue
             value = engine.dump_state(state)
             if value != self.raw.get(key):
                 self.raw[key] = value
@@ -204,6 +211,12 @@ class WorkerCore:
     clock: Clock
     forecaster_for: ForecasterFor
     consent: ConsentCheck | None = None
+    monitored: Monitored | None = None  # None: the consent gate is off
+
+    def keeps(self, now: datetime) -> Callable[[str], bool] | None:
+        """PartitionTables.flush's `keep`: only patients under monitoring consent get their state written."""
+        monitored = self.monitored
+        return None if monitored is None else (lambda key: monitored(key, now))
 
     def dead_letter(self, raw: bytes, reason: str, origin: Origin | None, stage: str) -> Out:
         letter = DeadLetter.of(raw, source="monitor", stage=stage, reason=reason, at=self.clock(),
@@ -266,6 +279,8 @@ class WorkerCore:
         """The wall-clock check for every patient of the partition; only changed states are written."""
         out: list[Out] = []
         for key in tables.patients():
+            if self.monitored is not None and not self.monitored(key, now):
+                continue  # withdrawn or erased: no alert about a patient vigil no longer monitors
             try:
                 state = tables.state(key)
                 if state is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -146,3 +147,31 @@ def test_erasure_tombstones_every_compacted_key_on_the_broker(kafka_bootstrap, n
     readings_left = read_topic(kafka_bootstrap, namespaced(READINGS, namespace), settle_s=0.5)
     assert readings_left and all(base64.b64encode(CONSENTED["enrolment"].encode()) not in v
                                  and CONSENTED["enrolment"].encode() not in v for _, v in readings_left)
+
+
+def test_a_running_worker_never_writes_an_erased_patients_state_again(kafka_bootstrap, namespace, make_worker,
+                                                                       deployment, worker_runtime):
+    """The rdkafka runtime keeps a state changed by readings unwritten for a while (VIGIL_STATE_WRITE_SECONDS):
+    an erasure meanwhile must stay the patient's last changelog record, and the no-data tick must skip them."""
+    home, _ = deployment
+    key = patient_key(CONSENTED["enrolment"], SECRET.encode())
+    assert vigil(["consent", "grant", CONSENTED["enrolment"], "--by", "nurse-1", "--at", SIGNED]) == 0
+    worker = make_worker(namespace, vigil_consent_required="1", vigil_pseudonym_secret=SECRET,
+                         vigil_state_write_seconds="8", vigil_tick_seconds="1").start()
+    publish(kafka_bootstrap, namespace, low_series(CONSENTED["enrolment"], 0))
+    assert read_topic(kafka_bootstrap, namespaced(ALERTS, namespace), min_count=1, settle_s=0.5)
+    changelog = f"{namespace}.vigil-monitor-patient-state-changelog"
+    wire_key = f'"{key}"'.encode()
+
+    def records_of_the_patient() -> list[bytes | None]:
+        return [v for k, v in read_topic(kafka_bootstrap, changelog, settle_s=0.5) if k == wire_key]
+
+    before = records_of_the_patient()
+    if worker_runtime == "rdkafka":
+        assert before == [], "the state was written already: the test would prove nothing"
+    assert vigil(["patient", "erase", CONSENTED["enrolment"], "--recordings", str(home / "recordings")]) == 0
+    time.sleep(12)  # past the 8 s a state may wait, with ticks every second meanwhile
+    assert worker.proc is not None and worker.proc.poll() is None, worker.tail()
+    after = records_of_the_patient()  # partitions interleave: count the states, not the order
+    assert None in after, "no tombstone"
+    assert sum(v is not None for v in after) == len(before), "the erased patient's state was written again"

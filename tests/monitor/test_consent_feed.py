@@ -57,3 +57,19 @@ async def test_the_batch_workers_check_fails_closed_until_the_view_is_loaded():
     view.ready.set()
     assert await gate.wait_ready() is True
     assert gate.check(reading(), T0) == NO_CONSENT
+
+
+def test_monitored_means_monitoring_consent_holds_now_and_fails_closed(loaded_view):
+    unloaded = ConsentView("127.0.0.1:1")
+    assert ConsentGate(unloaded).monitored(KEY, T0) is False
+    gate = ConsentGate(loaded_view)
+    assert gate.monitored(KEY, T0) is False  # never granted
+    granted = ConsentState(KEY).with_event(ConsentEvent(KEY, Scope.MONITORING, Action.GRANT, "v1",
+                                                        T0 - timedelta(hours=1), "nurse"))
+    loaded_view.apply(KEY.encode(), granted.to_json())
+    assert gate.monitored(KEY, T0) is True
+    revoked = granted.with_event(ConsentEvent(KEY, Scope.MONITORING, Action.REVOKE, "v1", T0, "nurse"))
+    loaded_view.apply(KEY.encode(), revoked.to_json())
+    assert gate.monitored(KEY, T0 - timedelta(minutes=1)) is True and gate.monitored(KEY, T0) is False
+    loaded_view.apply(KEY.encode(), None)  # erased
+    assert gate.monitored(KEY, T0 - timedelta(minutes=1)) is False

@@ -258,3 +258,18 @@ def test_a_new_owner_that_replays_from_the_committed_offset_has_the_uninterrupte
     assert len(alerts_of(reference)) >= 2, "the stream must alert, or the comparison proves nothing"
     for key in ("p1", "p2", "p3"):
         assert engine.dump_state(second.state(key)) == engine.dump_state(reference_tables.state(key))
+
+
+def test_a_patient_no_longer_monitored_gets_no_tick_alert_and_no_state_written(make_core, deferred, clock):
+    monitored = {"p1": True, "p2": True}
+    core = WorkerCore(clock=clock, forecaster_for=make_core().forecaster_for,
+                      monitored=lambda key, now: monitored[key])
+    feed(core, deferred, cgm_series([120, 121]) + cgm_series([120, 121], patient="p2"), first_offset=0)
+    assert deferred.flush(clock().timestamp(), keep=core.keeps(clock())) == []  # both wait
+    monitored["p2"] = False  # consent withdrawn, or the patient erased
+    clock.advance(minutes=25)
+    opened = alerts_of(core.tick(deferred, clock()))
+    assert [(a.patient_key, a.kind) for a in opened] == [("p1", "no_data")]
+    written = deferred.flush(clock().timestamp(), everything=True, keep=core.keeps(clock()))
+    assert [o.key for o in written] == [b'"p1"']  # p2's waiting state is dropped, never written
+    assert deferred.waiting == {} and deferred.changed == {} and deferred.replay_from() is None
