@@ -63,10 +63,13 @@ def register(wiring: Wiring, clock: Clock = utc_now, forecaster_for: ForecasterF
     async def publish(key: str, step: engine.Step, event: Any, before: bytes | None = None) -> None:
         """Writes the new state and its records inside the input's transaction; an unchanged state is not
         rewritten (a tick that changes nothing costs no changelog record)."""
-        value = engine.dump_state(step.state)
-        if value != before:
-            await wiring.txn.set(wiring.state, key, value, event=event)
-        states.remember(key, value, step.state)
+        if consent is not None and not consent.monitored(key, clock()):
+            states.forget(key)  # withdrawn or erased: nothing more is written about them (as in worker_core)
+        else:
+            value = engine.dump_state(step.state)
+            if value != before:
+                await wiring.txn.set(wiring.state, key, value, event=event)
+            states.remember(key, value, step.state)
         for alert in step.alerts:
             await wiring.txn.send(wiring.alerts, key=alert.patient_key.encode(), value=to_json(alert), event=event)
         for done in step.summaries:
