@@ -201,10 +201,10 @@ class RdkafkaWorker:
         committed = consumer.committed(assigned, timeout=max(60.0, 3 * self.txn_timeout_ms / 1000))
         ends = {tp.partition: (tp.offset, replay_start(tp.metadata)) for tp in committed
                 if tp.topic == self.readings and tp.partition in new}
-        tables = self._restore(new)
-        replayed = self._replay(tables, ends)
+        tables, held = self._restore(new)
+        replayed = self._replay(tables, held, ends)
         self.tables.update(tables)
-        self.floors.update({p: t.replay_from() for p, t in tables.items()})
+        self.floors.update({p: start for p, (_, start) in ends.items()})  # what the last commit says
         self.collections.freeze()  # the restored tables are long-lived: no later collection walks them
         log.info("assigned partitions %s (restored %d patients, scored %d readings again)", new,
                  sum(len(t.raw) for t in tables.values()), replayed)
@@ -260,8 +260,11 @@ class RdkafkaWorker:
         finally:
             reader.unassign()
 
-    def _restore(self, partitions: list[int]) -> dict[int, PartitionTables]:
+    def _restore(self, partitions: list[int]) -> tuple[dict[int, PartitionTables], dict[int, dict[str, int | None]]]:
+        """The partitions' tables from their changelogs, and what readings each restored state holds (its
+        `vigil-through` header; worker_core.Held) for the replay."""
         tables = {p: PartitionTables(self.cache, self.writes) for p in partitions}
+        held: dict[int, dict[str, int | None]] = {p: {} for p in partitions}
         reader = self._reader()
         try:
             tps = [TopicPartition(name, p, OFFSET_BEGINNING) for name in self.names.changelog for p in partitions]
@@ -272,13 +275,18 @@ class RdkafkaWorker:
                 except ValueError as exc:  # not a table record: kept on the topic, skipped here
                     log.warning("%s/%d: skipping a record at offset %s: %s", topic, partition, record.offset(), exc)
                     continue
-                tables[partition].restore(self.names.changelog[topic], key, record.value(),
-                                          through_of(record.headers()))
+                table, value = self.names.changelog[topic], record.value()
+                tables[partition].restore(table, key, value)
+                if table == worker_core.STATE and value is None:
+                    held[partition].pop(key, None)
+                elif table == worker_core.STATE:
+                    held[partition][key] = through_of(record.headers())
         finally:
             reader.close()
-        return tables
+        return tables, held
 
-    def _replay(self, tables: dict[int, PartitionTables], ends: dict[int, tuple[int, int | None]]) -> int:
+    def _replay(self, tables: dict[int, PartitionTables], held: dict[int, dict[str, int | None]],
+                ends: dict[int, tuple[int, int | None]]) -> int:
         """Scores the readings from each partition's replay offset up to its committed one into the restored
         states that do not hold them yet; their outputs were committed the first time and are dropped."""
         for p, (end, _) in ends.items():
@@ -296,12 +304,10 @@ class RdkafkaWorker:
                     _, millis = record.timestamp()
                     at = datetime.fromtimestamp(millis / 1000, UTC) if millis > 0 else self.clock()
                     self.core.reading(tables[p], record.value() or b"", Origin(self.readings, p, offset), at,
-                                      replaying=True)
+                                      replaying=held[p])
                     replayed += 1
             finally:
                 reader.close()
-        for t in tables.values():
-            t.through.clear()  # only a replay asks what a restored state holds
         return replayed
 
     # -- the loop -----------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ the outputs and the changed table values, so a transaction can carry them togeth
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
@@ -76,6 +76,19 @@ class Origin:
     offset: int
 
 
+Held = Mapping[str, int | None]
+"""Per patient, the last readings offset its restored state holds (a state record's `through`); None for a state
+written by a writer of every change, which holds every reading before the committed offset. Only a replay asks."""
+
+
+def holds(held: Held, key: str, offset: int) -> bool:
+    """Whether the restored state of `key` already holds the reading at `offset`."""
+    if key not in held:
+        return False
+    through = held[key]
+    return through is None or offset <= through
+
+
 @dataclass
 class PartitionTables:
     """One partition's patients: table bytes as last committed, states changed since (written or waiting, as
@@ -89,32 +102,17 @@ class PartitionTables:
     config_changed: dict[str, bytes] = field(default_factory=dict)
     head: int = -1  # offset of the last readings record scored (or committed before a restore)
     waiting: dict[str, tuple[int, float]] = field(default_factory=dict)  # key: (first unwritten offset, when)
-    through: dict[str, int | None] = field(default_factory=dict)  # restored states: readings offset they hold
     _due: set[str] = field(default_factory=set)  # changed by more than readings: written at the next flush
     _targets: dict[str, Targets] = field(default_factory=dict)
 
-    def restore(self, topic: str, key: str, value: bytes | None, through: int | None = None) -> None:
-        """Applies one changelog record read back after a (re)assignment; None is a tombstone. `through` is the
-        readings offset a state record holds (its header), None if its writer wrote every change."""
+    def restore(self, topic: str, key: str, value: bytes | None) -> None:
+        """Applies one changelog record read back after a (re)assignment; None is a tombstone."""
         table = self.raw if topic == STATE else self.config_raw
         if value is None:
             table.pop(key, None)
         else:
             table[key] = value
-        if topic == STATE:
-            if value is None:
-                self.through.pop(key, None)
-            else:
-                self.through[key] = through
         self._targets.pop(key, None)
-
-    def holds(self, key: str, offset: int) -> bool:
-        """Whether the restored state of `key` already holds the reading at `offset` (asked while replaying):
-        a state written by a writer of every change holds all readings before the committed offset."""
-        if key not in self.through:
-            return False
-        through = self.through[key]
-        return through is None or offset <= through
 
     def changed_by_reading(self, key: str, state: engine.MonitorState, offset: int, at: float) -> None:
         """Notes a state a reading changed: it may wait (see StateWrites) unless something else changed it too."""
@@ -236,16 +234,17 @@ class WorkerCore:
         return self._outputs(step)
 
     def reading(self, tables: PartitionTables, raw: bytes, origin: Origin, now: datetime | None = None,
-                replaying: bool = False) -> list[Out]:
+                replaying: Held | None = None) -> list[Out]:
         """Scores one readings record (`now`: the wall clock, or when it was first received, on a replay).
-        Replaying, a reading the patient's restored state already holds is skipped."""
+        Replaying, a reading the patient's restored state already holds (`replaying`: what each holds) is
+        skipped."""
         tables.head = max(tables.head, origin.offset)
         try:
             reading = from_json(raw, Reading)
         except RecordError as exc:
             return [self.dead_letter(raw, exc.reason, origin, "parse")]
         key = reading.patient_key
-        if replaying and tables.holds(key, origin.offset):
+        if replaying is not None and holds(replaying, key, origin.offset):
             return []
         now = now or self.clock()
         refusal = self.consent(reading, now) if self.consent is not None else None

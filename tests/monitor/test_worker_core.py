@@ -242,14 +242,14 @@ def test_a_new_owner_that_replays_from_the_committed_offset_has_the_uninterrupte
         changelog.update({o.key: o for o in first.flush(clock().timestamp()) if o.topic == worker_core.STATE})
         committed, floor = start + len(batch), first.replay_from()
 
-    second = PartitionTables(StateCache(), writes)
+    second, held = PartitionTables(StateCache(), writes), {}
     for o in changelog.values():
-        second.restore(worker_core.STATE, topics.key_of_changelog(o.key), o.value, o.through)
+        second.restore(worker_core.STATE, topics.key_of_changelog(o.key), o.value)
+        held[topics.key_of_changelog(o.key)] = o.through
     second.head = committed - 1
     replayed = [] if floor is None else [
         out for i in range(floor, committed) for out in make_core().reading(
-            second, to_json(STREAM[i]), Origin(ORIGIN.topic, ORIGIN.partition, i), clock(), replaying=True)]
-    second.through.clear()
+            second, to_json(STREAM[i]), Origin(ORIGIN.topic, ORIGIN.partition, i), clock(), replaying=held)]
     committed_alerts = [(a.alert_id, a.state) for a in alerts_of(outs)]
     assert all((a.alert_id, a.state) in committed_alerts for a in alerts_of(replayed))  # dropped: committed before
     outs += feed(make_core(), second, STREAM[committed:], first_offset=committed)
