@@ -239,7 +239,10 @@ class RdkafkaWorker:
         pending = {(tp.topic, tp.partition) for tp in tps}
         try:
             while pending:
-                for record in reader.consume(num_messages=10_000, timeout=0.05):
+                # poll() returns at the first record; consume(n, 0.05) would wait out the 50 ms for fewer than n
+                first = reader.poll(0.05)
+                batch = [] if first is None else [first, *reader.consume(num_messages=9_999, timeout=0)]
+                for record in batch:
                     topic, partition, error = record.topic() or "", record.partition() or 0, record.error()
                     if error is not None:
                         if error.code() == KafkaError._PARTITION_EOF:
