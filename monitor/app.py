@@ -114,6 +114,8 @@ def create_app(settings: Settings, **overrides: Any) -> Wiring:
         "topic_allow_declare": True,
         "processing_guarantee": "exactly_once",
         "web_enabled": False,
+        # Faust makes its data dir even for memory:// tables; keep it under the vigil home, not the working dir.
+        "datadir": str(settings.home / "faust" / f"{settings.worker_group}-data"),
         "table_cleanup_interval": 3600.0,
         "broker_commit_every": 1000,
         "broker_commit_interval": 0.25,  # latency vs throughput, measured at 0.1 / 0.25 / 0.5 / 1 s (bench/README.md)
