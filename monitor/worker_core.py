@@ -102,7 +102,7 @@ class PartitionTables:
     config_changed: dict[str, bytes] = field(default_factory=dict)
     head: int = -1  # offset of the last readings record scored (or committed before a restore)
     waiting: dict[str, tuple[int, float]] = field(default_factory=dict)  # key: (first unwritten offset, when)
-    _due: set[str] = field(default_factory=set)  # changed by more than readings: written at the next flush
+    _due: dict[str, None] = field(default_factory=dict)  # changed by more than readings: written at the next flush
     _targets: dict[str, Targets] = field(default_factory=dict)
 
     def restore(self, topic: str, key: str, value: bytes | None) -> None:
@@ -128,7 +128,7 @@ class PartitionTables:
     def _write_soon(self, key: str) -> None:
         if key in self.waiting or key in self.changed:
             self.waiting.pop(key, None)
-            self._due.add(key)
+            self._due[key] = None
 
     def replay_from(self) -> int | None:
         """The oldest readings offset some waiting state does not hold: a new owner scores from there again."""
@@ -162,10 +162,10 @@ class PartitionTables:
         is not rewritten. `now` is the wall clock in epoch seconds. A due state whose patient `keep` refuses (no
         monitoring consent any more: withdrawn or erased) is dropped, never written: an erasure's tombstone stays
         the patient's last changelog record."""
-        if everything:
+        if everything or not self.writes.deferred:
             due = list(self.changed)
-        else:
-            due = [key for key in self.changed if key not in self.waiting]
+        else:  # deferred: what changed is waiting or due, so the thousands waiting are not scanned at each commit
+            due = [key for key in self._due if key in self.changed]
             due.extend(self._overdue(now))
         out: list[Out] = []
         for key in due:
