@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit integration bench kafka-up kafka-down clean
+.PHONY: demo test lint typecheck unit integration bench compiled kafka-up kafka-down clean
 
 $(STAMP): pyproject.toml $(wildcard requirements.lock)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,11 +17,15 @@ $(STAMP): pyproject.toml $(wildcard requirements.lock)
 	$(BIN)/vigil kafka fetch >/dev/null
 	@touch $@
 
-demo: $(STAMP)
+# The scoring hot path compiled with Cython (monitor/compiled.py): a no-op when current; plain Python without it.
+compiled: $(STAMP)
+	$(BIN)/python -m monitor.build_compiled
+
+demo: $(STAMP) compiled
 	$(BIN)/vigil demo
 
-test: $(STAMP) lint typecheck
-	$(BIN)/python -m pytest -q
+test: $(STAMP) compiled lint typecheck
+	VIGIL_EXPECT_COMPILED=1 $(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -29,13 +33,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) compiled
 	$(BIN)/python -m pytest -q -m "not integration"
 
-integration: $(STAMP)
+integration: $(STAMP) compiled
 	$(BIN)/python -m pytest -q -m integration
 
-bench: $(STAMP)
+bench: $(STAMP) compiled
 	$(BIN)/python -m bench
 
 kafka-up: $(STAMP)

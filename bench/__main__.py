@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import clients, cluster, latency, report, state_cost, workload
+from monitor import compiled
 from monitor.__main__ import RUNTIMES
 from monitor.records import Reading
 from monitor.topics import ALERTS, READINGS, namespaced
@@ -107,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     for other in (r for r in RUNTIMES if r != args.runtime):  # (b) of the other runtimes, side by side
         if not any(spec.startswith(f"{other}=") for spec in args.compare):
             b_compare.append(f"{other}=runtime:{other}")
+    hot_path = compiled.status()
+    result["versions"]["hot_path"] = hot_path.describe()  # the workers inherit the same decision
+    if hot_path.compiled and not any(spec.startswith("pure-python=") for spec in args.compare):
+        b_compare.append(f"pure-python=runtime:{args.runtime};{compiled.PURE_ENV}=1")  # what compiling gains
     params["model_store"] = "empty (AR2)" if args.model_store is None else args.model_store
     params["worker_env"] = {k: v for k, v in sorted(os.environ.items())  # e.g. VIGIL_STATE_WRITE_SECONDS=0
                             if k.startswith(("VIGIL_STATE_WRITE", "VIGIL_TXN", "VIGIL_FETCH", "VIGIL_COMMIT"))}

@@ -7,6 +7,7 @@ import asyncio
 import logging
 
 from models.registry import worker_forecasters
+from monitor import compiled
 from monitor.config import Settings
 from monitor.consent_feed import ConsentGate, gate_from_env
 from monitor.worker_core import WorkerCore, utc_now
@@ -16,6 +17,7 @@ log = logging.getLogger(__name__)
 
 def _core(loglevel: str) -> tuple[WorkerCore, ConsentGate | None]:
     logging.basicConfig(level=loglevel.upper(), format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    log.info("scoring hot path: %s", compiled.status().describe())
     gate = gate_from_env()
     return WorkerCore(clock=utc_now, forecaster_for=worker_forecasters(),
                       consent=gate.check if gate is not None else None,

@@ -1,0 +1,134 @@
+"""The compiled hot path is used only when built from the current sources, and scores exactly as plain Python."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from monitor import compiled
+
+MODULES = ("monitor.alpha", "models.beta")
+
+
+@pytest.fixture
+def tree(tmp_path: Path):
+    """A source tree of two modules and a build of them; returns a function that makes the build."""
+    source_root, build = tmp_path / "src", tmp_path / "build"
+    for module in MODULES:
+        path = compiled.source_of(module, source_root)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"NAME = {module!r}\n")
+
+    def make(modules: tuple[str, ...] = MODULES, skip: str | None = None) -> tuple[Path, Path]:
+        shutil.rmtree(build, ignore_errors=True)
+        for module in modules:
+            if module != skip:
+                copy = build.joinpath(*module.split(".")).with_name(module.rsplit(".", 1)[-1]
+                                                                     + compiled.extension_suffix())
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                copy.write_bytes(b"\x7fELF")
+        manifest = compiled.manifest_of(source_root, modules, builder="Cython 9.9")
+        (build / compiled.MANIFEST).write_text(json.dumps(manifest))
+        return source_root, build
+
+    return make
+
+
+def check(source_root: Path, build: Path, env: dict[str, str] | None = None) -> compiled.Status:
+    return compiled.check(build, source_root, env or {}, MODULES)
+
+
+def test_a_build_of_the_current_sources_is_used(tree):
+    source_root, build = tree()
+    assert check(source_root, build) == compiled.Status(True, "built from the current sources", build, "Cython 9.9")
+
+
+def test_a_changed_source_makes_the_whole_build_unused(tree):
+    source_root, build = tree()
+    compiled.source_of("models.beta", source_root).write_text("NAME = 'edited'\n")
+    status = check(source_root, build)
+    assert (status.compiled, status.reason) == (False, "beta.py changed since the build: rebuild")
+
+
+def test_the_pure_python_switch_wins_over_a_current_build(tree):
+    source_root, build = tree()
+    status = check(source_root, build, {compiled.PURE_ENV: "1"})
+    assert (status.compiled, status.reason) == (False, "VIGIL_PURE_PYTHON is set")
+    assert check(source_root, build, {compiled.PURE_ENV: "0"}).compiled
+
+
+def test_no_build_another_module_list_a_missing_copy_or_another_python_are_refused(tree, tmp_path):
+    assert check(tmp_path / "src", tmp_path / "nothing").reason.startswith("not built")
+    source_root, build = tree(modules=("monitor.alpha",))
+    assert check(source_root, build).reason == "built for another list of modules: rebuild"
+    source_root, build = tree(skip="monitor.alpha")
+    assert check(source_root, build).reason == "monitor.alpha missing from the build: rebuild"
+    manifest = json.loads((build / compiled.MANIFEST).read_text()) | {"suffix": ".cpython-27.so"}
+    (build / compiled.MANIFEST).write_text(json.dumps(manifest))
+    assert check(source_root, build).reason == "built for another Python (.cpython-27.so)"
+    (build / compiled.MANIFEST).write_text("[1, 2")
+    assert check(source_root, build).reason.startswith("unreadable manifest")
+
+
+def test_a_package_path_gets_the_build_first_only_when_it_is_used(monkeypatch, tmp_path):
+    used = compiled.Status(True, "built from the current sources", tmp_path, "Cython 9.9")
+    monkeypatch.setattr(compiled, "status", lambda: used)
+    assert compiled.package_path("monitor", ["/src/monitor"]) == [str(tmp_path / "monitor"), "/src/monitor"]
+    assert compiled.package_path("monitor", [str(tmp_path / "monitor")]) == [str(tmp_path / "monitor")]
+    monkeypatch.setattr(compiled, "status", lambda: compiled.Status(False, "not built"))
+    assert compiled.package_path("monitor", ["/src/monitor"]) == ["/src/monitor"]
+
+
+def test_make_test_runs_the_compiled_hot_path():
+    """`make test` builds it first and sets VIGIL_EXPECT_COMPILED: a failed build must not pass unnoticed."""
+    if os.environ.get("VIGIL_EXPECT_COMPILED") != "1":
+        pytest.skip("only under `make test`, which builds the compiled hot path first")
+    from monitor import engine
+
+    assert compiled.status().compiled, compiled.status().reason
+    assert Path(engine.__file__).suffix != ".py"
+
+
+SCORE_A_COHORT = """
+import hashlib, tempfile
+from pathlib import Path
+from bench import workload
+from models.registry import worker_forecasters
+from monitor import compiled, worker_core
+from monitor.records import Reading, to_json
+from monitor.state_cache import StateCache
+print(compiled.status().compiled)
+core = worker_core.WorkerCore(clock=lambda: None, forecaster_for=worker_forecasters(Path(tempfile.mkdtemp())))
+tables = worker_core.PartitionTables(StateCache())
+digest = hashlib.sha256()
+for offset, r in enumerate(workload.readings(workload.patients(40), 4000)):
+    for out in core.reading(tables, to_json(r), worker_core.Origin("readings", 0, offset), now=r.received_at):
+        digest.update(out.topic.encode() + out.key + out.value)
+for out in tables.flush(everything=True):
+    digest.update(out.key + out.value)
+print(digest.hexdigest())
+"""
+
+
+def test_the_compiled_hot_path_scores_byte_for_byte_as_plain_python():
+    """Same alerts, summaries and state bytes for 4,000 readings of 40 patients, with and without the build."""
+    if not compiled.status().compiled:
+        pytest.skip(f"the compiled hot path is not in use here: {compiled.status().reason}")
+    root = str(compiled.SOURCE_ROOT)
+
+    def run(pure: str) -> list[str]:
+        env = {**os.environ, compiled.PURE_ENV: pure, "PYTHONPATH": root}
+        done = subprocess.run([sys.executable, "-c", SCORE_A_COHORT], env=env, cwd=root, capture_output=True,
+                              text=True, timeout=240, check=True)
+        return done.stdout.split()
+
+    assert run("0")[0] == "True"
+    pure = run("1")
+    assert pure[0] == "False"
+    assert run("0")[1] == pure[1]
