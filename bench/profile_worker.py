@@ -1,6 +1,6 @@
 """Profiles one real `vigil worker` under load with py-spy: the biggest costs by function (inclusive and self).
 
-Usage: python -m bench.profile_worker [--readings 8000] [--seconds 20]
+Usage: python -m bench.profile_worker [--readings 8000] [--seconds 20] [--native]
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ def main() -> None:
     ap.add_argument("--patients", type=int, default=500)
     ap.add_argument("--seconds", type=int, default=20)
     ap.add_argument("--top", type=int, default=45)
+    ap.add_argument("--native", action="store_true",
+                    help="sample C frames too: the compiled hot path (monitor/compiled.py) shows only so")
     args = ap.parse_args()
     feed = payloads_of(workload.readings(workload.patients(args.patients), args.readings))
     out = Path(tempfile.mkdtemp(prefix="vigil-profile-"))
@@ -52,7 +54,8 @@ def main() -> None:
             assert worker.proc is not None
             collapsed = out / "worker.collapsed"
             spy = subprocess.Popen(["py-spy", "record", "-p", str(worker.proc.pid), "-d", str(args.seconds),
-                                    "-f", "raw", "-o", str(collapsed), "--nonblocking"],
+                                    "-f", "raw", "-o", str(collapsed),
+                                    *(["--native"] if args.native else ["--nonblocking"])],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             loader = threading.Thread(target=cluster.preload, args=(kafka.bootstrap, namespaced(READINGS, ns), feed))
             loader.start()

@@ -216,10 +216,13 @@ def load_promoted(store: Path) -> ForecastModel | None:
     return None if version is None else load(store, version)
 
 
+_AR2: Final = AR2()  # stateless: one for every patient, so the engine's "scored with" check is an identity test
+
+
 def forecaster_for(model: ForecastModel | None, patient_key: str) -> Forecaster:
     """The worker's choice: the promoted model (personalized if the patient has a correction), else AR2."""
     if model is None:
-        return AR2()
+        return _AR2
     return GBForecaster(model, patient_key)
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+from monitor.frozen import quick_init
+
 HORIZON_S: Final = 26 * 3600  # more than a UTC day: every reading of the current day's summary is covered
 MAX_RUNS: Final = 48  # per stream; an irregular stream keeps fewer hours rather than growing
 MAX_STREAMS: Final = 6  # per patient; a replaced sensor's stream is evicted (least recently advanced first)
@@ -30,6 +32,7 @@ class Verdict(StrEnum):
     TOO_OLD = "too_old"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Stream:
     """The event times seen from one device and kind: runs in time order, complete from `floor` on."""

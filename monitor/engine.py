@@ -17,6 +17,7 @@ from models.api import Forecaster
 from monitor import dedup, explain, state_codec, summary
 from monitor.episodes import AckMark, Book, Episode, Transition, advance, alert_id_for, episode_id_for
 from monitor.findings import LEVEL_RANK, Finding, rank
+from monitor.frozen import quick_init
 from monitor.records import GLUCOSE_KINDS, Ack, AckAction, Alert, AlertState, Reading, ReadingKind, Severity
 from monitor.scoring import FAMILIES_OF_KIND, PatientState, clear_of, recovering_families, score_value, usable_value
 from monitor.targets import DEFAULT_TARGETS, Targets
@@ -38,6 +39,7 @@ def _short(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=5).hexdigest()
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Buffered:
     """A reading inside the re-ordering bound, kept compactly until it settles (what scoring needs, no more)."""
@@ -50,6 +52,7 @@ class Buffered:
     backfill: bool = False  # received more than BACKFILL after it was measured: never a live alert
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Folded:
     """Scoring and episode state after folding readings in event-time order."""
@@ -58,6 +61,7 @@ class Folded:
     book: Book = field(default_factory=Book)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CatchUp:
     first: datetime
@@ -69,6 +73,7 @@ class CatchUp:
     reading_ids: tuple[str, ...] = ()
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class MonitorState:
     """What the worker keeps per patient in its changelog-backed table (bounded; see bench/).
@@ -102,6 +107,7 @@ class MonitorState:
                                               metadata={"transient": True})
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Step:
     """The result of one input: the new state, alert records and any finished daily summary."""

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Final
 
 from monitor.findings import Finding, rank
+from monitor.frozen import quick_init
 from monitor.records import AckAction, Severity, stable_id
 
 READING_IDS_KEPT: Final = 4
@@ -22,6 +23,7 @@ class Transition(StrEnum):
     RESOLVE = "resolve"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Episode:
     """One open episode of one alert family for one patient."""
@@ -41,6 +43,7 @@ class Episode:
     peak: str | None = None  # a worse level of the same severity, reached without a new alert (see advance)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Book:
     """All open episodes of one patient and how many each family has had (for deterministic ids)."""

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
+from monitor.frozen import quick_init
 from monitor.records import Severity
 
 RULES_VERSION: Final = "rules-2"
@@ -30,6 +31,7 @@ def rank(family: str, level: str) -> int:
     return LEVEL_RANK.get(family, {}).get(level, 0)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One rule's verdict on one reading: family and level, why, and on which values and model."""

@@ -13,6 +13,8 @@ from typing import Any, Final, TypeVar
 
 import orjson
 
+from monitor.frozen import quick_init
+
 SCHEMA_VERSION: Final = 1
 MGDL_PER_MMOLL: Final = 18.016
 
@@ -191,6 +193,7 @@ def _check_header(d: Mapping[str, Any], record_type: str) -> None:
         )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Reading:
     """One measurement or context event from one device, in contract units, on event time."""
@@ -267,6 +270,7 @@ class Reading:
         )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Explanation:
     """Why an alert fired: the rule, its thresholds, the values and the model that took part."""
@@ -327,6 +331,7 @@ class Advice:
         return cls(advice_id=_str(d, "advice_id"), text=_str(d, "text"))
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Alert:
     """One state change of one alert episode; (alert_id, state) identifies the record."""

@@ -11,6 +11,7 @@ from models.api import Forecaster
 from models.baseline import AR2, STEP_MINUTES, STEPS, ar2_medians
 from monitor import trend
 from monitor.findings import Finding
+from monitor.frozen import quick_init
 from monitor.records import Severity
 from monitor.targets import Targets
 
@@ -23,6 +24,7 @@ TREND_AGREES: Final = -0.5  # mg/dL/min: a predicted low needs the robust trend 
 RATE_HORIZON_MIN: Final = 30.0
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class GlucoseState:
     """What the glucose rules remember: the window, persistence starts and an unconfirmed low."""

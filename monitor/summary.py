@@ -10,6 +10,7 @@ from typing import Any, Final
 
 import orjson
 
+from monitor.frozen import quick_init
 from monitor.records import SCHEMA_VERSION
 
 EXPECTED_PER_DAY_5MIN: Final = 288
@@ -19,6 +20,7 @@ CONSENSUS: Final = {"tir_pct": (">", 70.0), "tbr_pct": ("<", 4.0), "tbr54_pct": 
 SUFFICIENT_PCT: Final = 70.0  # >= 70 % of expected CGM data for a summary to be trusted
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class DayStats:
     """Running glucose counts for one UTC day: a handful of numbers, updated per reading."""

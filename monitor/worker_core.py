@@ -10,6 +10,7 @@ from typing import Final
 
 from models.api import Forecaster
 from monitor import engine, topics
+from monitor.frozen import quick_init
 from monitor.records import Ack, DeadLetter, Reading, RecordError, from_json, to_json
 from monitor.state_cache import StateCache
 from monitor.targets import DEFAULT_TARGETS, PatientConfig, Targets
@@ -32,7 +33,8 @@ CONFIG: Final = "config"  # the patient-config changelog
 DEADLETTER_KEY: Final = b"monitor"
 
 
-@dataclass(frozen=True)
+@quick_init
+@dataclass(frozen=True, slots=True)
 class Out:
     """One record to write inside the input's transaction: a logical topic (the I/O module names it), key, value;
     a state record also names the last readings offset of its partition that the state holds (`through`)."""
@@ -67,7 +69,8 @@ class StateWrites:
 EVERY_CHANGE: Final = StateWrites()
 
 
-@dataclass(frozen=True)
+@quick_init
+@dataclass(frozen=True, slots=True)
 class Origin:
     """Where an input record came from, for its dead letter."""
 
