@@ -122,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     with cluster.broker() as kafka:
         boot = kafka.bootstrap
+        broker_pid = kafka.pid()
+        assert broker_pid is not None, "the broker it just started is not running"
         raw_rate = worker_rate = None
         if "raw" in parts:
             ns = cluster.new_namespace(boot)
@@ -223,16 +225,22 @@ def main(argv: list[str] | None = None) -> int:
                     ns = cluster.new_namespace(boot)
                     with cluster.workers(boot, ns, 1, log_dir, variant, **env) as (worker,):
                         cpu_before = worker.cpu_s()
+                        assert worker.proc is not None
+                        load: dict[str, float] = {}  # the broker, the feed and the clocks share the machine
                         lats = latency.measure(boot, namespaced(READINGS, ns), namespaced(ALERTS, ns), lat_feed,
-                                               rate, warmup=warm_feed)
+                                               rate, warmup=warm_feed, load=load,
+                                               pids={"worker": worker.proc.pid, "broker": broker_pid})
                         # paced readings each pay their own state write: compare with the drained CPU per reading
                         cpu_ms = 1000 * (worker.cpu_s() - cpu_before) / (len(lat_feed) + len(warm_feed))
                     result["d_latency"].append({"rate": rate, "share_of_b": share, "readings": len(lat_feed),
                                                 "commit_interval_s": interval, "variant": label,
                                                 "warmup_readings": len(warm_feed), "worker_cpu_ms_per_reading": cpu_ms,
+                                                "machine": load,
                                                 "results": [asdict(x) for x in lats]})
                     rows.append((f"(d) {share:.0%} load ({rate:,.0f}/s), {label}, worker cpu ms/reading",
-                                 f"{cpu_ms:.3f}", "paced (the drained rate's is in the row above)"))
+                                 f"{cpu_ms:.3f}", f"paced; while sent: machine {load['machine_busy']:.0%} busy of "
+                                 f"{os.cpu_count()} cores, worker {load['worker_cores']:.2f}, "
+                                 f"broker {load['broker_cores']:.2f} cores"))
                     for x in lats:
                         rows.append((f"(d) {share:.0%} load ({rate:,.0f}/s), {label}, {x.isolation}, ms",
                                      f"{x.p50_ms:.0f}/{x.p95_ms:.0f}/{x.p99_ms:.0f}",

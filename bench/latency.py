@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
+from bench import cluster
 from monitor.records import Alert, Reading, from_json, to_json
 
 
@@ -137,15 +139,23 @@ def summarize(isolation: str, seen: list[tuple[float, Alert]], sent: dict[str, f
 
 
 def measure(bootstrap: str, readings_topic: str, alerts_topic: str, readings: list[Reading], rate: float,
-            settle_s: float = 3.0, warmup: list[Reading] | None = None) -> list[Latency]:
+            settle_s: float = 3.0, warmup: list[Reading] | None = None,
+            load: dict[str, float] | None = None, pids: dict[str, int] | None = None) -> list[Latency]:
     """Runs the paced feed against a ready worker and returns latency for read_committed and read_uncommitted,
     then the same two for the warm-up: readings sent first in the same paced stream, whose alerts are not
-    counted in the first two (a worker's first seconds: coordinator look-ups, the first transactions)."""
+    counted in the first two (a worker's first seconds: coordinator look-ups, the first transactions).
+    `load` gets the machine's busy share and each of `pids`' cores while the feed was sent."""
     clocks = [AlertClock(bootstrap, alerts_topic, iso) for iso in ("read_committed", "read_uncommitted")]
     for c in clocks:
         c.start()
     warmup = warmup or []
+    before = (cluster.machine_busy_s(), {name: cluster.cpu_s(pid) for name, pid in (pids or {}).items()})
     sent = paced_send_elsewhere(bootstrap, readings_topic, [*warmup, *readings], rate)
+    if load is not None:
+        (busy, total), cpu = cluster.machine_busy_s(), {name: cluster.cpu_s(pid) for name, pid in (pids or {}).items()}
+        seconds = (total - before[0][1]) / (os.cpu_count() or 1)  # wall seconds the feed took
+        load["machine_busy"] = (busy - before[0][0]) / (total - before[0][1]) if total > before[0][1] else 0.0
+        load.update({f"{name}_cores": (cpu[name] - before[1][name]) / seconds if seconds else 0.0 for name in cpu})
     deadline = time.monotonic() + settle_s + 10
     last = -1
     while time.monotonic() < deadline:  # wait until no new alert arrived for settle_s
