@@ -299,9 +299,15 @@ class WorkerCore:
 
 def handle(core: WorkerCore, tables: PartitionTables, kind: str, records: Iterable[tuple[bytes, Origin]]
            ) -> list[Out]:
-    """Runs one topic's records of a partition, in offset order, through the core."""
-    step = {"readings": core.reading, "acks": core.ack, "patient_config": core.config}[kind]
+    """Runs one topic's records of a partition, in offset order, through the core; readings of one call share
+    one reading of the wall clock (it only marks when a sensor was last heard of, on a scale of minutes)."""
     out: list[Out] = []
+    if kind == "readings":
+        now = core.clock()
+        for raw, origin in records:
+            out.extend(core.reading(tables, raw, origin, now))
+        return out
+    step = {"acks": core.ack, "patient_config": core.config}[kind]
     for raw, origin in records:
         out.extend(step(tables, raw, origin))
     return out
