@@ -184,7 +184,8 @@ class RdkafkaWorker:
             "retry.backoff.ms": max(1, int(self.timing.txn_retry_backoff_s * 1000)),
             # and doubles it per retry up to retry.backoff.max.ms (1 s by default): a worker's first transactions
             # waited up to 1.2 s for it
-            "retry.backoff.max.ms": max(100, int(self.timing.txn_retry_backoff_s * 1000)),
+            "retry.backoff.max.ms": max(1, int(self.timing.txn_retry_backoff_s * 1000),
+                                        int(self.timing.txn_retry_backoff_max_s * 1000)),
             "partitioner": "murmur2_random",  # Java's, kafka-python's and aiokafka's: a key keeps its partition
         })
 
