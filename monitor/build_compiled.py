@@ -40,9 +40,17 @@ def build(out: Path, jobs: int, source_root: Path = compiled.SOURCE_ROOT) -> str
         command.build_lib, command.build_temp, command.parallel = str(staged), str(Path(tmp) / "obj"), jobs
         dist.run_command("build_ext")
         (staged / compiled.MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-        shutil.rmtree(out, ignore_errors=True)
         out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(staged, out)
+        fresh = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+        shutil.copytree(staged, fresh, dirs_exist_ok=True)
+        fresh.chmod(0o755)  # mkdtemp makes it private; the build is for every user of this checkout or image
+    # Swapped in by renames: a worker starting meanwhile finds the old build, none (plain Python) or the new one,
+    # never a half-copied one.
+    old = out.with_name(f".{out.name}-old-{os.getpid()}")
+    if out.exists():
+        out.rename(old)
+    fresh.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
     return builder
 
 
