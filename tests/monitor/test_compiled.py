@@ -132,3 +132,26 @@ def test_the_compiled_hot_path_scores_byte_for_byte_as_plain_python():
     pure = run("1")
     assert pure[0] == "False"
     assert run("0")[1] == pure[1]
+
+
+def test_the_builder_says_why_it_cannot_build_and_fails_only_when_required(monkeypatch, tmp_path, capsys):
+    from monitor import build_compiled
+
+    def no_compiler(out: Path, jobs: int) -> str:
+        raise FileNotFoundError("gcc")
+
+    monkeypatch.setattr(build_compiled, "build", no_compiler)
+    assert build_compiled.main(["--out", str(tmp_path / "b")]) == 0
+    said = capsys.readouterr().err
+    assert "could not compile the hot path (FileNotFoundError: gcc); vigil runs as plain Python" in said
+    assert build_compiled.main(["--out", str(tmp_path / "b"), "--require"]) == 1
+
+
+def test_the_builder_does_nothing_when_the_build_is_current(monkeypatch, tmp_path, capsys):
+    from monitor import build_compiled
+
+    current = compiled.Status(True, "built from the current sources", tmp_path, "Cython 9.9")
+    monkeypatch.setattr(compiled, "check", lambda *args, **kwargs: current)
+    monkeypatch.setattr(build_compiled, "build", lambda out, jobs: pytest.fail("built again"))
+    assert build_compiled.main(["--out", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == f"compiled hot path is current (Cython 9.9, {tmp_path})\n"
