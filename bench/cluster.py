@@ -92,6 +92,29 @@ def machine_busy_s() -> tuple[float, float]:
     return (sum(ticks[:8]) - idle) / hz, sum(ticks[:8]) / hz
 
 
+@dataclass(frozen=True)
+class CpuSnapshot:
+    """The machine's CPU seconds and some processes' at one moment; two of them give the load in between."""
+
+    busy_s: float
+    total_s: float
+    processes_s: dict[str, float]
+
+    @classmethod
+    def take(cls, pids: dict[str, int]) -> CpuSnapshot:
+        busy, total = machine_busy_s()
+        return cls(busy, total, {name: cpu_s(pid) for name, pid in pids.items()})
+
+    def load_since(self, earlier: CpuSnapshot) -> dict[str, float]:
+        """The machine's busy share, and each process's cores ("<name>_cores"), between the two snapshots."""
+        total = self.total_s - earlier.total_s
+        seconds = total / (os.cpu_count() or 1)  # wall seconds in between
+        load = {"machine_busy": (self.busy_s - earlier.busy_s) / total if total > 0 else 0.0}
+        load.update({f"{name}_cores": (used - earlier.processes_s[name]) / seconds if seconds > 0 else 0.0
+                     for name, used in self.processes_s.items()})
+        return load
+
+
 @dataclass
 class Worker:
     """One real `python -m monitor worker` process bound to a namespace, with its own log."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import multiprocessing
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -149,13 +148,10 @@ def measure(bootstrap: str, readings_topic: str, alerts_topic: str, readings: li
     for c in clocks:
         c.start()
     warmup = warmup or []
-    before = (cluster.machine_busy_s(), {name: cluster.cpu_s(pid) for name, pid in (pids or {}).items()})
+    before = cluster.CpuSnapshot.take(pids or {})
     sent = paced_send_elsewhere(bootstrap, readings_topic, [*warmup, *readings], rate)
     if load is not None:
-        (busy, total), cpu = cluster.machine_busy_s(), {name: cluster.cpu_s(pid) for name, pid in (pids or {}).items()}
-        seconds = (total - before[0][1]) / (os.cpu_count() or 1)  # wall seconds the feed took
-        load["machine_busy"] = (busy - before[0][0]) / (total - before[0][1]) if total > before[0][1] else 0.0
-        load.update({f"{name}_cores": (cpu[name] - before[1][name]) / seconds if seconds else 0.0 for name in cpu})
+        load.update(cluster.CpuSnapshot.take(pids or {}).load_since(before))
     deadline = time.monotonic() + settle_s + 10
     last = -1
     while time.monotonic() < deadline:  # wait until no new alert arrived for settle_s
