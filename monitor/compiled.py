@@ -58,6 +58,11 @@ def source_of(module: str, source_root: Path = SOURCE_ROOT) -> Path:
     return source_root.joinpath(*module.split(".")).with_suffix(".py")
 
 
+def copy_of(module: str, directory: Path) -> Path:
+    """Where a build keeps a module's compiled copy: the package's path under `directory`, this Python's suffix."""
+    return directory.joinpath(*module.split(".")).with_suffix(extension_suffix())
+
+
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -100,7 +105,6 @@ def check(directory: Path, source_root: Path = SOURCE_ROOT, env: Mapping[str, st
     built = manifest.get("modules")
     if not isinstance(built, dict) or set(built) != set(modules):
         return Status(False, "built for another list of modules: rebuild")
-    suffix = extension_suffix()
     for module in modules:
         source = source_of(module, source_root)
         try:
@@ -109,7 +113,7 @@ def check(directory: Path, source_root: Path = SOURCE_ROOT, env: Mapping[str, st
             return Status(False, f"cannot read {source}: {exc}")
         if built[module] != current:
             return Status(False, f"{source.name} changed since the build: rebuild")
-        if not directory.joinpath(*module.split(".")).with_name(module.rsplit(".", 1)[-1] + suffix).is_file():
+        if not copy_of(module, directory).is_file():
             return Status(False, f"{module} missing from the build: rebuild")
     return Status(True, "built from the current sources", directory, str(manifest.get("builder", "")))
 

@@ -45,9 +45,10 @@ class FullCollections:
     install() freezes what start-up loaded, stops the automatic collections of the older generations and lets the
     youngest one collect every YOUNG allocations instead of 700: nearly every object a reading leaves behind
     lives on in a patient's state, so frequent young collections only walked live objects again (~2 us of a
-    ~26 us reading, seventh session). due() says when the loop should collect everything. Vigil's states hold no
-    reference cycles, so reference counting frees them: the full collection only finds the rare cycle (an
-    exception's frames), and once a minute is enough for that. every_s=0 leaves Python's collector as it is.
+    ~26 us reading, seventh session). collect(), called between batches, collects everything once one is due.
+    Vigil's states hold no reference cycles, so reference counting frees them: the full collection only finds
+    the rare cycle (an exception's frames), and once a minute is enough for that. every_s=0 leaves Python's
+    collector as it is.
     """
 
     NEVER: int = 1 << 30  # collections of the younger generation before an automatic one of the older

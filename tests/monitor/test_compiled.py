@@ -29,8 +29,7 @@ def tree(tmp_path: Path):
         shutil.rmtree(build, ignore_errors=True)
         for module in modules:
             if module != skip:
-                copy = build.joinpath(*module.split(".")).with_name(module.rsplit(".", 1)[-1]
-                                                                     + compiled.extension_suffix())
+                copy = compiled.copy_of(module, build)
                 copy.parent.mkdir(parents=True, exist_ok=True)
                 copy.write_bytes(b"\x7fELF")
         manifest = compiled.manifest_of(source_root, modules, builder="Cython 9.9")
