@@ -20,6 +20,8 @@ WORKER_TIMING = (
     ("VIGIL_COMMIT_INTERVAL", "commit_interval_s", True, "seconds"),  # batch: least time between two commits
     ("VIGIL_TXN_RETRY_BACKOFF", "txn_retry_backoff_s", True, "seconds"),  # retry after CONCURRENT_TRANSACTIONS
     ("VIGIL_TXN_RETRY_BACKOFF_MAX", "txn_retry_backoff_max_s", True, "seconds"),  # rdkafka: doubled up to this
+    # rdkafka: input records scored into the next transaction while the previous one commits (0: wait for it)
+    ("VIGIL_TXN_MAX_RECORDS", "txn_max_records", True, "records"),
     ("VIGIL_FETCH_MAX_WAIT", "fetch_max_wait_s", True, "seconds"),  # the broker's wait for more records
     ("VIGIL_TXN_TIMEOUT", "txn_timeout_s", False, "seconds"),  # rdkafka: a dead worker's open transaction ends
     ("BROKER_SESSION_TIMEOUT", "session_timeout_s", False, "seconds"),  # group membership (faust's names)
@@ -40,6 +42,7 @@ class WorkerTiming:
     commit_interval_s: float = 0.05
     txn_retry_backoff_s: float = 0.002
     txn_retry_backoff_max_s: float = 0.1
+    txn_max_records: float = 20_000
     fetch_max_wait_s: float = 0.01
     txn_timeout_s: float = 10.0
     session_timeout_s: float = 60.0

@@ -9,9 +9,11 @@ require_stable, so a new owner waits until the old owner's open transaction is c
 producer then carries every partition's outputs, changed table values and input offsets per batch.
 
 The loop polls a batch and scores it per partition through the pure `monitor.worker_core`, then queues its
-records in a transaction that a second thread commits while the loop polls and scores the next batch
-(librdkafka waits without the GIL). Rebalance callbacks run inside the poll and wait for that commit first, so a
-revoked partition never has uncommitted work. The changelog topics and record format are faust's, as in batch_worker.
+records in a transaction that a second thread commits while the loop polls and scores the next batches
+(librdkafka waits without the GIL); what they give goes into the next transaction as soon as that commit is done
+(worker_loop.NextTransaction, up to VIGIL_TXN_MAX_RECORDS input records). Rebalance callbacks run inside the
+poll and commit both first, so a revoked partition never has uncommitted work. The changelog topics and record
+format are faust's, as in batch_worker.
 
 State writes are deferred (worker_core.StateWrites, VIGIL_STATE_WRITE_*): a state record carries the last readings
 offset it holds (header `vigil-through`), and each commit of a readings partition carries, as offset metadata, the
@@ -51,7 +53,7 @@ from monitor.config import Settings
 from monitor.security import KafkaSecurity
 from monitor.state_cache import StateCache
 from monitor.worker_core import Origin, Out, PartitionTables, StateWrites, WorkerCore
-from monitor.worker_loop import RDKAFKA_READY_LINE, FullCollections, LoopStats, TopicNames
+from monitor.worker_loop import RDKAFKA_READY_LINE, FullCollections, LoopStats, NextTransaction, TopicNames
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +145,8 @@ class RdkafkaWorker:
         self.producer: Producer | None = None
         self.announced = False
         self.pending: Future[None] | None = None  # the transaction being committed on the commit thread
+        # scored while `pending` commits: the next transaction
+        self.next: NextTransaction[TopicPartition] = NextTransaction(int(self.timing.txn_max_records))
 
     # -- set-up -------------------------------------------------------------------------------------------------
 
@@ -194,7 +198,7 @@ class RdkafkaWorker:
     def _on_assign(self, consumer: Consumer, assigned: list[TopicPartition]) -> None:
         """Waits for the previous owner's open transaction (the offset fetch is require_stable), then restores
         the new partitions' tables from the changelogs, read_committed, up to their stable end."""
-        self._settle()
+        self._commit_scored(consumer)
         new = sorted({tp.partition for tp in assigned} - self.tables.keys())
         if not new:
             self._ready()
@@ -218,8 +222,8 @@ class RdkafkaWorker:
             print(RDKAFKA_READY_LINE, flush=True)
 
     def _on_revoke(self, consumer: Consumer, revoked: list[TopicPartition]) -> None:
-        """The transaction in flight ends first (every scored batch is in it); the tables go with the partition."""
-        self._settle()
+        """Every scored batch is committed first; the tables go with the partition."""
+        self._commit_scored(consumer)
         for p in sorted({tp.partition for tp in revoked}):
             self.tables.pop(p, None)  # a waiting state goes too: the next owner scores its readings again
             self.floors.pop(p, None)
@@ -316,10 +320,10 @@ class RdkafkaWorker:
 
     # -- the loop -----------------------------------------------------------------------------------------------
 
-    def _poll(self, consumer: Consumer) -> list[Message]:
-        """Blocks up to 0.1 s for the first record, then takes what is already fetched (no waiting for a full
+    def _poll(self, consumer: Consumer, timeout: float) -> list[Message]:
+        """Blocks up to `timeout` for the first record, then takes what is already fetched (no waiting for a full
         batch: that would be latency)."""
-        first = consumer.poll(0.1)
+        first = consumer.poll(timeout)
         if first is None:
             return []
         _, millis = first.timestamp()
@@ -418,13 +422,35 @@ class RdkafkaWorker:
         if pending is not None:
             pending.result()
 
+    def _gather(self, outs: list[tuple[int, Out]], offsets: list[TopicPartition], records: int,
+                score_s: float) -> None:
+        self.next.add(outs, (((tp.topic, tp.partition), tp) for tp in offsets), records, score_s)
+
+    def _send_next(self, consumer: Consumer, committer: ThreadPoolExecutor | None) -> None:
+        """Sends what was gathered as one transaction, committed on the commit thread (or here, without one);
+        the previous transaction must be settled."""
+        outs, offsets, records, score_s = self.next.take()
+        self._send(outs)
+        group = consumer.consumer_group_metadata()
+        if committer is None:
+            self._finish(offsets, group, records, score_s)
+        else:
+            self.pending = committer.submit(self._finish, offsets, group, records, score_s)
+
+    def _commit_scored(self, consumer: Consumer) -> None:
+        """Waits for the transaction in flight, then commits what was scored since, here (a rebalance, a stop)."""
+        self._settle()
+        if self.next:
+            self._send_next(consumer, None)
+
     def _write_waiting(self, consumer: Consumer) -> None:
         """On a stop: every waiting state is written, so the next owner has nothing to score again."""
         outs, offsets = self._flush([], [], everything=True)
-        if outs or offsets:
-            self._send(outs)
-            self._finish(offsets, consumer.consumer_group_metadata(), 0, 0.0)
-            log.info("wrote %d waiting states before stopping", len(outs))
+        written = sum(1 for _, out in outs if out.topic == worker_core.STATE)
+        self._gather(outs, offsets, 0, 0.0)
+        self._commit_scored(consumer)
+        if written:
+            log.info("wrote %d waiting states before stopping", written)
 
     def run(self) -> None:
         self.collections.install()
@@ -438,20 +464,23 @@ class RdkafkaWorker:
         committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vigil-commit")
         try:
             while not self.stopping.is_set():
-                messages = self._poll(consumer)
+                committing = self.pending is not None and not self.pending.done()
+                # while a commit runs and scored records wait for it, look back soon: they go once it is done
+                messages = self._poll(consumer, 0.005 if committing and self.next else 0.1)
                 began = time.perf_counter()
                 outs, offsets = self._score(messages)
                 if time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + self.tick_seconds
                     outs.extend(self._tick())
                 outs, offsets = self._flush(outs, offsets)  # the states a tick changed go in its transaction
-                score_s = time.perf_counter() - began
-                self._settle()
-                self.stats.waited(time.perf_counter() - began - score_s)
-                if outs or offsets:
-                    self._send(outs)
-                    self.pending = committer.submit(self._finish, offsets, consumer.consumer_group_metadata(),
-                                                    len(messages), score_s)
+                self._gather(outs, offsets, len(messages), time.perf_counter() - began)
+                if self.next and self.pending is not None and not self.pending.done() and not self.next.full():
+                    continue  # score more while the broker commits the previous transaction
+                if self.next:
+                    waiting = time.perf_counter()
+                    self._settle()
+                    self.stats.waited(time.perf_counter() - waiting)
+                    self._send_next(consumer, committer)
                 collected = self.collections.collect()  # while the commit thread waits for the broker
                 if collected is not None:
                     self.stats.collected(collected)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Generic, TypeVar
 
 from monitor import topics, worker_core
 from monitor.config import Settings
@@ -36,6 +37,48 @@ class TopicNames:
         }
         self.changelog = {self.out[worker_core.STATE]: worker_core.STATE,
                           self.out[worker_core.CONFIG]: worker_core.CONFIG}
+
+
+Offset = TypeVar("Offset")
+
+
+class NextTransaction(Generic[Offset]):
+    """What the loop scored since its last transaction was sent, gathered while that one commits: the scoring of
+    the next batches overlaps the broker's commit instead of waiting for it (seventh session: the loop waited
+    1.7-2.0 s in 10 for commits at half load, and the readings that arrived meanwhile were scored only after it).
+
+    Offsets are kept per (topic, partition): a later batch's offset, with its replay metadata, replaces an
+    earlier one's. `limit` is how many input records may gather before the loop waits for the commit after all.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._reset()
+
+    def _reset(self) -> None:
+        self.outs: list[tuple[int, worker_core.Out]] = []
+        self.offsets: dict[tuple[str, int], Offset] = {}
+        self.records, self.score_s = 0, 0.0
+
+    def add(self, outs: Iterable[tuple[int, worker_core.Out]], offsets: Iterable[tuple[tuple[str, int], Offset]],
+            records: int, score_s: float) -> None:
+        self.outs.extend(outs)
+        self.offsets.update(offsets)
+        self.records += records
+        self.score_s += score_s
+
+    def __bool__(self) -> bool:
+        """Whether there is anything to commit (outputs, or offsets that moved)."""
+        return bool(self.outs or self.offsets)
+
+    def full(self) -> bool:
+        return self.records >= self.limit
+
+    def take(self) -> tuple[list[tuple[int, worker_core.Out]], list[Offset], int, float]:
+        """The gathered outputs, offsets, input record count and scoring seconds; starts gathering anew."""
+        taken = self.outs, list(self.offsets.values()), self.records, self.score_s
+        self._reset()
+        return taken
 
 
 class FullCollections:

@@ -1,4 +1,5 @@
-"""The loop statistics operators read to tune a worker: one INFO line per interval, with the poll ages when known."""
+"""What the batch loops share: the statistics operators read to tune a worker (one INFO line per interval, with the
+poll ages when known), the loop's own full collections, and the next transaction gathered while one commits."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import logging
 
 import pytest
 
-from monitor.worker_loop import FullCollections, LoopStats
+from monitor.worker_core import ALERTS, STATE, Out
+from monitor.worker_loop import FullCollections, LoopStats, NextTransaction
 
 
 def test_the_line_names_records_transactions_and_how_old_polled_records_were(caplog):
@@ -76,3 +78,30 @@ def test_the_line_counts_the_loops_full_collections(caplog):
     with caplog.at_level(logging.INFO, logger="monitor.worker_loop"):
         stats.txn(records=1, score_s=0.0, commit_s=0.0)
     assert caplog.messages[0].endswith("; 1 full garbage collection(s), 80 ms")
+
+
+def test_the_next_transaction_gathers_outputs_in_order_and_the_latest_offset_of_each_partition():
+    gathering: NextTransaction[tuple[str, int, int, str]] = NextTransaction(limit=100)
+    assert not gathering
+    first, second, state = Out(ALERTS, b"p1", b"a1"), Out(ALERTS, b"p2", b"a2"), Out(STATE, b"p1", b"s1", through=41)
+    gathering.add([(1, first)], [(("readings", 1), ("readings", 1, 40, "")), (("acks", 1), ("acks", 1, 3, ""))],
+                  records=30, score_s=0.5)
+    gathering.add([(2, second), (1, state)], [(("readings", 1), ("readings", 1, 42, "vigil-replay-from=7"))],
+                  records=12, score_s=0.25)
+    assert gathering and not gathering.full()
+    assert gathering.take() == ([(1, first), (2, second), (1, state)],
+                                [("readings", 1, 42, "vigil-replay-from=7"), ("acks", 1, 3, "")], 42, 0.75)
+    assert not gathering and gathering.take() == ([], [], 0, 0.0)  # taking starts anew
+
+
+def test_offsets_alone_are_something_to_commit_and_the_limit_says_when_to_stop_gathering():
+    gathering: NextTransaction[str] = NextTransaction(limit=50)
+    gathering.add([], [(("readings", 0), "moved replay offset")], records=0, score_s=0.0)
+    assert gathering and not gathering.full()
+    gathering.add([], [], records=50, score_s=0.0)
+    assert gathering.full()
+
+
+def test_a_limit_of_zero_waits_for_every_commit():
+    gathering: NextTransaction[str] = NextTransaction(limit=0)
+    assert gathering.full()
