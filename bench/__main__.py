@@ -23,10 +23,11 @@ from monitor.topics import ALERTS, READINGS, namespaced
 
 FULL = {"patients": 2000, "readings": 60000, "publish": 30000, "latency_s": 20.0, "warmup_s": 5.0, "scale": [1, 2, 4],
         "sweep": [1000, 10000, 100000], "memory": [10000, 100000], "sample_patients": 200, "sample_steps": 72,
-        "commit_intervals": [None, 1.0], "load_shares": [0.5, 0.25]}
+        "commit_intervals": [None, 1.0], "load_shares": [0.5, 0.25],
+        "broker_warmup_s": 30.0}
 QUICK = {"patients": 300, "readings": 6000, "publish": 5000, "latency_s": 8.0, "warmup_s": 2.0, "scale": [1, 2],
          "sweep": [300, 3000], "memory": [2000], "sample_patients": 40, "sample_steps": 36,
-        "commit_intervals": [None], "load_shares": [0.5]}
+        "commit_intervals": [None], "load_shares": [0.5], "broker_warmup_s": 5.0}
 
 
 def worker_run(bootstrap: str, feed: list[Reading], workers: int, log_dir: Path, timeout_s: float,
@@ -210,11 +211,22 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(("(d) saturated rate of the latency feed (all dipping), readings/s", _fmt(feed_rate),
                              f"worker cpu {sat['worker_cpu_ms_per_reading']:.2f} ms/reading, alerts={sat['alerts']}"))
                 print(rows[-1], flush=True)
+            if params["broker_warmup_s"]:
+                # a fresh broker's JIT compiler took 0.25-0.42 of a core through the first paced run (eighth
+                # session, per-thread CPU): whichever variant ran first was measured against it
+                rate = params["load_shares"][0] * feed_rate
+                warm = workload.readings(warm_patients, int(rate * params["broker_warmup_s"]), first_step=60)
+                with cluster.workers(boot, cluster.new_namespace(boot), 1, log_dir) as (worker,):
+                    ns = worker.namespace
+                    latency.measure(boot, namespaced(READINGS, ns), namespaced(ALERTS, ns), warm, rate, settle_s=1.0)
+                rows.append(("(d) broker warm-up, paced readings (not measured)", _fmt(len(warm)),
+                             f"at {rate:,.0f}/s, before the measured runs"))
+                print(rows[-1], flush=True)
             for share in params["load_shares"]:
                 rate = share * feed_rate
                 lat_feed = workload.readings(dippers, max(200, int(rate * params["latency_s"])), first_step=60)
                 # other patients first, in the same paced stream: a worker's first seconds are reported apart
-                warm_feed = workload.readings(warm_patients, int(rate * params["warmup_s"]), first_step=60)
+                warm_feed = workload.readings(warm_patients, int(rate * params["warmup_s"]), first_step=256)
                 # the worker's own settings, a forced commit interval, and each --compare variant, one after another
                 runs = [(None, None, "commit as configured")]
                 if params["runtime"] == "faust":  # the batch runtime commits once per poll batch, no interval

@@ -22,7 +22,9 @@ WORKER_TIMING = (
     ("VIGIL_TXN_RETRY_BACKOFF_MAX", "txn_retry_backoff_max_s", True, "seconds"),  # rdkafka: doubled up to this
     # rdkafka: input records scored into the next transaction while the previous one commits (0: wait for it)
     ("VIGIL_TXN_MAX_RECORDS", "txn_max_records", True, "records"),
+    ("VIGIL_TXN_MIN_INTERVAL", "txn_min_interval_s", True, "seconds"),  # rdkafka: least time between two sends
     ("VIGIL_FETCH_MAX_WAIT", "fetch_max_wait_s", True, "seconds"),  # the broker's wait for more records
+    ("VIGIL_FETCH_MIN_BYTES", "fetch_min_bytes", False, "bytes"),  # rdkafka: ... unless this much is there
     ("VIGIL_TXN_TIMEOUT", "txn_timeout_s", False, "seconds"),  # rdkafka: a dead worker's open transaction ends
     ("BROKER_SESSION_TIMEOUT", "session_timeout_s", False, "seconds"),  # group membership (faust's names)
     ("BROKER_HEARTBEAT_INTERVAL", "heartbeat_interval_s", False, "seconds"),
@@ -43,7 +45,9 @@ class WorkerTiming:
     txn_retry_backoff_s: float = 0.002
     txn_retry_backoff_max_s: float = 0.1
     txn_max_records: float = 20_000
+    txn_min_interval_s: float = 0.0
     fetch_max_wait_s: float = 0.01
+    fetch_min_bytes: float = 1
     txn_timeout_s: float = 10.0
     session_timeout_s: float = 60.0
     heartbeat_interval_s: float = 3.0

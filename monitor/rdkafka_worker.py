@@ -147,6 +147,7 @@ class RdkafkaWorker:
         self.pending: Future[None] | None = None  # the transaction being committed on the commit thread
         # scored while `pending` commits: the next transaction
         self.next: NextTransaction[TopicPartition] = NextTransaction(int(self.timing.txn_max_records))
+        self.sent_at = 0.0  # time.monotonic() of the last send
 
     # -- set-up -------------------------------------------------------------------------------------------------
 
@@ -172,6 +173,7 @@ class RdkafkaWorker:
             "session.timeout.ms": int(self.timing.session_timeout_s * 1000),
             "heartbeat.interval.ms": int(self.timing.heartbeat_interval_s * 1000),
             "fetch.wait.max.ms": int(self.timing.fetch_max_wait_s * 1000),
+            "fetch.min.bytes": int(self.timing.fetch_min_bytes),
             "max.partition.fetch.bytes": 1 << 20,
             # an assignment restores the changelog and scores the waiting readings again inside the poll (up to
             # VIGIL_STATE_WRITE_RECORDS a partition); librdkafka's 5 minutes could evict a worker doing that
@@ -437,6 +439,12 @@ class RdkafkaWorker:
         else:
             self.pending = committer.submit(self._finish, offsets, group, records, score_s)
 
+    def _may_send(self) -> bool:
+        """Whether the previous transaction is committed and the least interval between two has passed (each
+        transaction costs the broker a marker on every partition it wrote: fewer, larger ones under load)."""
+        return ((self.pending is None or self.pending.done())
+                and time.monotonic() - self.sent_at >= self.timing.txn_min_interval_s)
+
     def _commit_scored(self, consumer: Consumer) -> None:
         """Waits for the transaction in flight, then commits what was scored since, here (a rebalance, a stop)."""
         self._settle()
@@ -464,9 +472,8 @@ class RdkafkaWorker:
         committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vigil-commit")
         try:
             while not self.stopping.is_set():
-                committing = self.pending is not None and not self.pending.done()
-                # while a commit runs and scored records wait for it, look back soon: they go once it is done
-                messages = self._poll(consumer, 0.005 if committing and self.next else 0.1)
+                # while scored records wait for a commit or the least interval, look back soon: they go then
+                messages = self._poll(consumer, 0.005 if self.next else 0.1)
                 began = time.perf_counter()
                 outs, offsets = self._score(messages)
                 if time.monotonic() >= next_tick:
@@ -474,13 +481,14 @@ class RdkafkaWorker:
                     outs.extend(self._tick())
                 outs, offsets = self._flush(outs, offsets)  # the states a tick changed go in its transaction
                 self._gather(outs, offsets, len(messages), time.perf_counter() - began)
-                if self.next and self.pending is not None and not self.pending.done() and not self.next.full():
+                if self.next and not self.next.full() and not self._may_send():
                     continue  # score more while the broker commits the previous transaction
                 if self.next:
                     waiting = time.perf_counter()
                     self._settle()
                     self.stats.waited(time.perf_counter() - waiting)
                     self._send_next(consumer, committer)
+                    self.sent_at = time.monotonic()
                 collected = self.collections.collect()  # while the commit thread waits for the broker
                 if collected is not None:
                     self.stats.collected(collected)
