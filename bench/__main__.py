@@ -226,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
                 rate = share * feed_rate
                 lat_feed = workload.readings(dippers, max(200, int(rate * params["latency_s"])), first_step=60)
                 # other patients first, in the same paced stream: a worker's first seconds are reported apart
+                # and it crosses a UTC midnight (step 288), so the worker's first daily summaries are written in it:
+                # a worker's first transaction that wrote the summaries partitions was followed by offset commits
+                # of 270-440 ms (eighth session), a once-per-worker cost that fell in the measured seconds
                 warm_feed = workload.readings(warm_patients, int(rate * params["warmup_s"]), first_step=256)
                 # the worker's own settings, a forced commit interval, and each --compare variant, one after another
                 runs = [(None, None, "commit as configured")]

@@ -45,9 +45,9 @@ class WorkerTiming:
     txn_retry_backoff_s: float = 0.002
     txn_retry_backoff_max_s: float = 0.1
     txn_max_records: float = 20_000
-    txn_min_interval_s: float = 0.0
+    txn_min_interval_s: float = 0.02
     fetch_max_wait_s: float = 0.01
-    fetch_min_bytes: float = 1
+    fetch_min_bytes: float = 65_536
     txn_timeout_s: float = 10.0
     session_timeout_s: float = 60.0
     heartbeat_interval_s: float = 3.0

@@ -15,11 +15,13 @@ def test_defaults_without_any_variable():
 def test_every_timing_variable_is_read():
     env = {"VIGIL_TICK_SECONDS": "2", "VIGIL_COMMIT_INTERVAL": "0.1", "VIGIL_TXN_RETRY_BACKOFF": "0.005",
            "VIGIL_TXN_RETRY_BACKOFF_MAX": "0.02", "VIGIL_TXN_MAX_RECORDS": "0",
+           "VIGIL_TXN_MIN_INTERVAL": "0", "VIGIL_FETCH_MIN_BYTES": "1",
            "VIGIL_FETCH_MAX_WAIT": "0.02", "VIGIL_TXN_TIMEOUT": "30", "BROKER_SESSION_TIMEOUT": "10",
            "BROKER_HEARTBEAT_INTERVAL": "1", "VIGIL_WORKER_SLOT": " w3 ", "VIGIL_STATE_WRITE_SECONDS": "0",
            "VIGIL_STATE_WRITE_RECORDS": "1000", "VIGIL_STATE_WRITE_PATIENTS": "50", "VIGIL_GC_SECONDS": "0"}
     assert Settings.from_env(env).timing == WorkerTiming(
-        tick_s=2.0, commit_interval_s=0.1, txn_retry_backoff_s=0.005, txn_retry_backoff_max_s=0.02, txn_max_records=0.0,
+        tick_s=2.0, commit_interval_s=0.1, txn_retry_backoff_s=0.005, txn_retry_backoff_max_s=0.02,
+        txn_max_records=0.0, txn_min_interval_s=0.0, fetch_min_bytes=1.0,
         fetch_max_wait_s=0.02, txn_timeout_s=30.0,
         session_timeout_s=10.0, heartbeat_interval_s=1.0, state_write_s=0.0, state_write_records=1000.0,
         state_write_patients=50.0, gc_full_s=0.0, slot="w3")
@@ -33,6 +35,7 @@ def test_every_timing_variable_is_read():
     ("VIGIL_TXN_RETRY_BACKOFF", "-1", "VIGIL_TXN_RETRY_BACKOFF must be zero or more seconds, not '-1'"),
     ("VIGIL_FETCH_MAX_WAIT", "inf", "VIGIL_FETCH_MAX_WAIT must be zero or more seconds, not 'inf'"),
     ("VIGIL_STATE_WRITE_RECORDS", "many", "VIGIL_STATE_WRITE_RECORDS must be a number of records, not 'many'"),
+    ("VIGIL_FETCH_MIN_BYTES", "0", "VIGIL_FETCH_MIN_BYTES must be a positive number of bytes, not '0'"),
     ("VIGIL_STATE_WRITE_PATIENTS", "-1", "VIGIL_STATE_WRITE_PATIENTS must be zero or more patients, not '-1'"),
 ])
 def test_a_bad_value_is_refused_naming_the_variable(name, text, message):
