@@ -21,7 +21,7 @@ from monitor.__main__ import RUNTIMES
 from monitor.records import Reading
 from monitor.topics import ALERTS, READINGS, namespaced
 
-FULL = {"patients": 2000, "readings": 60000, "publish": 30000, "latency_s": 20.0, "warmup_s": 5.0, "scale": [1, 2, 4],
+FULL = {"patients": 2000, "readings": 240000, "publish": 30000, "latency_s": 20.0, "warmup_s": 5.0, "scale": [1, 2, 4],
         "sweep": [1000, 10000, 100000], "memory": [10000, 100000], "sample_patients": 200, "sample_steps": 72,
         "commit_intervals": [None, 1.0], "load_shares": [0.5, 0.25],
         "broker_warmup_s": 30.0}

@@ -45,7 +45,7 @@ class WorkerTiming:
     txn_retry_backoff_s: float = 0.002
     txn_retry_backoff_max_s: float = 0.1
     txn_max_records: float = 20_000
-    txn_min_interval_s: float = 0.02
+    txn_min_interval_s: float = 0.04
     fetch_max_wait_s: float = 0.01
     fetch_min_bytes: float = 65_536
     txn_timeout_s: float = 10.0
