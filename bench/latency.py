@@ -76,19 +76,26 @@ class Latency:
 WINDOW_S = 5.0
 
 
-def _feeder(bootstrap: str, topic: str, readings: list[Reading], rate: float, out: Any) -> None:
-    out.put(paced_send(bootstrap, topic, readings, rate))
+def _feeder(bootstrap: str, topic: str, readings: list[Reading], rate: float, pids: dict[str, int], out: Any,
+            ) -> None:
+    load: dict[str, float] = {}
+    out.put((paced_send(bootstrap, topic, readings, rate, pids, load), load))
 
 
-def paced_send(bootstrap: str, topic: str, readings: list[Reading], rate: float) -> dict[str, float]:
+def paced_send(bootstrap: str, topic: str, readings: list[Reading], rate: float, pids: dict[str, int] | None = None,
+               load: dict[str, float] | None = None) -> dict[str, float]:
     """Sends readings at `rate` per second: every 5 ms the due readings are handed to a librdkafka producer
     (idempotent, acks=all, Java's murmur2 partitioner), each stamped when handed over; returns reading_id -> send
     time. (A kafka-python producer costs ~70 us a record and aiokafka's record batches ~15 us of Python; librdkafka
-    ~2 us: the feeder shares the box's two cores with the worker and the broker, and its CPU is not vigil's.)"""
+    ~2 us: the feeder shares the box's two cores with the worker and the broker, and its CPU is not vigil's.)
+    `load` gets the machine's busy share and each of `pids`' cores from the first send to the last delivery: not
+    the seconds before, when the feeder starts and encodes its payloads (until 2026-11-26 11:30 they were counted,
+    and made the box look idle and the worker short of CPU)."""
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True, "linger.ms": 0,
                          "partitioner": "murmur2_random"})
     payloads = [(r.reading_id, r.patient_key.encode(), to_json(r)) for r in readings]
     sent: dict[str, float] = {}
+    before = cluster.CpuSnapshot.take(pids or {})
     start = time.perf_counter()
     i = 0
     while i < len(payloads):
@@ -103,19 +110,22 @@ def paced_send(bootstrap: str, topic: str, readings: list[Reading], rate: float)
         time.sleep(0.005)
     if producer.flush(60):
         raise RuntimeError("the paced feed was not delivered within 60 s")
+    if load is not None:
+        load.update(cluster.CpuSnapshot.take(pids or {}).load_since(before))
     return sent
 
 
-def paced_send_elsewhere(bootstrap: str, topic: str, readings: list[Reading], rate: float) -> dict[str, float]:
+def paced_send_elsewhere(bootstrap: str, topic: str, readings: list[Reading], rate: float,
+                         pids: dict[str, int] | None = None) -> tuple[dict[str, float], dict[str, float]]:
     """paced_send in a child process, so the feeder and the alert clocks never wait for each other's GIL
-    (perf_counter is CLOCK_MONOTONIC on Linux: one clock for all processes)."""
+    (perf_counter is CLOCK_MONOTONIC on Linux: one clock for all processes); returns its stamps and load."""
     ctx = multiprocessing.get_context("spawn")  # the parent already runs consumer threads
     out = ctx.Queue()
-    child = ctx.Process(target=_feeder, args=(bootstrap, topic, readings, rate, out), daemon=True)
+    child = ctx.Process(target=_feeder, args=(bootstrap, topic, readings, rate, pids or {}, out), daemon=True)
     child.start()
-    sent: dict[str, float] = out.get()
+    sent, load = out.get()
     child.join()
-    return sent
+    return sent, load
 
 
 def summarize(isolation: str, seen: list[tuple[float, Alert]], sent: dict[str, float],
@@ -148,10 +158,9 @@ def measure(bootstrap: str, readings_topic: str, alerts_topic: str, readings: li
     for c in clocks:
         c.start()
     warmup = warmup or []
-    before = cluster.CpuSnapshot.take(pids or {})
-    sent = paced_send_elsewhere(bootstrap, readings_topic, [*warmup, *readings], rate)
+    sent, sending = paced_send_elsewhere(bootstrap, readings_topic, [*warmup, *readings], rate, pids)
     if load is not None:
-        load.update(cluster.CpuSnapshot.take(pids or {}).load_since(before))
+        load.update(sending)
     deadline = time.monotonic() + settle_s + 10
     last = -1
     while time.monotonic() < deadline:  # wait until no new alert arrived for settle_s
