@@ -7,7 +7,7 @@ import functools
 import hashlib
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Final
 
@@ -17,7 +17,7 @@ from models.api import Forecaster
 from monitor import dedup, explain, state_codec, summary
 from monitor.episodes import AckMark, Book, Episode, Transition, advance, alert_id_for, episode_id_for
 from monitor.findings import LEVEL_RANK, Finding, rank
-from monitor.frozen import quick_init
+from monitor.frozen import quick_init, replace
 from monitor.records import GLUCOSE_KINDS, Ack, AckAction, Alert, AlertState, Reading, ReadingKind, Severity
 from monitor.scoring import FAMILIES_OF_KIND, PatientState, clear_of, recovering_families, score_value, usable_value
 from monitor.targets import DEFAULT_TARGETS, Targets

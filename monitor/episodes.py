@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final
 
 from monitor.findings import Finding, rank
-from monitor.frozen import quick_init
+from monitor.frozen import quick_init, replace
 from monitor.records import AckAction, Severity, stable_id
 
 READING_IDS_KEPT: Final = 4
@@ -76,6 +76,13 @@ def worst_rank(episode: Episode) -> int:
     return max(rank(episode.family, episode.level), rank(episode.family, episode.peak or ""))
 
 
+def _kept(episode: Episode, recovering: bool) -> Episode:
+    """The episode going on, not clearing: the same object when nothing changed (most readings of an episode)."""
+    if episode.clear_since is None and episode.recovering == recovering:
+        return episode
+    return replace(episode, clear_since=None, recovering=recovering)
+
+
 def _put(book: Book, episode: Episode | None, family: str, opened: bool = False) -> Book:
     others = tuple(e for e in book.open if e.family != family)
     counts = dict(book.counts)
@@ -116,12 +123,12 @@ def advance(book: Book, patient_key: str, family: str, finding: Finding | None, 
                               reading_ids=ids[-READING_IDS_KEPT:], clear_since=None, recovering=recovering,
                               peak=None)
             return _put(book, episode, family), Transition.ESCALATE, episode
-        episode = replace(episode, clear_since=None, recovering=recovering)
+        episode = _kept(episode, recovering)
         return _put(book, episode, family), None, episode
     if episode is None:
         return book, None, None
     if not clear:
-        return _put(book, replace(episode, clear_since=None, recovering=recovering), family), None, episode
+        return _put(book, _kept(episode, recovering), family), None, episode
     since = episode.clear_since or at
     if at - since >= resolve_after:
         return _put(book, None, family), Transition.RESOLVE, episode

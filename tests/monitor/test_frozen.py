@@ -1,4 +1,5 @@
-"""quick_init builds the same frozen objects as the __init__ dataclasses writes, with the same signature."""
+"""quick_init builds the same frozen objects as the __init__ dataclasses writes, with the same signature, and
+frozen.replace() gives what dataclasses.replace() gives."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from monitor import frozen
 from monitor.frozen import quick_init
 
 
@@ -86,3 +88,29 @@ def test_only_frozen_slotted_dataclasses_are_accepted():
 
     with pytest.raises(TypeError, match="keyword-only"):
         quick_init(KeywordOnly)
+
+
+@pytest.mark.parametrize("changes", [{}, {"count": 5}, {"name": "z", "tags": ("t",)}, {"seen": [9], "total": 1.5}])
+def test_replace_gives_what_dataclasses_replace_gives(changes):
+    plain, quick = make_classes()
+    before = quick("a", 3, ("x",), [1], total=2.0)
+    got = frozen.replace(before, **changes)
+    want = dataclasses.replace(plain("a", 3, ("x",), [1], total=2.0), **changes)
+    assert type(got) is quick and got is not before
+    assert {f.name: getattr(got, f.name) for f in dataclasses.fields(got)} == {
+        f.name: getattr(want, f.name) for f in dataclasses.fields(want)}
+
+
+def test_replace_runs_post_init_and_refuses_what_dataclasses_refuses():
+    _, quick = make_classes()
+    with pytest.raises(ValueError, match="negative"):
+        frozen.replace(quick("a"), count=-1)
+    with pytest.raises(TypeError):
+        frozen.replace(quick("a"), colour="red")
+    with pytest.raises(TypeError):
+        frozen.replace(quick("a"), derived=1)  # not an init field (dataclasses.replace: ValueError)
+
+
+def test_replace_of_a_plain_dataclass_is_dataclasses_own():
+    plain, _ = make_classes()
+    assert frozen.replace(plain("a"), count=2) == plain("a", 2)
