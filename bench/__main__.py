@@ -59,6 +59,13 @@ def worker_run(bootstrap: str, feed: list[Reading], workers: int, log_dir: Path,
             "worker_cpu_ms_per_reading": 1000 * cpu / max(1, len(payloads) - done_before)}
 
 
+def raw_run(bootstrap: str, feed: list[Reading]) -> clients.Rate:
+    """(a) the raw ceiling: `feed` produced to a fresh namespace, then read and parsed by a plain consumer."""
+    topic = namespaced(READINGS, cluster.new_namespace(bootstrap))
+    cluster.preload(bootstrap, topic, clients.payloads_of(feed))
+    return clients.raw_consume(bootstrap, topic, len(feed))
+
+
 def _fmt(x: float) -> str:
     return f"{x:,.0f}"
 
@@ -131,17 +138,13 @@ def main(argv: list[str] | None = None) -> int:
             # (a) ran first against a broker that had just started (its JIT compiler: see (d)'s warm-up), and its
             # rate moved between 108k and 147k/s from run to run (eighth session): both read a warmed broker now
             warm = feed[:params["warm_readings"]]
-            ns = cluster.new_namespace(boot)
-            cluster.preload(boot, namespaced(READINGS, ns), clients.payloads_of(warm))
-            clients.raw_consume(boot, namespaced(READINGS, ns), len(warm))
+            raw_run(boot, warm)
             worker_run(boot, warm, 1, log_dir, args.timeout)
             rows.append(("broker warm-up for (a) and (b), readings (not measured)", _fmt(len(warm)),
                          "read raw, then drained by a worker"))
             print(rows[-1], flush=True)
         if "raw" in parts:
-            ns = cluster.new_namespace(boot)
-            cluster.preload(boot, namespaced(READINGS, ns), clients.payloads_of(feed))
-            a = clients.raw_consume(boot, namespaced(READINGS, ns), len(feed))
+            a = raw_run(boot, feed)
             raw_rate = a.per_s
             result["a_raw_consume"] = asdict(a) | {"per_s": a.per_s}
             rows.append(("(a) raw aiokafka consume + parse, readings/s", _fmt(a.per_s),

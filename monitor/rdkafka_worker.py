@@ -433,6 +433,7 @@ class RdkafkaWorker:
         the previous transaction must be settled."""
         outs, offsets, records, score_s = self.next.take()
         self._send(outs)
+        self.sent_at = time.monotonic()
         group = consumer.consumer_group_metadata()
         if committer is None:
             self._finish(offsets, group, records, score_s)
@@ -488,7 +489,6 @@ class RdkafkaWorker:
                     self._settle()
                     self.stats.waited(time.perf_counter() - waiting)
                     self._send_next(consumer, committer)
-                    self.sent_at = time.monotonic()
                 collected = self.collections.collect()  # while the commit thread waits for the broker
                 if collected is not None:
                     self.stats.collected(collected)
