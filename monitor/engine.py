@@ -365,7 +365,8 @@ def process(state: MonitorState | None, reading: Reading, now: datetime, *, targ
     """
     state = state or initial(reading.patient_key)
     sid = _short(reading.reading_id)
-    streams, verdict = dedup.observe(state.streams, reading.device_id, reading.kind.value,
+    # str(): a StrEnum's value without enum's Python-level .value property (once a reading)
+    streams, verdict = dedup.observe(state.streams, reading.device_id, str(reading.kind),
                                      int(reading.measured_at.timestamp())) if sid not in state.seen else ((), None)
     if verdict is None or verdict is dedup.Verdict.DUPLICATE:
         return Step(replace(state, duplicates=state.duplicates + 1))

@@ -125,6 +125,10 @@ def reading_dict(**changes: object) -> dict:
     ({"schema_version": None}, "unsupported schema_version None"),
     ({"type": "alert"}, "expected a reading record"),
     ({"kind": "blood_sugar"}, "kind: 'blood_sugar' is not one of"),
+    ({"kind": None}, "kind: None is not one of"),
+    ({"kind": 3}, "kind: 3 is not one of"),
+    ({"kind": "CGM"}, "kind: 'CGM' is not one of"),
+    ({"source": "bluetooth"}, "source: 'bluetooth' is not one of"),
     ({"value": "65"}, "value: expected a number"),
     ({"value": True}, "value: expected a number"),
     ({"value": None, "value_status": None}, "must say why"),
@@ -153,6 +157,18 @@ def test_unknown_type_is_refused():
 def test_times_are_normalised_to_utc():
     beijing = datetime(2026, 11, 25, 16, 0, tzinfo=timezone(timedelta(hours=8)))
     raw = orjson.dumps(reading_dict(measured_at=beijing.isoformat()))
+    assert from_json(raw, Reading).measured_at == T0
+    assert from_json(raw, Reading).measured_at.tzinfo is UTC
+
+
+@pytest.mark.parametrize("kind", list(ReadingKind))
+def test_kinds_parse_to_their_members(kind):
+    reading = from_json(orjson.dumps(reading_dict(kind=kind.value, source="replay")), Reading)
+    assert reading.kind is kind and reading.source is Source.REPLAY
+
+
+def test_utc_times_are_kept_as_they_are():
+    raw = orjson.dumps(reading_dict(measured_at="2026-11-25T08:00:00+00:00"))
     assert from_json(raw, Reading).measured_at == T0
     assert from_json(raw, Reading).measured_at.tzinfo is UTC
 
