@@ -26,6 +26,7 @@ HOT_PATH: Final = (
     "monitor.explain",
     "monitor.findings",
     "monitor.forecast_memo",
+    "monitor.frozen_init",
     "monitor.records",
     "monitor.rules_glucose",
     "monitor.rules_vitals",
@@ -55,7 +56,10 @@ def extension_suffix() -> str:
 
 
 def source_of(module: str, source_root: Path = SOURCE_ROOT) -> Path:
-    return source_root.joinpath(*module.split(".")).with_suffix(".py")
+    """A module's .py, or its .pyx when it has no .py (a module that exists only compiled: monitor.frozen_init)."""
+    path = source_root.joinpath(*module.split("."))
+    cython_only = path.with_suffix(".pyx")
+    return cython_only if cython_only.is_file() and not path.with_suffix(".py").is_file() else path.with_suffix(".py")
 
 
 def copy_of(module: str, directory: Path) -> Path:

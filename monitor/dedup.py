@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from monitor.frozen import quick_init
+from monitor.frozen import Frozen, quick_init
 
 HORIZON_S: Final = 26 * 3600  # more than a UTC day: every reading of the current day's summary is covered
 MAX_RUNS: Final = 48  # per stream; an irregular stream keeps fewer hours rather than growing
@@ -34,7 +34,7 @@ class Verdict(StrEnum):
 
 @quick_init
 @dataclass(frozen=True, slots=True)
-class Stream:
+class Stream(Frozen):
     """The event times seen from one device and kind: runs in time order, complete from `floor` on."""
 
     key: str

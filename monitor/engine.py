@@ -17,7 +17,7 @@ from models.api import Forecaster
 from monitor import dedup, explain, state_codec, summary
 from monitor.episodes import AckMark, Book, Episode, Transition, advance, alert_id_for, episode_id_for
 from monitor.findings import LEVEL_RANK, Finding, rank
-from monitor.frozen import quick_init, replace
+from monitor.frozen import Frozen, quick_init, replace
 from monitor.records import GLUCOSE_KINDS, Ack, AckAction, Alert, AlertState, Reading, ReadingKind, Severity
 from monitor.scoring import FAMILIES_OF_KIND, PatientState, clear_of, recovering_families, score_value, usable_value
 from monitor.targets import DEFAULT_TARGETS, Targets
@@ -41,7 +41,7 @@ def _short(text: str) -> str:
 
 @quick_init
 @dataclass(frozen=True, slots=True)
-class Buffered:
+class Buffered(Frozen):
     """A reading inside the re-ordering bound, kept compactly until it settles (what scoring needs, no more)."""
 
     rid: str
@@ -54,7 +54,7 @@ class Buffered:
 
 @quick_init
 @dataclass(frozen=True, slots=True)
-class Folded:
+class Folded(Frozen):
     """Scoring and episode state after folding readings in event-time order."""
 
     scoring: PatientState = field(default_factory=PatientState)
@@ -63,7 +63,7 @@ class Folded:
 
 @quick_init
 @dataclass(frozen=True, slots=True)
-class CatchUp:
+class CatchUp(Frozen):
     first: datetime
     last: datetime
     count: int = 0
@@ -75,7 +75,7 @@ class CatchUp:
 
 @quick_init
 @dataclass(frozen=True, slots=True)
-class MonitorState:
+class MonitorState(Frozen):
     """What the worker keeps per patient in its changelog-backed table (bounded; see bench/).
 
     Invariant: (live_scoring, live) == the fold of `buffer` (sorted by event time) onto `settled` with the targets
@@ -109,7 +109,7 @@ class MonitorState:
 
 @quick_init
 @dataclass(frozen=True, slots=True)
-class Step:
+class Step(Frozen):
     """The result of one input: the new state, alert records and any finished daily summary."""
 
     state: MonitorState

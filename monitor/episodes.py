@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Final
 
 from monitor.findings import Finding, rank
-from monitor.frozen import quick_init, replace
+from monitor.frozen import Frozen, quick_init, replace
 from monitor.records import AckAction, Severity, stable_id
 
 READING_IDS_KEPT: Final = 4
@@ -25,7 +25,7 @@ class Transition(StrEnum):
 
 @quick_init
 @dataclass(frozen=True, slots=True)
-class Episode:
+class Episode(Frozen):
     """One open episode of one alert family for one patient."""
 
     family: str
@@ -45,7 +45,7 @@ class Episode:
 
 @quick_init
 @dataclass(frozen=True, slots=True)
-class Book:
+class Book(Frozen):
     """All open episodes of one patient and how many each family has had (for deterministic ids)."""
 
     open: tuple[Episode, ...] = ()

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from monitor.frozen import quick_init
+from monitor.frozen import Frozen, quick_init
 from monitor.records import Severity
 
 RULES_VERSION: Final = "rules-2"
@@ -33,7 +33,7 @@ def rank(family: str, level: str) -> int:
 
 @quick_init
 @dataclass(frozen=True, slots=True)
-class Finding:
+class Finding(Frozen):
     """One rule's verdict on one reading: family and level, why, and on which values and model."""
 
     family: str

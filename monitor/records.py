@@ -13,7 +13,7 @@ from typing import Any, Final, TypeVar
 
 import orjson
 
-from monitor.frozen import quick_init
+from monitor.frozen import Frozen, quick_init
 
 SCHEMA_VERSION: Final = 1
 MGDL_PER_MMOLL: Final = 18.016
@@ -210,7 +210,7 @@ def _check_header(d: Mapping[str, Any], record_type: str) -> None:
 
 @quick_init
 @dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(Frozen):
     """One measurement or context event from one device, in contract units, on event time."""
 
     reading_id: str
@@ -287,7 +287,7 @@ class Reading:
 
 @quick_init
 @dataclass(frozen=True, slots=True)
-class Explanation:
+class Explanation(Frozen):
     """Why an alert fired: the rule, its thresholds, the values and the model that took part."""
 
     rule: str
@@ -348,7 +348,7 @@ class Advice:
 
 @quick_init
 @dataclass(frozen=True, slots=True)
-class Alert:
+class Alert(Frozen):
     """One state change of one alert episode; (alert_id, state) identifies the record."""
 
     alert_id: str

@@ -11,7 +11,7 @@ from models.api import Forecaster
 from models.baseline import AR2, STEP_MINUTES, STEPS, ar2_medians
 from monitor import trend
 from monitor.findings import Finding
-from monitor.frozen import quick_init
+from monitor.frozen import Frozen, quick_init
 from monitor.records import Severity
 from monitor.targets import Targets
 
@@ -26,7 +26,7 @@ RATE_HORIZON_MIN: Final = 30.0
 
 @quick_init
 @dataclass(frozen=True, slots=True)
-class GlucoseState:
+class GlucoseState(Frozen):
     """What the glucose rules remember: the window, persistence starts and an unconfirmed low."""
 
     window: trend.Window = ()

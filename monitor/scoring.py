@@ -9,7 +9,7 @@ from typing import Final
 
 from models.api import Forecaster
 from monitor.findings import Finding
-from monitor.frozen import quick_init
+from monitor.frozen import Frozen, quick_init
 from monitor.records import GLUCOSE_KINDS, Reading, ReadingKind
 from monitor.rules_glucose import GlucoseState, glucose_findings
 from monitor.rules_vitals import VitalsState, is_normal_value, vitals_findings_of
@@ -28,7 +28,7 @@ VITAL_FAMILIES: Final = {
 
 @quick_init
 @dataclass(frozen=True, slots=True)
-class PatientState:
+class PatientState(Frozen):
     """Everything the rules remember about one patient between readings (bounded, a few hundred bytes)."""
 
     glucose: GlucoseState = field(default_factory=GlucoseState)

@@ -10,7 +10,7 @@ from typing import Any, Final
 
 import orjson
 
-from monitor.frozen import quick_init
+from monitor.frozen import Frozen, quick_init
 from monitor.records import SCHEMA_VERSION
 
 EXPECTED_PER_DAY_5MIN: Final = 288
@@ -22,7 +22,7 @@ SUFFICIENT_PCT: Final = 70.0  # >= 70 % of expected CGM data for a summary to be
 
 @quick_init
 @dataclass(frozen=True, slots=True)
-class DayStats:
+class DayStats(Frozen):
     """Running glucose counts for one UTC day: a handful of numbers, updated per reading."""
 
     day: str  # ISO date

@@ -10,7 +10,7 @@ from typing import Final
 
 from models.api import Forecaster
 from monitor import engine, topics
-from monitor.frozen import quick_init
+from monitor.frozen import Frozen, quick_init
 from monitor.records import Ack, DeadLetter, Reading, RecordError, from_json, to_json
 from monitor.state_cache import StateCache
 from monitor.targets import DEFAULT_TARGETS, PatientConfig, Targets
@@ -35,7 +35,7 @@ DEADLETTER_KEY: Final = b"monitor"
 
 @quick_init
 @dataclass(frozen=True, slots=True)
-class Out:
+class Out(Frozen):
     """One record to write inside the input's transaction: a logical topic (the I/O module names it), key, value;
     a state record also names the last readings offset of its partition that the state holds (`through`)."""
 
@@ -71,7 +71,7 @@ EVERY_CHANGE: Final = StateWrites()
 
 @quick_init
 @dataclass(frozen=True, slots=True)
-class Origin:
+class Origin(Frozen):
     """Where an input record came from, for its dead letter."""
 
     topic: str

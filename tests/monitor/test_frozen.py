@@ -1,24 +1,32 @@
 """quick_init builds the same frozen objects as the __init__ dataclasses writes, with the same signature, and
-frozen.replace() gives what dataclasses.replace() gives."""
+frozen.replace() gives what dataclasses.replace() gives: for a class of its own (a generated Python __init__) and
+for one with the Frozen base (C, from monitor/frozen_init.pyx, when the compiled hot path is in use)."""
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
+import pickle
 from dataclasses import dataclass, field
 
 import pytest
 
-from monitor import frozen
+from monitor import compiled, frozen
 from monitor.frozen import quick_init
 
+BASES = [pytest.param(object, id="own-base"), pytest.param(frozen.Frozen, id="Frozen-base")]
 
-def make_classes():
-    """The same class twice: once as dataclasses makes it, once with quick_init."""
 
+@pytest.fixture(params=BASES)
+def make_classes(request):
+    """The same class twice: once as dataclasses makes it, once with quick_init (on each base)."""
+    return lambda: _classes(request.param)
+
+
+def _classes(base):
     def define():
         @dataclass(frozen=True, slots=True)
-        class Sample:
+        class Sample(base):
             name: str
             count: int = 0
             tags: tuple[str, ...] = field(default_factory=tuple)
@@ -35,26 +43,72 @@ def make_classes():
     return define(), quick_init(define())
 
 
+def test_the_base_is_the_compiled_one_with_the_compiled_build():
+    assert (frozen.Frozen.__module__ == "monitor.frozen_init") is compiled.status().compiled
+
+
 @pytest.mark.parametrize(("args", "kwargs"), [
     (("a",), {}),
     (("a", 3), {}),
     (("a", 3, ("x", "y")), {"total": 2.5}),
     ((), {"name": "b", "seen": [1], "count": 4}),
 ])
-def test_quick_init_builds_what_the_dataclass_init_builds(args, kwargs):
+def test_quick_init_builds_what_the_dataclass_init_builds(make_classes, args, kwargs):
     plain, quick = make_classes()
     expected, built = plain(*args, **kwargs), quick(*args, **kwargs)
     assert dataclasses.asdict(built) == dataclasses.asdict(expected)
     assert [f.name for f in dataclasses.fields(quick)] == [f.name for f in dataclasses.fields(plain)]
 
 
-def test_the_signature_is_the_dataclass_one():
+def test_the_signature_is_the_dataclass_one(make_classes):
     plain, quick = make_classes()
-    assert str(inspect.signature(quick.__init__)) == str(inspect.signature(plain.__init__))
-    assert quick.__init__.__qualname__.endswith("Sample.__init__")
+    assert str(inspect.signature(quick)) == str(inspect.signature(plain))
+    if quick.__init__ is not getattr(frozen.Frozen, "__init__", None):  # the C one is the base's, for every class
+        assert str(inspect.signature(quick.__init__)) == str(inspect.signature(plain.__init__))
+        assert quick.__init__.__qualname__.endswith("Sample.__init__")
 
 
-def test_factories_give_each_object_its_own_value_and_post_init_still_checks():
+@pytest.mark.parametrize(("args", "kwargs", "message"), [
+    ((), {}, "missing 1 required positional argument: 'name'"),
+    (("a",), {"name": "b"}, "got multiple values for argument 'name'"),
+    (("a",), {"colour": "red"}, "got an unexpected keyword argument 'colour'"),
+    (("a",), {"derived": 1}, "got an unexpected keyword argument 'derived'"),
+    (("a", 1, (), [], 0.0, 9), {}, "takes .*6 positional arguments but 7 were given"),
+])
+def test_wrong_arguments_are_the_type_errors_python_gives(make_classes, args, kwargs, message):
+    plain, quick = make_classes()
+    with pytest.raises(TypeError, match=message):
+        plain(*args, **kwargs)
+    with pytest.raises(TypeError, match=message):
+        quick(*args, **kwargs)
+
+
+@quick_init
+@dataclass(frozen=True, slots=True)
+class KeptOwn:
+    name: str
+    seen: list[int] = field(default_factory=list)
+    derived: int = field(default=7, init=False)
+
+
+@quick_init
+@dataclass(frozen=True, slots=True)
+class KeptFrozen(frozen.Frozen):
+    name: str
+    seen: list[int] = field(default_factory=list)
+    derived: int = field(default=7, init=False)
+
+
+@pytest.mark.parametrize("cls", [KeptOwn, KeptFrozen])
+def test_objects_pickle_and_copy_as_dataclasses_do(cls):
+    import copy
+
+    built = cls("a", [1])
+    for twin in (pickle.loads(pickle.dumps(built)), copy.copy(built), copy.deepcopy(built)):
+        assert type(twin) is cls and twin == built and twin.seen == [1] and twin.derived == 7
+
+
+def test_factories_give_each_object_its_own_value_and_post_init_still_checks(make_classes):
     _, quick = make_classes()
     first, second = quick("a"), quick("b")
     assert first.seen == [] and first.seen is not second.seen
@@ -62,7 +116,7 @@ def test_factories_give_each_object_its_own_value_and_post_init_still_checks():
         quick("a", -1)
 
 
-def test_objects_stay_frozen():
+def test_objects_stay_frozen(make_classes):
     _, quick = make_classes()
     built = quick("a")
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -91,7 +145,7 @@ def test_only_frozen_slotted_dataclasses_are_accepted():
 
 
 @pytest.mark.parametrize("changes", [{}, {"count": 5}, {"name": "z", "tags": ("t",)}, {"seen": [9], "total": 1.5}])
-def test_replace_gives_what_dataclasses_replace_gives(changes):
+def test_replace_gives_what_dataclasses_replace_gives(make_classes, changes):
     plain, quick = make_classes()
     before = quick("a", 3, ("x",), [1], total=2.0)
     got = frozen.replace(before, **changes)
@@ -101,7 +155,7 @@ def test_replace_gives_what_dataclasses_replace_gives(changes):
         f.name: getattr(want, f.name) for f in dataclasses.fields(want)}
 
 
-def test_replace_runs_post_init_and_refuses_what_dataclasses_refuses():
+def test_replace_runs_post_init_and_refuses_what_dataclasses_refuses(make_classes):
     _, quick = make_classes()
     with pytest.raises(ValueError, match="negative"):
         frozen.replace(quick("a"), count=-1)
@@ -111,6 +165,6 @@ def test_replace_runs_post_init_and_refuses_what_dataclasses_refuses():
         frozen.replace(quick("a"), derived=1)  # not an init field (dataclasses.replace: ValueError)
 
 
-def test_replace_of_a_plain_dataclass_is_dataclasses_own():
+def test_replace_of_a_plain_dataclass_is_dataclasses_own(make_classes):
     plain, _ = make_classes()
     assert frozen.replace(plain("a"), count=2) == plain("a", 2)
