@@ -32,6 +32,11 @@ class Verdict(StrEnum):
     TOO_OLD = "too_old"
 
 
+# The members as module globals for the hot path: EnumType defines __getattr__, so each `Verdict.X` goes through
+# slot_tp_getattr_hook, which builds a method-wrapper for the lookup (~60 ns and an allocation a time).
+NEW, DUPLICATE, TOO_OLD = Verdict.NEW, Verdict.DUPLICATE, Verdict.TOO_OLD
+
+
 @quick_init
 @dataclass(frozen=True, slots=True)
 class Stream(Frozen):
@@ -80,13 +85,13 @@ def _encode(times: list[int]) -> tuple[Run, ...]:
 
 def verdict(stream: Stream | None, t: int) -> Verdict:
     if stream is None:
-        return Verdict.NEW
+        return NEW
     if t < stream.floor:
-        return Verdict.TOO_OLD
+        return TOO_OLD
     runs = stream.runs
     if not runs or t > _last(runs[-1]):  # the live case: after everything seen
-        return Verdict.NEW
-    return Verdict.DUPLICATE if any(_contains(r, t) for r in runs) else Verdict.NEW
+        return NEW
+    return DUPLICATE if any(_contains(r, t) for r in runs) else NEW
 
 
 def _encode_from(runs: tuple[Run, ...], cutoff: int) -> tuple[Run, ...]:
@@ -176,7 +181,7 @@ def observe(streams: tuple[Stream, ...], device_id: str, kind: str, t: int
             current = s
             break
     found = verdict(current, t)
-    if found is not Verdict.NEW:
+    if found is not NEW:
         return streams, found
     updated = add(current or Stream(key), t)
     others = [s for s in streams if s.key != key]

@@ -117,6 +117,9 @@ class Step(Frozen):
     summaries: tuple[summary.Summary, ...] = ()
 
 
+_CGM: Final = ReadingKind.CGM  # a global: each `ReadingKind.CGM` builds a method-wrapper (dedup.NEW says why)
+
+
 def initial(patient_key: str) -> MonitorState:
     return MonitorState(patient_key=patient_key)
 
@@ -368,16 +371,16 @@ def process(state: MonitorState | None, reading: Reading, now: datetime, *, targ
     # str(): a StrEnum's value without enum's Python-level .value property (once a reading)
     streams, verdict = dedup.observe(state.streams, reading.device_id, str(reading.kind),
                                      int(reading.measured_at.timestamp())) if sid not in state.seen else ((), None)
-    if verdict is None or verdict is dedup.Verdict.DUPLICATE:
+    if verdict is None or verdict is dedup.DUPLICATE:
         return Step(replace(state, duplicates=state.duplicates + 1))
     seen = (*state.seen, sid)[-SEEN_KEPT:]
-    too_old = verdict is dedup.Verdict.TOO_OLD  # cannot tell whether it was seen: late, never in statistics
+    too_old = verdict is dedup.TOO_OLD  # cannot tell whether it was seen: late, never in statistics
     value = usable_value(reading)
     if value is None:
         return Step(replace(state, seen=seen, streams=streams))
     alerts: list[Alert] = []
     cgm_seen_wall, no_data = state.cgm_seen_wall, state.no_data
-    if reading.kind is ReadingKind.CGM:
+    if reading.kind is _CGM:
         cgm_seen_wall = max(now, cgm_seen_wall or now)
         if no_data is not None:
             alerts.append(explain.resolved(state.patient_key, no_data, reading.measured_at, reading.reading_id,

@@ -55,6 +55,11 @@ def spo2_bounds(targets: Targets) -> tuple[float, float]:
     return (min(targets.spo2_low, targets.spo2_baseline - 3.0), min(targets.spo2_urgent, targets.spo2_baseline - 5.0))
 
 
+# globals: each `ReadingKind.X` builds a method-wrapper (dedup.NEW says why)
+_HEART_RATE, _SPO2, _BLOOD_PRESSURE, _TEMPERATURE, _WEIGHT = (
+    ReadingKind.HEART_RATE, ReadingKind.SPO2, ReadingKind.BLOOD_PRESSURE, ReadingKind.TEMPERATURE, ReadingKind.WEIGHT)
+
+
 def is_normal(reading: Reading, targets: Targets) -> bool:
     """Whether a vital reading is back within limits (an open vitals episode resolves on it)."""
     v = reading.value
@@ -65,17 +70,17 @@ def is_normal(reading: Reading, targets: Targets) -> bool:
 
 def is_normal_value(kind: ReadingKind, v: float, diastolic: float | None, targets: Targets) -> bool:
     """is_normal() on a reading's parts (a missing diastolic counts as normal)."""
-    if kind is ReadingKind.HEART_RATE:
+    if kind is _HEART_RATE:
         lo, hi = hr_bounds(targets)
         return lo <= v <= hi
-    if kind is ReadingKind.SPO2:
+    if kind is _SPO2:
         return v >= spo2_bounds(targets)[0]
-    if kind is ReadingKind.BLOOD_PRESSURE:
+    if kind is _BLOOD_PRESSURE:
         dia = 0.0 if diastolic is None else diastolic
         return targets.sbp_low <= v < targets.sbp_high and dia < targets.dbp_high
-    if kind is ReadingKind.TEMPERATURE:
+    if kind is _TEMPERATURE:
         return v < targets.temp_high
-    return kind is ReadingKind.WEIGHT
+    return kind is _WEIGHT
 
 
 def vitals_findings(state: VitalsState, r: Reading, targets: Targets) -> tuple[VitalsState, list[Finding]]:
@@ -92,7 +97,7 @@ def vitals_findings_of(state: VitalsState, kind: ReadingKind, reading_id: str, a
     r = _Seen(reading_id, at, kind)
     t = int(at.timestamp())
     out: list[Finding] = []
-    if r.kind is ReadingKind.HEART_RATE:
+    if r.kind is _HEART_RATE:
         lo, hi = hr_bounds(targets)
         abnormal = not lo <= v <= hi
         confirmed = abnormal and state.hr_abnormal_at is not None and 0 < t - state.hr_abnormal_at <= CONFIRM_WITHIN_S
@@ -102,7 +107,7 @@ def vitals_findings_of(state: VitalsState, kind: ReadingKind, reading_id: str, a
                           {"hr_low_bpm": lo, "hr_high_bpm": hi}))
         keep = state.hr_abnormal_at if confirmed else (t if abnormal else None)
         return VitalsState(keep, state.spo2_low_at, state.weights), out
-    if r.kind is ReadingKind.SPO2:
+    if r.kind is _SPO2:
         warn, urgent = spo2_bounds(targets)
         if v < urgent:
             out.append(_f("vitals_spo2", "vitals_spo2_urgent", Severity.URGENT, f"spo2_below_{urgent:g}",
@@ -114,7 +119,7 @@ def vitals_findings_of(state: VitalsState, kind: ReadingKind, reading_id: str, a
                               f"Oxygen saturation {v:.0f} % is below {warn:.0f} % on two readings.", r, v,
                               {"spo2_low_pct": warn}))
         return VitalsState(state.hr_abnormal_at, t if v < warn else None, state.weights), out
-    if r.kind is ReadingKind.BLOOD_PRESSURE:
+    if r.kind is _BLOOD_PRESSURE:
         dia = diastolic
         values = {"systolic_mmhg": v, **({} if dia is None else {"diastolic_mmhg": dia})}
         if v >= targets.sbp_high or (dia is not None and dia >= targets.dbp_high):
@@ -127,13 +132,13 @@ def vitals_findings_of(state: VitalsState, kind: ReadingKind, reading_id: str, a
                           f"Systolic blood pressure {v:.0f} mmHg is below {targets.sbp_low:.0f} mmHg.", r, v,
                           {"sbp_low_mmhg": targets.sbp_low}, values))
         return state, out
-    if r.kind is ReadingKind.TEMPERATURE:
+    if r.kind is _TEMPERATURE:
         if v >= targets.temp_high:
             out.append(_f("vitals_temperature", "vitals_temperature", Severity.WARNING, "fever",
                           f"Body temperature {v:.1f} °C is at or above {targets.temp_high:.1f} °C.", r, v,
                           {"temp_high_c": targets.temp_high}))
         return state, out
-    if r.kind is ReadingKind.WEIGHT:
+    if r.kind is _WEIGHT:
         horizon = int(targets.weight_days * 86400)
         recent = [w for w in state.weights if 0 < t - w[0] <= horizon]
         if recent:
