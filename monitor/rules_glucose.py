@@ -71,6 +71,10 @@ def _add(out: list[Finding], scored: _Scored, family: str, level: str, kind: str
                         value, thresholds, slope, window, forecast, forecast_mgdl))
 
 
+def _forecast_reason(value: float, slope: float | None, model: str, point: tuple[int, float]) -> str:
+    return f"Glucose {value:.0f} mg/dL{_trend_words(slope)}; {model} forecasts {point[1]:.0f} mg/dL in {point[0]} min."
+
+
 def _trend_words(slope: float | None) -> str:
     if slope is None:
         return ""
@@ -212,15 +216,13 @@ def glucose_findings(state: GlucoseState, reading_id: str, at: datetime, value: 
             if soon is not None and (falling or slope is None):
                 _add(out, scored, "low", "urgent_low_soon", "urgent_low_soon", Severity.URGENT,
                      f"forecast_below_{targets.urgent_low:g}_within_{targets.urgent_soon_min:g}_min",
-                     f"Glucose {value:.0f} mg/dL{_trend_words(slope)}; {model} forecasts {soon[1]:.0f} mg/dL in "
-                     f"{soon[0]} min.",
+                     _forecast_reason(value, slope, model, soon),
                      {"urgent_low_mgdl": targets.urgent_low, "within_min": targets.urgent_soon_min},
                      forecast=forecast, forecast_mgdl=soon[1])
             elif later is not None and forecast_low_t is not None and (confirmed or deep):  # 2 readings or steep
                 _add(out, scored, "low", "predicted_low", "predicted_low", Severity.WARNING,
                      f"forecast_below_{targets.low:g}_within_{targets.predicted_low_min:g}_min",
-                     f"Glucose {value:.0f} mg/dL{_trend_words(slope)}; {model} forecasts {later[1]:.0f} mg/dL in "
-                     f"{later[0]} min.",
+                     _forecast_reason(value, slope, model, later),
                      {"low_mgdl": targets.low, "within_min": targets.predicted_low_min},
                      forecast=forecast, forecast_mgdl=later[1])
 
