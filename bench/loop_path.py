@@ -1,0 +1,95 @@
+"""The rdkafka loop's scoring path in one process, CPU us per reading, without a broker.
+
+The same calls the loop makes (monitor/rdkafka_worker.py): the feed is split by partition like Kafka's keyed
+records, each poll-sized batch goes through `worker_core.handle()` once per partition, then every partition's
+tables are flushed. Its numbers are the in-process column of bench/README.md (eighth and ninth sessions):
+what the compiled scoring costs alone, next to what `python -m bench` measures with a broker on the same box.
+Usage: python -m bench.loop_path [--patients 2000] [--dipping 0.3] [--readings 60000] [--rounds 3] [--batch 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+import tempfile
+import time
+import zlib
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import workload
+from models.registry import worker_forecasters
+from monitor import compiled
+from monitor.config import WorkerTiming
+from monitor.records import Reading, to_json
+from monitor.state_cache import StateCache
+from monitor.worker_core import Origin, PartitionTables, StateWrites, WorkerCore, handle, utc_now
+from monitor.worker_loop import FullCollections
+
+PARTITIONS = 12  # as the bench's readings topic
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One pass over the feed: CPU per reading and what came out (so two batch sizes can be compared)."""
+
+    us_per_reading: float
+    readings: int
+    outputs: Counter[str]
+
+
+def run_once(feed: list[Reading], batch: int, model_store: Path) -> Pass:
+    """Scores the feed once through fresh tables, `batch` readings per poll; CPU time of the scoring only."""
+    timing = WorkerTiming()
+    core = WorkerCore(clock=utc_now, forecaster_for=worker_forecasters(model_store))
+    cache = StateCache()
+    writes = StateWrites(timing.state_write_s, int(timing.state_write_records), int(timing.state_write_patients))
+    tables = {p: PartitionTables(cache, writes) for p in range(PARTITIONS)}
+    records = [(zlib.crc32(r.patient_key.encode()) % PARTITIONS, to_json(r)) for r in feed]
+    outputs: Counter[str] = Counter()
+    began = time.process_time()
+    for start in range(0, len(records), batch):
+        by_partition: dict[int, list[tuple[bytes, Origin]]] = {}
+        for offset in range(start, min(start + batch, len(records))):
+            partition, raw = records[offset]
+            by_partition.setdefault(partition, []).append((raw, Origin("readings", partition, offset)))
+        for partition, chunk in by_partition.items():
+            outputs.update(out.topic for out in handle(core, tables[partition], "readings", chunk))
+        now = time.time()
+        for partition_tables in tables.values():
+            outputs.update(out.topic for out in partition_tables.flush(now, False, None))
+    took = time.process_time() - began
+    return Pass(1e6 * took / max(len(feed), 1), len(feed), outputs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.loop_path", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--patients", type=int, default=2000)
+    ap.add_argument("--dipping", type=float, default=0.3, help="share of patients with a dip every 6 h (latency "
+                                                                 "feed: 1.0)")
+    ap.add_argument("--readings", type=int, default=60_000)
+    ap.add_argument("--rounds", type=int, default=3, help="passes over the feed, each with fresh tables")
+    ap.add_argument("--batch", type=int, default=5000, help="readings per poll (paced: ~100, drained: 5000+)")
+    ap.add_argument("--first-step", type=int, default=0, help="5-minute step the feed starts at (latency: 60)")
+    ap.add_argument("--seed", type=int, default=7, help="patients' seed (the latency feed's dippers: 9)")
+    args = ap.parse_args(argv)
+    if min(args.patients, args.readings, args.rounds, args.batch) < 1:
+        ap.error("--patients, --readings, --rounds and --batch must be at least 1")
+    print(f"scoring hot path: {compiled.status().describe()}", file=sys.stderr)
+    feed = workload.readings(workload.patients(args.patients, seed=args.seed, dip_share=args.dipping),
+                             args.readings, first_step=args.first_step)
+    FullCollections(60).install()  # the worker's collector settings
+    with tempfile.TemporaryDirectory() as empty_store:  # no promoted model: AR2, as in the bench
+        for n in range(args.rounds):
+            result = run_once(feed, args.batch, Path(empty_store))
+            gc.collect()
+            print(f"round {n + 1}/{args.rounds}: {result.us_per_reading:.2f} us a reading "
+                  f"({result.readings:,} readings, {dict(result.outputs)})", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
