@@ -46,29 +46,22 @@ def _since(started: int | None, prev: trend.Point | None, t: int, outside: bool)
     return started
 
 
-def _finding(family: str, level: str, kind: str, severity: Severity, rule: str, reason: str,
-             ids: Sequence[str], at: datetime, value: float, thresholds: dict[str, float],
-             slope: float | None, window: trend.Window, forecast: Outlook | None = None,
-             forecast_mgdl: float | None = None) -> Finding:
-    recent = {f"mgdl_{i}": v for i, (_, v) in enumerate(window[-4:])}
-    return Finding(
-        family=family, level=level, kind=kind, severity=severity, rule=rule, reason=reason,
-        reading_ids=tuple(ids), measured_at=at, value=value, thresholds=tuple(thresholds.items()),
-        values=tuple(recent.items()), trend_mgdl_per_min=slope, forecast_mgdl=forecast_mgdl,
-        model_name=forecast[0] if forecast else "rules",
-        model_version=forecast[1] if forecast else "rules-2",
-    )
-
-
 _Scored = tuple[str, datetime, float, float | None, trend.Window]  # reading id, time, mg/dL, slope, window
 
 
 def _add(out: list[Finding], scored: _Scored, family: str, level: str, kind: str, severity: Severity, rule: str,
          reason: str, thresholds: dict[str, float], ids: Sequence[str] | None = None, forecast: Outlook | None = None,
          forecast_mgdl: float | None = None) -> None:
+    """Appends one finding of the scored reading (its own id unless `ids` names the readings it rests on)."""
     reading_id, at, value, slope, window = scored
-    out.append(_finding(family, level, kind, severity, rule, reason, (reading_id,) if ids is None else ids, at,
-                        value, thresholds, slope, window, forecast, forecast_mgdl))
+    recent = {f"mgdl_{i}": v for i, (_, v) in enumerate(window[-4:])}
+    out.append(Finding(
+        family=family, level=level, kind=kind, severity=severity, rule=rule, reason=reason,
+        reading_ids=(reading_id,) if ids is None else tuple(ids), measured_at=at, value=value,
+        thresholds=tuple(thresholds.items()), values=tuple(recent.items()), trend_mgdl_per_min=slope,
+        forecast_mgdl=forecast_mgdl, model_name=forecast[0] if forecast else "rules",
+        model_version=forecast[1] if forecast else "rules-2",
+    ))
 
 
 def _forecast_reason(value: float, slope: float | None, model: str, point: tuple[int, float]) -> str:
