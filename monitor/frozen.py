@@ -57,6 +57,9 @@ def quick_init(cls: type[T]) -> type[T]:
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
     if any(f.kw_only for f in fields) or len(fields) != len(cls.__dataclass_fields__):  # type: ignore[attr-defined]
         raise TypeError(f"quick_init does not handle keyword-only fields or InitVars ({cls.__name__})")
+    if _C is not None and issubclass(cls, _C.Frozen):  # the C __init__ and replace(): no Python source to write
+        _install_compiled(cls, fields)
+        return cls
     env: dict[str, Any] = {"FACTORY": FACTORY}
     args: list[str] = []
     body: list[str] = []
@@ -81,9 +84,6 @@ def quick_init(cls: type[T]) -> type[T]:
     if hasattr(cls, "__post_init__"):
         body.append("    self.__post_init__()")
     source = f"def __init__(self{''.join(', ' + a for a in args)}):\n" + ("\n".join(body) or "    pass") + "\n"
-    if _C is not None and issubclass(cls, _C.Frozen):
-        _install_compiled(cls, fields)
-        return cls
     exec(source, env)  # the technique dataclasses itself uses; the text comes from the class's own fields
     init = env["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
