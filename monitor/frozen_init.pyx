@@ -1,7 +1,8 @@
 # cython: language_level=3, auto_pickle=False
 """The compiled half of monitor.frozen: a base class with an __init__, and a replace(), that fill a frozen,
-slotted dataclass's slots in C. Building a record through quick_init's generated __init__ cost 0.3-0.45 us of interpreted
-Python a call, and a worker builds about a dozen records a reading; this costs 0.12-0.28 us (ninth session).
+slotted dataclass's slots in C. Building a record through quick_init's generated __init__ cost 0.3-0.45 us of
+interpreted Python a call, and a worker builds about a dozen records a reading; this costs 0.12-0.28 us (ninth
+session).
 
 Only built with the rest of the hot path (monitor.compiled); without a current build monitor.frozen keeps its
 plain-Python __init__ and replace(). Both give the same objects (tests/monitor/test_frozen.py runs both).
