@@ -4,6 +4,7 @@ for one with the Frozen base (C, from monitor/frozen_init.pyx, when the compiled
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import inspect
 import pickle
@@ -101,8 +102,6 @@ class KeptFrozen(frozen.Frozen):
 
 @pytest.mark.parametrize("cls", [KeptOwn, KeptFrozen])
 def test_objects_pickle_and_copy_as_dataclasses_do(cls):
-    import copy
-
     built = cls("a", [1])
     for twin in (pickle.loads(pickle.dumps(built)), copy.copy(built), copy.deepcopy(built)):
         assert type(twin) is cls and twin == built and twin.seen == [1] and twin.derived == 7
