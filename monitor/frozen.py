@@ -112,7 +112,7 @@ def _install_compiled(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> 
         parameters=list(signature.parameters.values())[1:])  # what inspect.signature(cls) shows, as before
     cls.__quick_spec__ = _C.Spec(  # type: ignore[attr-defined]
         cls.__qualname__, tuple(f.name for f in init), tuple(default(f) for f in init),
-        tuple(f.name for f in rest), tuple(default(f) for f in rest), hasattr(cls, "__post_init__"))
+        tuple(f.name for f in rest), tuple(default(f) for f in rest), hasattr(cls, "__post_init__"), cls)
     delattr(cls, "__init__")
 
 

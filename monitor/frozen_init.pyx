@@ -9,11 +9,31 @@ plain-Python __init__ and replace(). Both give the same objects (tests/monitor/t
 """
 
 import dataclasses
+import types
 
-from cpython.object cimport PyObject_GenericGetAttr, PyObject_GenericSetAttr
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.object cimport PyObject, PyObject_GenericGetAttr, PyObject_GenericSetAttr, PyTypeObject
+from cpython.ref cimport Py_INCREF, Py_XDECREF
+
+
+cdef extern from "Python.h":
+    """
+    #include "structmember.h"
+    #include "descrobject.h"
+    """
+    ctypedef struct PyMemberDef:
+        int type
+        Py_ssize_t offset
+        int flags
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef *d_member
+    PyObject *_PyType_Lookup(PyTypeObject *type, PyObject *name)  # borrowed; the type's method cache
+    int T_OBJECT_EX
+    int READONLY
 
 
 cdef object _MISSING = object()
+cdef str _SPEC = "__quick_spec__"
 
 
 cdef class Make:
@@ -34,11 +54,72 @@ cdef class Spec:
     cdef readonly tuple rest_defaults
     cdef readonly bint post_init
     cdef readonly str name
+    cdef Py_ssize_t *offsets  # each init field's slot, then each rest field's; NULL: set through the descriptors
 
-    def __init__(self, str name, tuple names, tuple defaults, tuple rest_names, tuple rest_defaults, bint post_init):
+    def __init__(self, str name, tuple names, tuple defaults, tuple rest_names, tuple rest_defaults, bint post_init,
+                 type cls=None):
         self.name, self.post_init = name, post_init
         self.names, self.defaults = names, defaults
         self.rest_names, self.rest_defaults = rest_names, rest_defaults
+        if cls is not None:
+            self.offsets = _slot_offsets(cls, names + rest_names)
+
+    def __dealloc__(self):
+        PyMem_Free(self.offsets)
+
+    @property
+    def direct(self):
+        """Whether __init__ and replace() write the slots themselves (every field a plain object slot)."""
+        return self.offsets != NULL
+
+
+cdef Py_ssize_t *_slot_offsets(type cls, tuple names) except? NULL:
+    """Where each field's slot sits in an instance, or NULL when one is not a plain writable object slot (then
+    the descriptors do the work, as object.__setattr__ would). Writing a slot directly skips a type lookup and two
+    calls a field: the C __init__ spent most of its time there (tenth session)."""
+    cdef Py_ssize_t i, n = len(names)
+    cdef PyMemberDef *member
+    if n == 0:
+        return NULL
+    found = []
+    for name in names:
+        descr = next((k.__dict__[name] for k in cls.__mro__ if name in k.__dict__), None)
+        if type(descr) is not types.MemberDescriptorType:
+            return NULL
+        member = (<PyMemberDescrObject *><PyObject *>descr).d_member
+        if member.type != T_OBJECT_EX or member.flags & READONLY:
+            return NULL
+        found.append(member.offset)
+    cdef Py_ssize_t *offsets = <Py_ssize_t *>PyMem_Malloc(n * sizeof(Py_ssize_t))
+    if offsets == NULL:
+        raise MemoryError()
+    for i in range(n):
+        offsets[i] = found[i]
+    return offsets
+
+
+cdef inline void _put(object obj, Py_ssize_t offset, object value) noexcept:
+    """What the slot's descriptor does on a set: the new value in, the old one (if any) released."""
+    cdef PyObject **slot = <PyObject **>((<char *><PyObject *>obj) + offset)
+    cdef PyObject *old = slot[0]
+    Py_INCREF(value)
+    slot[0] = <PyObject *>value
+    Py_XDECREF(old)
+
+
+cdef inline object _get(object obj, Py_ssize_t offset, str name):
+    cdef PyObject *value = (<PyObject **>((<char *><PyObject *>obj) + offset))[0]
+    if value == NULL:
+        return PyObject_GenericGetAttr(obj, name)  # an unset slot: the AttributeError Python gives
+    return <object>value
+
+
+cdef inline Spec _spec_of(type cls):
+    """The class's Spec through the type's method cache (a plain `cls.__quick_spec__` costs a metatype lookup)."""
+    cdef PyObject *spec = _PyType_Lookup(<PyTypeObject *>cls, <PyObject *>_SPEC)
+    if spec == NULL or type(<object>spec) is not Spec:
+        return None
+    return <Spec>spec
 
 
 cdef inline object _default(object value):
@@ -51,9 +132,20 @@ def required():
 
 
 cdef int _fill_rest(object obj, Spec spec) except -1:
-    cdef Py_ssize_t i
+    cdef Py_ssize_t i, first = len(spec.names)
     for i in range(len(spec.rest_names)):
-        PyObject_GenericSetAttr(obj, spec.rest_names[i], _default(spec.rest_defaults[i]))
+        if spec.offsets != NULL:
+            _put(obj, spec.offsets[first + i], _default(spec.rest_defaults[i]))
+        else:
+            PyObject_GenericSetAttr(obj, spec.rest_names[i], _default(spec.rest_defaults[i]))
+    return 0
+
+
+cdef inline int _set(object obj, Spec spec, Py_ssize_t i, object value) except -1:
+    if spec.offsets != NULL:
+        _put(obj, spec.offsets[i], value)
+    else:
+        PyObject_GenericSetAttr(obj, spec.names[i], value)
     return 0
 
 
@@ -71,14 +163,16 @@ cdef class Frozen:
     """Base of the records whose __init__ is this one, in C (monitor.frozen.quick_init installs the spec)."""
 
     def __init__(self, *args, **kwargs):
-        cdef Spec spec = <Spec?>type(self).__quick_spec__
+        cdef Spec spec = _spec_of(type(self))
+        if spec is None:
+            raise TypeError(f"{type(self).__qualname__} has no quick_init spec")
         cdef tuple names = spec.names
         cdef tuple defaults = spec.defaults
         cdef Py_ssize_t n = len(names), given = len(args), found = 0, i
         if given > n:
             raise TypeError(f"{spec.name}.__init__() takes {n + 1} positional arguments but {given + 1} were given")
         for i in range(given):
-            PyObject_GenericSetAttr(self, names[i], args[i])
+            _set(self, spec, i, args[i])
         for i in range(given, n):
             name = names[i]
             value = kwargs.get(name, _MISSING) if kwargs else _MISSING
@@ -89,7 +183,7 @@ cdef class Frozen:
                 value = _default(value)
             else:
                 found += 1
-            PyObject_GenericSetAttr(self, name, value)
+            _set(self, spec, i, value)
         if kwargs and found != len(kwargs):
             raise TypeError(_stray(spec, kwargs, given))
         _fill_rest(self, spec)
@@ -101,11 +195,10 @@ def replace(obj, **changes):
     """monitor.frozen.replace() in C for the classes with this base: every init field changed or as it was,
     init=False fields from their defaults, __post_init__ run, a TypeError for a field it cannot take."""
     cls = type(obj)
-    spec_of = getattr(cls, "__quick_spec__", None)
-    if type(spec_of) is not Spec:
+    cdef Spec spec = _spec_of(cls)
+    if spec is None:
         quick = getattr(cls, "__quick_replace__", None)  # a quick_init class without this base
         return dataclasses.replace(obj, **changes) if quick is None else quick(obj, **changes)
-    cdef Spec spec = <Spec>spec_of
     cdef tuple names = spec.names
     cdef Py_ssize_t n = len(names), found = 0, i
     new = cls.__new__(cls)
@@ -113,10 +206,10 @@ def replace(obj, **changes):
         name = names[i]
         value = changes.get(name, _MISSING) if changes else _MISSING
         if value is _MISSING:
-            value = PyObject_GenericGetAttr(obj, name)
+            value = _get(obj, spec.offsets[i], name) if spec.offsets != NULL else PyObject_GenericGetAttr(obj, name)
         else:
             found += 1
-        PyObject_GenericSetAttr(new, name, value)
+        _set(new, spec, i, value)
     if changes and found != len(changes):  # an unknown field, or one with init=False: as the Python replace()
         raise TypeError(_stray(spec, changes, 0))
     _fill_rest(new, spec)

@@ -15,16 +15,20 @@ import pytest
 from monitor import compiled, frozen
 from monitor.frozen import quick_init
 
-BASES = [pytest.param(object, id="own-base"), pytest.param(frozen.Frozen, id="Frozen-base")]
+_COMPILED = frozen.Frozen.__module__ == "monitor.frozen_init"
+BASES = [pytest.param((object, True), id="own-base"), pytest.param((frozen.Frozen, True), id="Frozen-base"),
+         pytest.param((frozen.Frozen, False), id="Frozen-base-descriptors",
+                      marks=pytest.mark.skipif(not _COMPILED, reason="the compiled base is not in use"))]
 
 
 @pytest.fixture(params=BASES)
 def make_classes(request):
-    """The same class twice: once as dataclasses makes it, once with quick_init (on each base)."""
-    return lambda: _classes(request.param)
+    """The same class twice: once as dataclasses makes it, once with quick_init (on each base; the C base writes
+    the slots itself, or, for a class whose spec knows no slots, through the descriptors)."""
+    return lambda: _classes(*request.param)
 
 
-def _classes(base):
+def _classes(base, direct):
     def define():
         @dataclass(frozen=True, slots=True)
         class Sample(base):
@@ -41,11 +45,35 @@ def _classes(base):
 
         return Sample
 
-    return define(), quick_init(define())
+    quick = quick_init(define())
+    if not direct:
+        spec = quick.__quick_spec__
+        quick.__quick_spec__ = type(spec)(spec.name, spec.names, spec.defaults, spec.rest_names, spec.rest_defaults,
+                                          spec.post_init)
+    assert getattr(getattr(quick, "__quick_spec__", None), "direct", direct) is direct
+    return define(), quick
 
 
 def test_the_base_is_the_compiled_one_with_the_compiled_build():
-    assert (frozen.Frozen.__module__ == "monitor.frozen_init") is compiled.status().compiled
+    assert _COMPILED is compiled.status().compiled
+
+
+@pytest.mark.skipif(not _COMPILED, reason="the compiled base is not in use")
+def test_every_record_of_the_hot_path_has_its_slots_written_directly():
+    from monitor import dedup, engine, scoring, summary
+    from monitor.rules_glucose import GlucoseState
+
+    for cls in (engine.MonitorState, engine.Folded, engine.Buffered, engine.Step, scoring.PatientState,
+                GlucoseState, dedup.Stream, summary.DayStats):
+        assert cls.__quick_spec__.direct, cls
+
+
+@pytest.mark.skipif(not _COMPILED, reason="the compiled base is not in use")
+def test_an_unset_slot_read_by_replace_is_the_attribute_error_python_gives():
+    _, quick = _classes(frozen.Frozen, True)
+    empty = quick.__new__(quick)
+    with pytest.raises(AttributeError, match="name"):
+        frozen.replace(empty, count=1)
 
 
 @pytest.mark.parametrize(("args", "kwargs"), [
