@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Final
 
 from monitor.findings import Finding
+from monitor.frozen import Frozen, quick_init
 from monitor.records import Reading, ReadingKind, Severity
 from monitor.targets import Targets
 
@@ -14,8 +15,9 @@ CONFIRM_WITHIN_S: Final = 15 * 60
 WEIGHTS_KEPT: Final = 8
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
-class VitalsState:
+class VitalsState(Frozen):
     """The last abnormal heart rate / SpO2 (for "sustained") and recent weights (for the 3-day trend)."""
 
     hr_abnormal_at: int | None = None
@@ -23,8 +25,9 @@ class VitalsState:
     weights: tuple[tuple[int, float], ...] = ()
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
-class _Seen:
+class _Seen(Frozen):
     """The parts of a reading a vitals finding cites."""
 
     reading_id: str
