@@ -11,11 +11,13 @@ from typing import Any, Final
 
 import orjson
 
+from monitor.frozen import Frozen, quick_init
 from monitor.records import SCHEMA_VERSION, RecordError, utc
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
-class Targets:
+class Targets(Frozen):
     """A patient's alert thresholds; every default is the consensus number of design section 4."""
 
     urgent_low: float = 54.0  # level 2 hypoglycaemia (Battelino et al. 2019; ADA SoC section 6)

@@ -195,3 +195,30 @@ def test_replace_runs_post_init_and_refuses_what_dataclasses_refuses(make_classe
 def test_replace_of_a_plain_dataclass_is_dataclasses_own(make_classes):
     plain, _ = make_classes()
     assert frozen.replace(plain("a"), count=2) == plain("a", 2)
+
+
+def test_fields_methods_and_missing_attributes_read_as_python_reads_them(make_classes):
+    _, quick = make_classes()
+    built = quick("a", 3)
+    for _ in range(3):  # the first read teaches the C base's table, the next ones use it
+        assert (built.name, built.count, built.derived, built.tags) == ("a", 3, 7, ())
+    assert built.__class__ is quick
+    assert built.__post_init__.__func__ is quick.__post_init__
+    with pytest.raises(AttributeError, match="colour"):
+        _ = built.colour
+    with pytest.raises(AttributeError, match="name"):
+        _ = quick.__new__(quick).name  # an unset slot
+
+
+def test_a_field_read_follows_a_change_to_the_class(make_classes):
+    """A read remembered for (class, field) is forgotten when the class changes (its version tag moves on)."""
+    _, quick = make_classes()
+    built = quick("a", 3)
+    assert built.count == 3 and built.count == 3
+    slot = quick.__dict__["count"]
+    type.__setattr__(quick, "count", property(lambda self: 99))
+    try:
+        assert built.count == 99
+    finally:
+        type.__setattr__(quick, "count", slot)
+    assert built.count == 3
