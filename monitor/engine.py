@@ -107,6 +107,12 @@ class MonitorState(Frozen):
                                               metadata={"transient": True})
 
 
+STATE_FIELDS: Final = ("patient_key", "settled", "buffer", "live", "live_scoring", "watermark", "seen", "streams",
+                       "duplicates", "late", "emitted", "acks", "cgm_seen_wall", "no_data", "no_data_count",
+                       "catch_up", "day", "scored_with", "trail")
+"""MonitorState's fields in the order process() passes them (tests/monitor/test_engine.py holds the two equal)."""
+
+
 @quick_init
 @dataclass(frozen=True, slots=True)
 class Step(Frozen):
@@ -418,11 +424,11 @@ def process(state: MonitorState | None, reading: Reading, now: datetime, *, targ
     elif catch_up is not None:
         alerts.append(_catch_up_alert(state.patient_key, catch_up))
         catch_up = None
+    # by position, in field order (STATE_FIELDS; a keyword call builds a dict of 19 for the C __init__ to search)
     state = MonitorState(
-        patient_key=state.patient_key, settled=settled, buffer=buffer[settle:], live=live.book,
-        live_scoring=live.scoring, watermark=watermark, seen=seen, streams=streams, duplicates=state.duplicates,
-        late=state.late, emitted=state.emitted, acks=state.acks, cgm_seen_wall=cgm_seen_wall, no_data=no_data,
-        no_data_count=state.no_data_count, catch_up=catch_up, day=day, scored_with=scored_with, trail=tuple(states))
+        state.patient_key, settled, buffer[settle:], live.book, live.scoring, watermark, seen, streams,
+        state.duplicates, state.late, state.emitted, state.acks, cgm_seen_wall, no_data, state.no_data_count,
+        catch_up, day, scored_with, tuple(states))
     state, out = _emit(state, alerts)
     return Step(state, out, summaries)
 

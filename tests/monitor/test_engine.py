@@ -155,3 +155,9 @@ def test_no_reading_ever_makes_the_engine_raise(items):
         h.tick()
     assert all(a.explanation.reason for a in h.alerts)
 
+
+
+def test_process_builds_the_state_by_position_in_the_field_order():
+    import dataclasses
+
+    assert tuple(f.name for f in dataclasses.fields(engine.MonitorState)) == engine.STATE_FIELDS
