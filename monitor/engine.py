@@ -300,13 +300,25 @@ def _refold(settled: Folded, patient_key: str, buffer: tuple[Buffered, ...], set
     return settled, states, alerts, quiet
 
 
+def _commutes(b: Buffered, later: tuple[Buffered, ...]) -> bool:
+    """Whether folding b after `later` gives the state folding it before them gives: no alert family in common.
+
+    Each kind's rules read and write only their own scoring state and their own families' episodes, and the book
+    keeps open episodes in family order; so a reading of another kind inserted before them changes none of their
+    records and none of the states after them, and b's own fold sees the same state in either order."""
+    families = FAMILIES_OF_KIND[b.kind]
+    return all(families.isdisjoint(FAMILIES_OF_KIND[x.kind]) for x in later)
+
+
 def _fold_in(state: MonitorState, buffer: tuple[Buffered, ...], pos: int, settle: int, targets: Targets,
              forecaster: Forecaster | None) -> tuple[Folded, list[Folded | None], list[Alert], tuple[Finding, ...]]:
     """The same result as _refold() for a reading inserted at `pos`, folding only what its arrival changed.
 
     The fold states before `pos` are unchanged (known from the trail, or folded again without records when the
     state came from bytes); from `pos` on every reading is folded again. In order (pos is the end) that is the
-    new reading alone, onto the live state. Records of readings before `pos` were made when they were folded.
+    new reading alone, onto the live state; so it is for a reading of a kind that shares no alert family with the
+    readings after it (_commutes), whose fold states in between are then unknown (None). Records of readings before
+    `pos` were made when they were folded.
     """
     old, key = state.buffer, state.patient_key
     trail = state.trail
@@ -317,6 +329,15 @@ def _fold_in(state: MonitorState, buffer: tuple[Buffered, ...], pos: int, settle
         before = state.settled if settle == 0 else trail[settle - 1]
         assert before is not None
         return before, [*trail[settle:], live], made, kept_quiet
+    if pos < len(old) and state.live_scoring is not None and len(trail) == len(old) and _commutes(
+            buffer[pos], old[pos:]):  # e.g. an oximeter's SpO2 and pulse at one second: fold b alone, as above
+        live, made, kept_quiet = _fold_one(Folded(state.live_scoring, state.live), key, buffer[pos], targets,
+                                           forecaster)
+        after: list[Folded | None] = [*trail[:pos], *([None] * (len(old) - pos)), live]  # unknown till the end
+        if settle == 0 or after[settle - 1] is not None:
+            before = state.settled if settle == 0 else after[settle - 1]
+            assert before is not None
+            return before, after[settle:], made, kept_quiet
     states: list[Folded | None] = list(trail[:pos]) if len(trail) == len(old) else [None] * pos
     live_known = pos == len(old) and state.live_scoring is not None
     missing = pos if pos > 0 and not live_known and states[pos - 1] is None else 0

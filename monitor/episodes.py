@@ -83,12 +83,20 @@ def _kept(episode: Episode, recovering: bool) -> Episode:
     return replace(episode, clear_since=None, recovering=recovering)
 
 
+def _family(episode: Episode) -> str:
+    return episode.family
+
+
 def _put(book: Book, episode: Episode | None, family: str, opened: bool = False) -> Book:
+    """The book with `family`'s episode replaced (or closed). Open episodes are kept in family order, so the
+    readings of two kinds that share no family give the same book in either order (engine._commutes)."""
     others = tuple(e for e in book.open if e.family != family)
     counts = dict(book.counts)
     if opened:
         counts[family] = counts.get(family, 0) + 1
-    return Book(open=(*others, episode) if episode else others, counts=tuple(sorted(counts.items())))
+    episodes = tuple(sorted((*others, episode), key=_family)) if episode and others else (
+        (episode,) if episode else others)
+    return Book(open=episodes, counts=tuple(sorted(counts.items())))
 
 
 def advance(book: Book, patient_key: str, family: str, finding: Finding | None, clear: bool, at: datetime,
