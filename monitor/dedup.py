@@ -159,15 +159,20 @@ def _trim(runs: tuple[Run, ...], floor: int) -> tuple[tuple[Run, ...], int]:
 def add(stream: Stream, t: int) -> Stream:
     """Remembers a NEW event time (the caller checked verdict() first)."""
     runs = stream.runs
-    if not runs or t > _last(runs[-1]):  # the live case: append, extending the newest run when the step fits
-        if runs and (runs[-1][2] == 1 or t - _last(runs[-1]) == runs[-1][1]):
-            first, _, count = runs[-1]
-            step = t - first if count == 1 else runs[-1][1]
-            new_runs = (*runs[:-1], (first, step, count + 1))  # equals _encode(): only the last run is single
-        else:
-            new_runs = (*runs, (t, 0, 1))
-    else:  # a backfill into the past: rebuild this stream's runs (at most a day of readings)
-        new_runs = _encode(sorted({*_times(runs), t}))
+    if runs:
+        first, step, count = runs[-1]
+        last = first + step * (count - 1)  # _last(runs[-1]), inline: once a reading
+        if t > last:  # the live case: append, extending the newest run when the step fits
+            if count == 1 or t - last == step:
+                new_runs = (*runs[:-1], (first, t - first if count == 1 else step, count + 1))  # as _encode()
+            else:
+                new_runs = (*runs, (t, 0, 1))
+            if runs[0][0] >= t - HORIZON_S and len(new_runs) <= MAX_RUNS:
+                return Stream(stream.key, new_runs, stream.floor)  # nothing to forget (what _trim would say)
+        else:  # a backfill into the past: rebuild this stream's runs (at most a day of readings)
+            new_runs = _encode(sorted({*_times(runs), t}))
+    else:
+        new_runs = ((t, 0, 1),)
     return Stream(stream.key, *_trim(new_runs, stream.floor))
 
 
@@ -176,15 +181,19 @@ def observe(streams: tuple[Stream, ...], device_id: str, kind: str, t: int
     """Checks one reading's (device, kind, event time) and remembers it when it is new."""
     key = stream_key(device_id, kind)
     current = None
+    at = 0
     for s in streams:
         if s.key == key:
             current = s
             break
+        at += 1
     found = verdict(current, t)
     if found is not NEW:
         return streams, found
-    updated = add(current or Stream(key), t)
-    others = [s for s in streams if s.key != key]
+    if current is not None:  # keys are unique: the others are the streams before and after it
+        return (*streams[:at], *streams[at + 1:], add(current, t)), found
+    updated = add(Stream(key), t)
+    others = list(streams)
     if len(others) >= MAX_STREAMS:
         others.sort(key=lambda s: _last(s.runs[-1]) if s.runs else 0)
         others = others[len(others) - MAX_STREAMS + 1:]

@@ -120,8 +120,9 @@ class PartitionTables:
     def changed_by_reading(self, key: str, state: engine.MonitorState, offset: int, at: float) -> None:
         """Notes a state a reading changed: it may wait (see StateWrites) unless something else changed it too."""
         self.changed[key] = state
-        if self.writes.deferred and key not in self._due:
-            self.waiting.setdefault(key, (offset, at))
+        waiting = self.waiting
+        if key not in waiting and self.writes.deferred and key not in self._due:
+            waiting[key] = (offset, at)
 
     def changed_by_other(self, key: str, state: engine.MonitorState) -> None:
         """Notes a state an ack or a tick changed: written at the next flush, whatever waited before."""
@@ -228,6 +229,8 @@ class WorkerCore:
 
     @staticmethod
     def _outputs(step: engine.Step) -> list[Out]:
+        if not step.alerts and not step.summaries:
+            return []  # most readings: no comprehension or generator built
         out = [Out(ALERTS, a.patient_key.encode(), to_json(a)) for a in step.alerts]
         out.extend(Out(SUMMARIES, s.patient_key.encode(), s.to_json()) for s in step.summaries)
         return out
