@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import collections
+import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -15,6 +17,8 @@ from pathlib import Path
 from bench import cluster, workload
 from bench.clients import payloads_of
 from monitor.topics import READINGS, namespaced
+
+PY_SPY = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))  # the venv's, off PATH too
 
 
 def summarize(collapsed: Path, top: int) -> str:
@@ -53,7 +57,7 @@ def main() -> None:
         with cluster.workers(kafka.bootstrap, ns, 1, out) as (worker,):
             assert worker.proc is not None
             collapsed = out / "worker.collapsed"
-            spy = subprocess.Popen(["py-spy", "record", "-p", str(worker.proc.pid), "-d", str(args.seconds),
+            spy = subprocess.Popen([PY_SPY, "record", "-p", str(worker.proc.pid), "-d", str(args.seconds),
                                     "-f", "raw", "-o", str(collapsed),
                                     *(["--native"] if args.native else ["--nonblocking"])],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
