@@ -143,9 +143,14 @@ def _encode_from(runs: tuple[Run, ...], cutoff: int) -> tuple[Run, ...]:
     return tuple(out)
 
 
+def _within_bounds(runs: tuple[Run, ...], newest: int) -> bool:
+    """Nothing to forget: every event time within HORIZON_S of the newest, and at most MAX_RUNS runs."""
+    return runs[0][0] >= newest - HORIZON_S and len(runs) <= MAX_RUNS
+
+
 def _trim(runs: tuple[Run, ...], floor: int) -> tuple[tuple[Run, ...], int]:
     """Forgets event times older than HORIZON_S before the newest and runs beyond MAX_RUNS (raising the floor)."""
-    if not runs:
+    if not runs or _within_bounds(runs, _last(runs[-1])):
         return runs, floor
     cutoff = _last(runs[-1]) - HORIZON_S
     if runs[0][0] < cutoff:
@@ -167,8 +172,8 @@ def add(stream: Stream, t: int) -> Stream:
                 new_runs = (*runs[:-1], (first, t - first if count == 1 else step, count + 1))  # as _encode()
             else:
                 new_runs = (*runs, (t, 0, 1))
-            if runs[0][0] >= t - HORIZON_S and len(new_runs) <= MAX_RUNS:
-                return Stream(stream.key, new_runs, stream.floor)  # nothing to forget (what _trim would say)
+            if _within_bounds(new_runs, t):
+                return Stream(stream.key, new_runs, stream.floor)  # _trim would keep it all
         else:  # a backfill into the past: rebuild this stream's runs (at most a day of readings)
             new_runs = _encode(sorted({*_times(runs), t}))
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from operator import attrgetter
 from typing import Final
 
 from monitor.findings import Finding, rank
@@ -83,10 +84,6 @@ def _kept(episode: Episode, recovering: bool) -> Episode:
     return replace(episode, clear_since=None, recovering=recovering)
 
 
-def _family(episode: Episode) -> str:
-    return episode.family
-
-
 def _put(book: Book, episode: Episode | None, family: str, opened: bool = False) -> Book:
     """The book with `family`'s episode replaced (or closed). Open episodes are kept in family order, so the
     readings of two kinds that share no family give the same book in either order (engine._commutes)."""
@@ -94,8 +91,9 @@ def _put(book: Book, episode: Episode | None, family: str, opened: bool = False)
     counts = dict(book.counts)
     if opened:
         counts[family] = counts.get(family, 0) + 1
-    episodes = tuple(sorted((*others, episode), key=_family)) if episode and others else (
-        (episode,) if episode else others)
+    episodes = (*others, episode) if episode else others
+    if episode and others:
+        episodes = tuple(sorted(episodes, key=attrgetter("family")))
     return Book(open=episodes, counts=tuple(sorted(counts.items())))
 
 

@@ -138,21 +138,19 @@ def required():
     return _MISSING
 
 
-cdef int _fill_rest(object obj, Spec spec) except -1:
-    cdef Py_ssize_t i, first = len(spec.names)
-    for i in range(len(spec.rest_names)):
-        if spec.offsets != NULL:
-            _put(obj, spec.offsets[first + i], _default(spec.rest_defaults[i]))
-        else:
-            PyObject_GenericSetAttr(obj, spec.rest_names[i], _default(spec.rest_defaults[i]))
-    return 0
-
-
-cdef inline int _set(object obj, Spec spec, Py_ssize_t i, object value) except -1:
+cdef inline int _set(object obj, Spec spec, Py_ssize_t i, object name, object value) except -1:
+    """Sets field `i` (init fields first, then the init=False ones) in its slot, or through its descriptor."""
     if spec.offsets != NULL:
         _put(obj, spec.offsets[i], value)
     else:
-        PyObject_GenericSetAttr(obj, spec.names[i], value)
+        PyObject_GenericSetAttr(obj, name, value)
+    return 0
+
+
+cdef int _fill_rest(object obj, Spec spec) except -1:
+    cdef Py_ssize_t i, first = len(spec.names)
+    for i in range(len(spec.rest_names)):
+        _set(obj, spec, first + i, spec.rest_names[i], _default(spec.rest_defaults[i]))
     return 0
 
 
@@ -234,7 +232,7 @@ cdef class Frozen:
         if given > n:
             raise TypeError(f"{spec.name}.__init__() takes {n + 1} positional arguments but {given + 1} were given")
         for i in range(given):
-            _set(self, spec, i, args[i])
+            _set(self, spec, i, names[i], args[i])
         for i in range(given, n):
             name = names[i]
             value = kwargs.get(name, _MISSING) if kwargs else _MISSING
@@ -245,7 +243,7 @@ cdef class Frozen:
                 value = _default(value)
             else:
                 found += 1
-            _set(self, spec, i, value)
+            _set(self, spec, i, name, value)
         if kwargs and found != len(kwargs):
             raise TypeError(_stray(spec, kwargs, given))
         _fill_rest(self, spec)
@@ -271,7 +269,7 @@ def replace(obj, **changes):
             value = _get(obj, spec.offsets[i], name) if spec.offsets != NULL else PyObject_GenericGetAttr(obj, name)
         else:
             found += 1
-        _set(new, spec, i, value)
+        _set(new, spec, i, name, value)
     if changes and found != len(changes):  # an unknown field, or one with init=False: as the Python replace()
         raise TypeError(_stray(spec, changes, 0))
     _fill_rest(new, spec)

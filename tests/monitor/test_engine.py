@@ -160,4 +160,7 @@ def test_no_reading_ever_makes_the_engine_raise(items):
 def test_process_builds_the_state_by_position_in_the_field_order():
     import dataclasses
 
-    assert tuple(f.name for f in dataclasses.fields(engine.MonitorState)) == engine.STATE_FIELDS
+    assert tuple(f.name for f in dataclasses.fields(engine.MonitorState)) == (
+        "patient_key", "settled", "buffer", "live", "live_scoring", "watermark", "seen", "streams", "duplicates",
+        "late", "emitted", "acks", "cgm_seen_wall", "no_data", "no_data_count", "catch_up", "day", "scored_with",
+        "trail")
