@@ -33,6 +33,7 @@ WORKER_TIMING = (
     ("VIGIL_STATE_WRITE_RECORDS", "state_write_records", True, "records"),  # ... or readings of its partition
     ("VIGIL_STATE_WRITE_PATIENTS", "state_write_patients", True, "patients"),  # ... and how many per partition
     ("VIGIL_GC_SECONDS", "gc_full_s", True, "seconds"),  # rdkafka: a full garbage collection this often (0: Python's)
+    ("VIGIL_GIL_SWITCH", "gil_switch_s", False, "seconds"),  # rdkafka: longest wait of the commit thread for the GIL
 )
 
 
@@ -55,6 +56,7 @@ class WorkerTiming:
     state_write_records: float = 200_000
     state_write_patients: float = 5_000  # ~7.5 KB in memory each (bench/README.md, sixth session)
     gc_full_s: float = 60.0
+    gil_switch_s: float = 0.0005  # Python's own is 0.005 (bench/README.md, eleventh session)
     slot: str | None = None  # VIGIL_WORKER_SLOT: the rdkafka runtime's stable transactional id per worker
 
     @classmethod

@@ -53,7 +53,14 @@ from monitor.config import Settings
 from monitor.security import KafkaSecurity
 from monitor.state_cache import StateCache
 from monitor.worker_core import Origin, Out, PartitionTables, StateWrites, WorkerCore
-from monitor.worker_loop import RDKAFKA_READY_LINE, FullCollections, LoopStats, NextTransaction, TopicNames
+from monitor.worker_loop import (
+    RDKAFKA_READY_LINE,
+    FullCollections,
+    LoopStats,
+    NextTransaction,
+    TopicNames,
+    quick_handoffs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -462,6 +469,7 @@ class RdkafkaWorker:
             log.info("wrote %d waiting states before stopping", written)
 
     def run(self) -> None:
+        quick_handoffs(self.timing.gil_switch_s)  # the commit thread gets the GIL back soon while the loop scores
         self.collections.install()
         self.ensure_changelogs()
         self.producer = self._producer()

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 
 import pytest
 
 from monitor.worker_core import ALERTS, STATE, Out
-from monitor.worker_loop import FullCollections, LoopStats, NextTransaction
+from monitor.worker_loop import FullCollections, LoopStats, NextTransaction, quick_handoffs
 
 
 def test_the_line_names_records_transactions_and_how_old_polled_records_were(caplog):
@@ -105,3 +106,13 @@ def test_offsets_alone_are_something_to_commit_and_the_limit_says_when_to_stop_g
 def test_a_limit_of_zero_waits_for_every_commit():
     gathering: NextTransaction[str] = NextTransaction(limit=0)
     assert gathering.full()
+
+
+def test_quick_handoffs_sets_the_switch_interval_and_returns_the_one_before():
+    before = sys.getswitchinterval()
+    try:
+        assert quick_handoffs(0.0005) == before
+        assert sys.getswitchinterval() == pytest.approx(0.0005)
+        assert quick_handoffs(0.004) == pytest.approx(0.0005)
+    finally:
+        sys.setswitchinterval(before)
