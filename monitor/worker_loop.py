@@ -87,7 +87,7 @@ def quick_handoffs(seconds: float) -> float:
 
     The rdkafka loop holds the GIL while it scores. The commit thread needs it for a moment after each blocking
     librdkafka call (offsets sent, commit done), so under load each of those waited up to Python's default 5 ms:
-    at half load a commit took 21 ms on average instead of 17.5 (bench/README.md, eleventh session). No other
+    at half load commits took 3-8 ms longer on average (bench/README.md, eleventh session). No other
     thread of the worker runs Python code, so a short interval costs nothing else.
     """
     previous = sys.getswitchinterval()
