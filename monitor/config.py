@@ -33,7 +33,7 @@ WORKER_TIMING = (
     ("VIGIL_STATE_WRITE_RECORDS", "state_write_records", True, "records"),  # ... or readings of its partition
     ("VIGIL_STATE_WRITE_PATIENTS", "state_write_patients", True, "patients"),  # ... and how many per partition
     ("VIGIL_GC_SECONDS", "gc_full_s", True, "seconds"),  # rdkafka: a full garbage collection this often (0: Python's)
-    ("VIGIL_GIL_SWITCH", "gil_switch_s", False, "seconds"),  # rdkafka: longest wait of the commit thread for the GIL
+    ("VIGIL_GIL_SWITCH", "gil_switch_s", False, "seconds"),  # rdkafka: Python's thread switch interval
 )
 
 
