@@ -78,6 +78,7 @@ def register(wiring: Wiring, clock: Clock = utc_now, forecaster_for: ForecasterF
     @app.agent(wiring.readings, name="score-readings")
     async def score_readings(stream: Any) -> Any:
         async for event in stream.events():
+            await wiring.restored(event)
             raw = event.value
             try:
                 reading = from_json(raw, Reading)
@@ -101,6 +102,7 @@ def register(wiring: Wiring, clock: Clock = utc_now, forecaster_for: ForecasterF
     @app.agent(wiring.acks, name="apply-acks")
     async def apply_acks(stream: Any) -> Any:
         async for event in stream.events():
+            await wiring.restored(event)
             try:
                 ack = from_json(event.value, Ack)
                 step = engine.process_ack(states.load(ack.patient_key, wiring.state.get(ack.patient_key)), ack)
@@ -112,6 +114,7 @@ def register(wiring: Wiring, clock: Clock = utc_now, forecaster_for: ForecasterF
     @app.agent(wiring.patient_config, name="apply-config")
     async def apply_config(stream: Any) -> Any:
         async for event in stream.events():
+            await wiring.restored(event)
             try:
                 config = PatientConfig.from_json(event.value)
             except RecordError as exc:
@@ -123,6 +126,7 @@ def register(wiring: Wiring, clock: Clock = utc_now, forecaster_for: ForecasterF
     async def apply_ticks(stream: Any) -> Any:
         """One tick per partition: every patient of that partition is checked against the wall clock."""
         async for event in stream.events():
+            await wiring.restored(event)
             try:
                 now = datetime.fromisoformat(event.value.decode())
             except (ValueError, UnicodeDecodeError, AttributeError) as exc:

@@ -10,7 +10,9 @@ import faust
 from aiokafka.partitioner import murmur2
 
 from monitor import topics
+from monitor.changelog_reader import read_committed
 from monitor.config import Settings
+from monitor.faust_restore import PartitionRestore, RestoredTable
 from monitor.security import KafkaSecurity
 
 TICKS: Final = "vigil.monitor-ticks.v1"  # internal: wall-clock ticks keyed by patient, so tables change in-stream
@@ -32,14 +34,21 @@ class Wiring:
     ticks: Any = None
     config: Any = None  # table: patient_key -> PatientConfig JSON (targets, model reference)
     txn: Any = None  # Transactional: outputs and table writes inside the input's transaction
+    restore: PartitionRestore | None = None  # a newly assigned partition's tables, read back before scoring
     partitions: dict[str, int] = field(default_factory=dict)  # patient_key -> partition, computed once
 
     def partition_of(self, key: str) -> int:
         """The partition Kafka's default partitioner (murmur2, as every vigil producer) gives a patient key."""
         cached = self.partitions.get(key)
         if cached is None:
-            cached = self.partitions[key] = (murmur2(key.encode()) & 0x7FFFFFFF) % PARTITIONS
+            cached = self.partitions[key] = partition_of_key(key)
         return cached
+
+    async def restored(self, event: Any) -> None:
+        """Waits until the tables of the event's partition are restored (at once, but for a new partition's first)."""
+        message = getattr(event, "message", None)
+        if self.restore is not None and message is not None:
+            await self.restore.ready(message.partition)
 
     def keys_of_partition(self, table: Any, partition: int) -> list[str]:
         return [key for key in list(table.keys()) if self.partition_of(key) == partition]
@@ -49,6 +58,20 @@ class Wiring:
         value, name = now.isoformat().encode(), self.ticks.get_topic_name()
         for partition in range(PARTITIONS):
             await self.app.producer.send(name, f"tick-{partition}".encode(), value, partition, None, None)
+
+
+def partition_of_key(key: str) -> int:
+    return int(murmur2(key.encode()) & 0x7FFFFFFF) % PARTITIONS
+
+
+def _restored(app: faust.App, table: Any) -> RestoredTable:
+    """How the restore reads one table's changelog: the topic, the local store, faust's own key and value codecs."""
+    changelog = table.changelog_topic
+    return RestoredTable(
+        changelog=changelog.get_topic_name(), data=table.data,
+        key_of=lambda raw: str(app.serializers.loads_key(table.key_type, raw, serializer=changelog.key_serializer)),
+        value_of=lambda raw: app.serializers.loads_value(table.value_type, raw,
+                                                         serializer=changelog.value_serializer))
 
 
 class Transactional:
@@ -138,18 +161,34 @@ def create_app(settings: Settings, **overrides: Any) -> Wiring:
     # Changelog-backed tables keyed by patient_key: a restarted worker resumes exactly where it stopped.
     state = app.Table(topics.STATE_TABLE, default=None, key_type=str, value_type=bytes, partitions=PARTITIONS)
     config = app.Table(topics.CONFIG_TABLE, default=None, key_type=str, value_type=bytes, partitions=PARTITIONS)
+    readings = _raw_topic(app, topics.READINGS, settings.namespace)
+    acks = _raw_topic(app, topics.ACKS, settings.namespace)
+    patient_config = _raw_topic(app, topics.PATIENT_CONFIG, settings.namespace)
+    # Internal: faust declares it itself, so a worker never waits on a topic nobody created.
+    ticks = _raw_topic(app, TICKS, settings.namespace, internal=True, partitions=PARTITIONS,
+                       retention=timedelta(days=1))
+    security = KafkaSecurity.from_env().aiokafka()
+    restore = PartitionRestore(
+        tables=[_restored(app, state), _restored(app, config)],
+        inputs=frozenset(t.get_topic_name() for t in (readings, acks, patient_config, ticks)),
+        partition_of=partition_of_key,
+        read=lambda tps: read_committed(settings.bootstrap, tps, security))
+
+    def on_assigned(_app: Any, /, *args: Any, signal: Any, **_: Any) -> None:
+        restore.assigned(args[0])  # the new assignment, every topic partition of it
+
+    app.on_partitions_assigned.connect(on_assigned)
     return Wiring(
         app=app,
-        readings=_raw_topic(app, topics.READINGS, settings.namespace),
+        readings=readings,
         alerts=_raw_topic(app, topics.ALERTS, settings.namespace),
-        acks=_raw_topic(app, topics.ACKS, settings.namespace),
+        acks=acks,
         deadletter=_raw_topic(app, topics.DEADLETTER, settings.namespace),
         state=state,
-        patient_config=_raw_topic(app, topics.PATIENT_CONFIG, settings.namespace),
+        patient_config=patient_config,
         summaries=_raw_topic(app, topics.SUMMARIES, settings.namespace),
-        # Internal: faust declares it itself, so a worker never waits on a topic nobody created.
-        ticks=_raw_topic(app, TICKS, settings.namespace, internal=True, partitions=PARTITIONS,
-                         retention=timedelta(days=1)),
+        ticks=ticks,
         config=config,
         txn=Transactional(app),
+        restore=restore,
     )

@@ -27,6 +27,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import TopicAlreadyExistsError
 
 from monitor import topics, worker_core
+from monitor.changelog_reader import read_committed
 from monitor.config import Settings
 from monitor.security import KafkaSecurity
 from monitor.state_cache import StateCache
@@ -231,31 +232,16 @@ class BatchWorker:
         tables = {p: PartitionTables(self.cache) for p in partitions}
         if not partitions:
             return tables
-        reader = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap, group_id=None,
-                                  enable_auto_commit=False, isolation_level="read_committed", **self.security)
-        await reader.start()
-        try:
-            tps = [TopicPartition(name, p) for name in self.names.changelog for p in partitions]
-            reader.assign(tps)
-            await reader.seek_to_beginning(*tps)
-            ends = await reader.end_offsets(tps)
-            pending = {tp for tp in tps if ends[tp] > 0}
-            while pending:
-                batch = await reader.getmany(*pending, timeout_ms=500)
-                for tp, records in batch.items():
-                    table = self.names.changelog[tp.topic]
-                    for record in records:
-                        try:
-                            key = topics.key_of_changelog(record.key or b"")
-                        except ValueError as exc:  # not a table record: kept on the topic, skipped here
-                            log.warning("%s: skipping a record at offset %d: %s", tp, record.offset, exc)
-                            continue
-                        tables[tp.partition].restore(table, key, record.value)
-                for tp in list(pending):
-                    if await reader.position(tp) >= ends[tp]:
-                        pending.discard(tp)
-        finally:
-            await reader.stop()
+        tps = [TopicPartition(name, p) for name in self.names.changelog for p in partitions]
+        async for tp, records in read_committed(self.settings.bootstrap, tps, self.security):
+            table = self.names.changelog[tp.topic]
+            for record in records:
+                try:
+                    key = topics.key_of_changelog(record.key or b"")
+                except ValueError as exc:  # not a table record: kept on the topic, skipped here
+                    log.warning("%s: skipping a record at offset %d: %s", tp, record.offset, exc)
+                    continue
+                tables[tp.partition].restore(table, key, record.value)
         return tables
 
     async def release(self, partitions: set[int]) -> None:
