@@ -150,9 +150,12 @@ def _within_bounds(runs: tuple[Run, ...], newest: int) -> bool:
 
 def _trim(runs: tuple[Run, ...], floor: int) -> tuple[tuple[Run, ...], int]:
     """Forgets event times older than HORIZON_S before the newest and runs beyond MAX_RUNS (raising the floor)."""
-    if not runs or _within_bounds(runs, _last(runs[-1])):
+    if not runs:
         return runs, floor
-    cutoff = _last(runs[-1]) - HORIZON_S
+    newest = _last(runs[-1])
+    if _within_bounds(runs, newest):
+        return runs, floor
+    cutoff = newest - HORIZON_S
     if runs[0][0] < cutoff:
         runs, floor = _encode_from(runs, cutoff), max(floor, cutoff)
     if len(runs) > MAX_RUNS:
