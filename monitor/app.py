@@ -174,8 +174,8 @@ def create_app(settings: Settings, **overrides: Any) -> Wiring:
         partition_of=partition_of_key,
         read=lambda tps: read_committed(settings.bootstrap, tps, security))
 
-    def on_assigned(_app: Any, /, *args: Any, signal: Any, **_: Any) -> None:
-        restore.assigned(args[0])  # the new assignment, every topic partition of it
+    async def on_assigned(_app: Any, /, *args: Any, signal: Any, **_: Any) -> None:
+        await restore.restore_assigned(args[0])  # the new assignment, every topic partition of it
 
     app.on_partitions_assigned.connect(on_assigned)
     return Wiring(

@@ -3,10 +3,11 @@
 faust-streaming 0.15.3 in exactly-once mode takes a changelog partition's end from the consumer's last fetch
 (`last_stable_offset`), which is unknown right after an assignment: its recovery then reads nothing (highwater -1
 in the worker log), and a worker that takes over a partition scores it from empty or stale states (a duplicated
-`open`, a lost `resolved`: tests/integration/test_scale_out.py). Here the first event of a newly assigned
-partition waits while that partition's keys are dropped from the tables and read again, read_committed, to
-their stable end (`changelog_reader.read_committed`, as the batch runtime restores). A partition the worker kept
-through a rebalance keeps its tables: its open transaction still holds what they hold.
+`open`, a lost `resolved`: tests/integration/test_scale_out.py). Here each assignment's new partitions have
+their keys dropped from the tables and read again, read_committed, to their stable end
+(`changelog_reader.read_committed`, as the batch runtime restores), in faust's rebalance callback; an agent
+handed an event of a partition whose restore has not finished waits for it. A partition the worker kept through
+a rebalance keeps its tables: faust committed everything it had scored before the rebalance.
 """
 
 from __future__ import annotations
@@ -64,43 +65,65 @@ class PartitionRestore:
         for p in self.owned - now:
             task = self.pending.pop(p, None)
             if task is not None:
-                task.cancel()
+                task.cancel()  # it restored others with it: those start again
+                for other, shared in self.pending.items():
+                    if shared is task:
+                        self.pending[other] = None
         for p in now - self.owned:
             self.pending[p] = None
         self.owned = now
 
+    async def restore_assigned(self, tps: Iterable[Assigned]) -> None:
+        """A new assignment, and the restore of its new partitions at once (faust awaits this in its rebalance
+        callback, so the agents seldom have to wait at an event, which they may be handed before faust's own
+        recovery has sought their partitions to the committed offsets)."""
+        self.assigned(tps)
+        waiting = [p for p, task in self.pending.items() if task is None]
+        if waiting:
+            await self.ready(waiting[0])
+            for p in waiting:  # restored together with the first
+                task = self.pending.get(p)
+                if task is not None and task.done():
+                    del self.pending[p]
+
     async def ready(self, partition: int) -> None:
-        """Returns once `partition`'s tables hold what its changelogs committed (at once after its restore)."""
+        """Returns once `partition`'s tables hold what its changelogs committed (at once after its restore). The
+        first call starts one restore for every new partition not yet started: one reader, not one each."""
         if partition not in self.pending:
             return
         task = self.pending[partition]
         if task is None:
-            task = self.pending[partition] = asyncio.ensure_future(self._restore(partition))
+            batch = sorted(p for p, t in self.pending.items() if t is None)
+            task = asyncio.ensure_future(self._restore(batch))
+            for p in batch:
+                self.pending[p] = task
         await asyncio.shield(task)
         if self.pending.get(partition) is task:
             del self.pending[partition]
 
-    async def _restore(self, partition: int) -> None:
+    async def _restore(self, partitions: list[int]) -> None:
+        log.info("partitions %s: restoring their tables from the changelogs", partitions)
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                restored = await self._read(partition)
+                restored = await self._read(partitions)
             except (TimeoutError, OSError, RuntimeError) as exc:  # aiokafka's errors are RuntimeErrors
                 if attempt == ATTEMPTS:
-                    raise RestoreError(f"partition {partition}: cannot read its changelogs: {exc}") from exc
-                log.warning("partition %d: restore attempt %d failed (%s); retrying", partition, attempt, exc)
+                    raise RestoreError(f"partitions {partitions}: cannot read their changelogs: {exc}") from exc
+                log.warning("partitions %s: restore attempt %d failed (%s); retrying", partitions, attempt, exc)
                 await asyncio.sleep(RETRY_S * attempt)
                 continue
-            log.info("partition %d: restored %d table records from the changelogs", partition, restored)
+            log.info("partitions %s: restored %d table records from the changelogs", partitions, restored)
             return
 
-    async def _read(self, partition: int) -> int:
-        """Drops the partition's keys, then applies its changelog records in offset order; returns how many."""
+    async def _read(self, partitions: list[int]) -> int:
+        """Drops the partitions' keys, then applies their changelog records in offset order; returns how many."""
         by_topic = {table.changelog: table for table in self.tables}
+        dropping = set(partitions)
         for table in self.tables:
-            for key in [k for k in list(table.data.keys()) if self.partition_of(k) == partition]:
+            for key in [k for k in list(table.data.keys()) if self.partition_of(k) in dropping]:
                 del table.data[key]
         count = 0
-        tps = [TopicPartition(table.changelog, partition) for table in self.tables]
+        tps = [TopicPartition(table.changelog, p) for table in self.tables for p in partitions]
         async for tp, records in self.read(tps):
             table = by_topic[tp.topic]
             for record in records:

@@ -67,9 +67,9 @@ async def test_a_new_partition_is_read_back_to_its_last_committed_values_before_
                                  rec(3, b.encode(), None)],  # b erased: its tombstone
         ("config-changelog", 3): [rec(0, a.encode(), b"targets")],
     })
-    state[other] = b"kept"  # another partition's key: not touched
+    state[other] = b"kept"  # a key of a partition this worker does not restore: not touched
     state[b] = b"stale"  # left from an earlier ownership of partition 3: replaced by what was committed
-    restore.assigned(assignment(3, 5))
+    restore.assigned(assignment(3))
     await restore.ready(3)
     assert state == {a: b"a2", other: b"kept"}
     assert config == {a: b"targets"}
@@ -84,18 +84,45 @@ async def test_a_partition_kept_through_a_rebalance_keeps_its_tables_and_one_tha
     restore.assigned(assignment(1, 2))
     await restore.ready(1)
     await restore.ready(2)
+    assert reads == [[TopicPartition("state-changelog", 1), TopicPartition("state-changelog", 2),
+                      TopicPartition("config-changelog", 1), TopicPartition("config-changelog", 2)]]  # one reader
     key = key_in(1)
     state[key] = b"scored since"
     restore.assigned(assignment(1, 2, 4))  # 4 is new; 1 and 2 stay ours
     await restore.ready(1)
-    assert state[key] == b"scored since"
-    assert reads[-1] == [TopicPartition("state-changelog", 2), TopicPartition("config-changelog", 2)]
+    await restore.ready(2)
+    assert state[key] == b"scored since" and len(reads) == 1
     await restore.ready(4)
-    assert reads[-1][0].partition == 4
+    assert reads[-1] == [TopicPartition("state-changelog", 4), TopicPartition("config-changelog", 4)]
     restore.assigned(assignment(2, 4))  # 1 went to another worker ...
     restore.assigned(assignment(1, 2, 4))  # ... and came back: what it scored meanwhile is on the changelog only
     await restore.ready(1)
     assert key not in state
+
+
+async def test_a_restore_in_flight_stops_when_a_partition_it_reads_goes_and_the_others_start_again():
+    started, release = asyncio.Event(), asyncio.Event()
+    reads: list[list[TopicPartition]] = []
+
+    async def read(tps: list[TopicPartition]) -> AsyncIterator[tuple[TopicPartition, list[Any]]]:
+        reads.append(tps)
+        started.set()
+        await release.wait()
+        for tp in tps:
+            yield tp, []
+
+    restore = PartitionRestore(tables=[RestoredTable("state-changelog", {}, key_of=bytes.decode)],
+                               inputs=frozenset({READINGS}), partition_of=partition_of_key, read=read)
+    restore.assigned(assignment(1, 2))
+    first = asyncio.ensure_future(restore.ready(1))
+    await started.wait()
+    restore.assigned(assignment(2))  # 1 is revoked while its restore, shared with 2, reads
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    release.set()
+    await restore.ready(2)
+    assert reads == [[TopicPartition("state-changelog", 1), TopicPartition("state-changelog", 2)],
+                     [TopicPartition("state-changelog", 2)]]
 
 
 async def test_only_the_input_topics_name_partitions_and_an_unassigned_one_needs_nothing(make_restore):
@@ -121,7 +148,7 @@ async def test_a_failed_read_is_tried_again_and_a_lasting_failure_stops_the_scor
     assert state == {key: b"v"} and len(reads) == 3
     restore, _, _, _ = make_restore({}, failures=faust_restore.ATTEMPTS)
     restore.assigned(assignment(6))
-    with pytest.raises(RestoreError, match="partition 6"):
+    with pytest.raises(RestoreError, match=r"partitions \[6\]"):
         await restore.ready(6)
 
 
@@ -145,3 +172,12 @@ def test_the_app_restores_both_tables_of_every_input_partition_with_fausts_own_c
     raw_key, _ = wiring.state.changelog_topic.prepare_key("pk_abc", None)
     assert restore.tables[0].key_of(raw_key) == "pk_abc"
     assert restore.tables[0].data is wiring.state.data
+
+
+async def test_an_assignment_restores_its_new_partitions_at_once_so_no_event_waits(make_restore):
+    key = key_in(9)
+    restore, state, _, reads = make_restore({("state-changelog", 9): [rec(0, key.encode(), b"v")]})
+    await restore.restore_assigned(assignment(9, 10))
+    assert state == {key: b"v"} and len(reads) == 1
+    await restore.restore_assigned(assignment(9, 10))  # the same assignment again: nothing new to read
+    assert len(reads) == 1 and restore.pending == {}
