@@ -50,7 +50,8 @@ class RestoredTable:
 
 @dataclass
 class PartitionRestore:
-    """Which partitions are newly ours, and their restores (started by the first event that needs one)."""
+    """Which partitions are newly ours, and their restores (started in the rebalance callback, or else by the first
+    event that needs one)."""
 
     tables: list[RestoredTable]
     inputs: frozenset[str]  # the co-partitioned input topics whose partitions the agents score
