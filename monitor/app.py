@@ -38,14 +38,14 @@ class Wiring:
     partitions: dict[str, int] = field(default_factory=dict)  # patient_key -> partition, computed once
 
     def partition_of(self, key: str) -> int:
-        """The partition Kafka's default partitioner (murmur2, as every vigil producer) gives a patient key."""
+        """partition_of_key(key), computed once a key."""
         cached = self.partitions.get(key)
         if cached is None:
             cached = self.partitions[key] = partition_of_key(key)
         return cached
 
     async def restored(self, event: Any) -> None:
-        """Waits until the tables of the event's partition are restored (at once, but for a new partition's first)."""
+        """Waits until the tables of the event's partition are restored: at once, unless its restore still runs."""
         message = getattr(event, "message", None)
         if self.restore is not None and message is not None:
             await self.restore.ready(message.partition)
@@ -61,6 +61,7 @@ class Wiring:
 
 
 def partition_of_key(key: str) -> int:
+    """The partition Kafka's default partitioner (murmur2, as every vigil producer) gives a patient key."""
     return int(murmur2(key.encode()) & 0x7FFFFFFF) % PARTITIONS
 
 
