@@ -233,15 +233,16 @@ class BatchWorker:
         if not partitions:
             return tables
         tps = [TopicPartition(name, p) for name in self.names.changelog for p in partitions]
-        async for tp, records in read_committed(self.settings.bootstrap, tps, self.security):
-            table = self.names.changelog[tp.topic]
-            for record in records:
-                try:
-                    key = topics.key_of_changelog(record.key or b"")
-                except ValueError as exc:  # not a table record: kept on the topic, skipped here
-                    log.warning("%s: skipping a record at offset %d: %s", tp, record.offset, exc)
-                    continue
-                tables[tp.partition].restore(table, key, record.value)
+        async with contextlib.aclosing(read_committed(self.settings.bootstrap, tps, self.security)) as batches:
+            async for tp, records in batches:
+                table = self.names.changelog[tp.topic]
+                for record in records:
+                    try:
+                        key = topics.key_of_changelog(record.key or b"")
+                    except ValueError as exc:  # not a table record: kept on the topic, skipped here
+                        log.warning("%s: skipping a record at offset %d: %s", tp, record.offset, exc)
+                        continue
+                    tables[tp.partition].restore(table, key, record.value)
         return tables
 
     async def release(self, partitions: set[int]) -> None:

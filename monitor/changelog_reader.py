@@ -3,7 +3,7 @@ its tables from (the batch and faust runtimes; the rdkafka runtime reads the sam
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -11,10 +11,11 @@ from aiokafka.structs import ConsumerRecord
 
 
 async def read_committed(bootstrap: str, tps: Sequence[TopicPartition], security: Mapping[str, Any],
-                         ) -> AsyncIterator[tuple[TopicPartition, list[ConsumerRecord[bytes, bytes]]]]:
+                         ) -> AsyncGenerator[tuple[TopicPartition, list[ConsumerRecord[bytes, bytes]]]]:
     """Yields each partition's records in offset order, from the beginning until the consumer's position reaches
     the last stable offset taken at the start (a position, not the last record seen: the last offsets of a
-    transactional topic are commit markers, which are never delivered)."""
+    transactional topic are commit markers, which are never delivered). Iterate it inside
+    `contextlib.aclosing`, so the reader stops at once when the caller leaves early (an error)."""
     reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                               isolation_level="read_committed", **security)
     await reader.start()

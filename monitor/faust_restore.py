@@ -13,8 +13,9 @@ a rebalance keeps its tables: faust committed everything it had scored before th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, MutableMapping
+from collections.abc import AsyncGenerator, Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -31,7 +32,7 @@ class Assigned(Protocol):
     partition: int
 
 
-Reader = Callable[[list[TopicPartition]], AsyncIterator[tuple[TopicPartition, list[Any]]]]
+Reader = Callable[[list[TopicPartition]], AsyncGenerator[tuple[TopicPartition, list[Any]]]]
 
 
 class RestoreError(RuntimeError):
@@ -125,20 +126,21 @@ class PartitionRestore:
                 del table.data[key]
         count = 0
         tps = [TopicPartition(table.changelog, p) for table in self.tables for p in partitions]
-        async for tp, records in self.read(tps):
-            table = by_topic[tp.topic]
-            for record in records:
-                if record.key is None:
-                    log.warning("%s: a record without a key at offset %d, skipped", tp, record.offset)
-                    continue
-                try:
-                    key = table.key_of(record.key)
-                except Exception as exc:
-                    log.warning("%s: skipping a record at offset %d: %s", tp, record.offset, exc)
-                    continue
-                if record.value is None:
-                    table.data.pop(key, None)  # a tombstone: an erasure
-                else:
-                    table.data[key] = table.value_of(record.value)
-                count += 1
+        async with contextlib.aclosing(self.read(tps)) as batches:
+            async for tp, records in batches:
+                table = by_topic[tp.topic]
+                for record in records:
+                    if record.key is None:
+                        log.warning("%s: a record without a key at offset %d, skipped", tp, record.offset)
+                        continue
+                    try:
+                        key = table.key_of(record.key)
+                    except Exception as exc:
+                        log.warning("%s: skipping a record at offset %d: %s", tp, record.offset, exc)
+                        continue
+                    if record.value is None:
+                        table.data.pop(key, None)  # a tombstone: an erasure
+                    else:
+                        table.data[key] = table.value_of(record.value)
+                    count += 1
         return count

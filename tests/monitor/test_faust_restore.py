@@ -181,3 +181,25 @@ async def test_an_assignment_restores_its_new_partitions_at_once_so_no_event_wai
     assert state == {key: b"v"} and len(reads) == 1
     await restore.restore_assigned(assignment(9, 10))  # the same assignment again: nothing new to read
     assert len(reads) == 1 and restore.pending == {}
+
+
+async def test_the_changelog_reader_is_closed_at_once_when_applying_a_record_fails():
+    closed: list[bool] = []
+
+    async def read(tps: list[TopicPartition]) -> AsyncIterator[tuple[TopicPartition, list[Any]]]:
+        try:
+            yield tps[0], [rec(0, key_in(4).encode(), b"v")]
+            yield tps[0], [rec(1, key_in(4).encode(), b"w")]
+        finally:
+            closed.append(True)
+
+    def unreadable(raw: bytes) -> Any:
+        raise ValueError("not a state")
+
+    restore = PartitionRestore(
+        tables=[RestoredTable("state-changelog", {}, key_of=bytes.decode, value_of=unreadable)],
+        inputs=frozenset({READINGS}), partition_of=partition_of_key, read=read)
+    restore.assigned(assignment(4))
+    with pytest.raises(ValueError, match="not a state"):
+        await restore.ready(4)
+    assert closed == [True]
