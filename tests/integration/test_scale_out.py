@@ -40,11 +40,11 @@ def uninterrupted_alerts(readings: list) -> Counter[str]:
 
 
 def known_faust_failure(request: pytest.FixtureRequest) -> None:
-    """With faust the survivor of a takeover stops consuming in about a third of the runs (issue 9, counts in
-    bench/README.md's twelfth session, not diagnosed; the lost and duplicated records it had before are fixed by
-    monitor/faust_restore.py). A non-strict xfail cannot fail, so by default the test is skipped, saying so;
-    VIGIL_RUN_KNOWN_FAILURES=1 runs it as an xfail. The rdkafka and batch runtimes pass it strictly."""
-    reason = "issue 9, open: with faust the survivor stops consuming after a takeover in about a third of the runs"
+    """With faust the survivor of a takeover stops committing a partition it took over in some runs (issue 9, counts
+    in bench/README.md's twelfth session: faust's offset bookkeeping; the lost and duplicated records it had before
+    are fixed by monitor/faust_restore.py). A non-strict xfail cannot fail, so by default the test is skipped,
+    saying so; VIGIL_RUN_KNOWN_FAILURES=1 runs it as an xfail. The rdkafka and batch runtimes pass it strictly."""
+    reason = "issue 9, open: with faust the survivor stops committing a partition it took over in some runs"
     if os.environ.get("VIGIL_RUN_KNOWN_FAILURES", "") != "1":
         pytest.skip(f"{reason} (VIGIL_RUN_KNOWN_FAILURES=1 runs it)")
     request.applymarker(pytest.mark.xfail(strict=False, reason=reason))
