@@ -80,13 +80,9 @@ class PartitionRestore:
         callback, so the agents seldom have to wait at an event, which they may be handed before faust's own
         recovery has sought their partitions to the committed offsets)."""
         self.assigned(tps)
-        waiting = [p for p, task in self.pending.items() if task is None]
-        if waiting:
-            await self.ready(waiting[0])
-            for p in waiting:  # restored together with the first
-                task = self.pending.get(p)
-                if task is not None and task.done():
-                    del self.pending[p]
+        waiting = next((p for p, task in self.pending.items() if task is None), None)
+        if waiting is not None:
+            await self.ready(waiting)
 
     async def ready(self, partition: int) -> None:
         """Returns once `partition`'s tables hold what its changelogs committed (at once after its restore). The
@@ -100,8 +96,8 @@ class PartitionRestore:
             for p in batch:
                 self.pending[p] = task
         await asyncio.shield(task)
-        if self.pending.get(partition) is task:
-            del self.pending[partition]
+        for p in [p for p, shared in self.pending.items() if shared is task]:  # restored together: all done
+            del self.pending[p]
 
     async def _restore(self, partitions: list[int]) -> None:
         log.info("partitions %s: restoring their tables from the changelogs", partitions)
