@@ -13,6 +13,7 @@ from monitor import topics
 from monitor.changelog_reader import read_committed
 from monitor.config import Settings
 from monitor.faust_restore import PartitionRestore, RestoredTable
+from monitor.faust_seek import install as install_seek_fix
 from monitor.security import KafkaSecurity
 
 TICKS: Final = "vigil.monitor-ticks.v1"  # internal: wall-clock ticks keyed by patient, so tables change in-stream
@@ -158,6 +159,7 @@ def create_app(settings: Settings, **overrides: Any) -> Wiring:
     }
     options.update(KafkaSecurity.from_env().faust_options())  # SASL/SCRAM + TLS from VIGIL_KAFKA_* (issue 8)
     options.update(overrides)
+    install_seek_fix()  # faust's end-of-recovery seek must not rewind partitions the agents started on
     app = faust.App(settings.worker_group, **options)
     # Changelog-backed tables keyed by patient_key: a restarted worker resumes exactly where it stopped.
     state = app.Table(topics.STATE_TABLE, default=None, key_type=str, value_type=bytes, partitions=PARTITIONS)
