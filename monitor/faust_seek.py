@@ -56,19 +56,30 @@ def plan_seek(assigned: Iterable[TP], delivered: Mapping[TP, int],
     return SeekPlan(frozenset(from_committed), resume_at)
 
 
+async def committed_offsets(aiokafka_consumer: Any, tps: list[TopicPartition]) -> dict[TopicPartition, int | None]:
+    """The group's committed offsets, read without seeking (aiokafka's `seek_to_committed` seeks as it reads)."""
+    return {tp: await aiokafka_consumer.committed(tp) for tp in tps}
+
+
 async def perform_seek(consumer: Any) -> None:
-    """faust's `Consumer.perform_seek`, except for the stream partitions the agents have started on."""
+    """faust's `Consumer.perform_seek`, except for the stream partitions the agents have started on.
+
+    The committed offsets are read first; which partitions have started is decided after that answer, and the
+    seeks follow with no await in between, so no event handed on while the broker answered is rewound."""
+    thread = consumer._thread
+    aiokafka_consumer = thread._ensure_consumer()
+    tps = [TopicPartition(tp.topic, tp.partition) for tp in consumer.assignment()]
+    committed = await thread.call_thread(committed_offsets, aiokafka_consumer, tps) if tps else {}
     plan = plan_seek(consumer.assignment(), delivered_of(consumer), lambda tp: not consumer._is_changelog_tp(tp))
-    if plan.from_committed:
-        thread = consumer._thread
-        tps = [TopicPartition(tp.topic, tp.partition) for tp in plan.from_committed]  # aiokafka insists on its own
-        committed = await thread.call_thread(thread._ensure_consumer().seek_to_committed, *tps)
-        # as faust: a committed offset is where the next read starts; None or -1 means nothing committed
-        consumer._read_offset.update({tp: off if off is not None and off >= 0 else None
-                                      for tp, off in committed.items()})
-        consumer._committed_offset.update({tp: off or None for tp, off in committed.items() if off is not None})
+    for tp in plan.from_committed:  # as faust: the committed offset is where the next read starts
+        offset = committed.get(TopicPartition(tp.topic, tp.partition))
+        if offset is not None and offset > 0:
+            aiokafka_consumer.seek(tp, offset)
+        consumer._read_offset[tp] = offset if offset is not None and offset >= 0 else None
+        if offset is not None:
+            consumer._committed_offset[tp] = offset or None
     for tp, offset in plan.resume_at.items():
-        await consumer._seek(tp, offset)
+        aiokafka_consumer.seek(tp, offset)
         consumer._read_offset[tp] = offset - 1  # the fetch loop takes offsets >= this: the next one on
     if plan.resume_at:
         log.info("seek: %d stream partitions go on after the events already handed to the agents: %s",

@@ -38,27 +38,41 @@ def test_plan_seek(assigned, delivered, expected):
     assert plan_seek(assigned, delivered, is_stream) == expected
 
 
-class FakeThread:
-    """faust's consumer thread as the patch uses it: aiokafka's seek_to_committed, run on the thread."""
+class FakeAiokafka:
+    """aiokafka's consumer as the patch uses it: committed offsets read one by one, seeks recorded."""
 
     def __init__(self, broker_committed: dict[TopicPartition, int | None]) -> None:
         self.broker_committed = broker_committed
-        self.asked: list[tuple[TopicPartition, ...]] = []
+        self.asked: list[TopicPartition] = []
+        self.seeks: list[tuple[TP, int]] = []
+        self.while_answering: Any = lambda: None  # what the rest of the worker does during the round trip
 
-    def _ensure_consumer(self) -> Any:
-        return self
+    async def committed(self, tp: TopicPartition) -> int | None:
+        assert isinstance(tp, TopicPartition), "aiokafka raises TypeError otherwise"
+        self.asked.append(tp)
+        self.while_answering()
+        await asyncio.sleep(0)
+        return self.broker_committed.get(tp)
 
-    async def seek_to_committed(self, *partitions: TopicPartition) -> dict[TopicPartition, int | None]:
-        assert all(isinstance(p, TopicPartition) for p in partitions), "aiokafka raises TypeError otherwise"
-        self.asked.append(partitions)
-        return {p: self.broker_committed.get(p) for p in partitions}
+    def seek(self, tp: TP, offset: int) -> None:
+        self.seeks.append((tp, offset))
+
+
+class FakeThread:
+    """faust's consumer thread: runs a coroutine function on the thread that owns the aiokafka consumer."""
+
+    def __init__(self, broker_committed: dict[TopicPartition, int | None]) -> None:
+        self.aiokafka = FakeAiokafka(broker_committed)
+
+    def _ensure_consumer(self) -> FakeAiokafka:
+        return self.aiokafka
 
     async def call_thread(self, fun: Any, *args: Any) -> Any:
         return await fun(*args)
 
 
 class FakeConsumer:
-    """The faust consumer internals the patch reads and writes, with the seeks it makes recorded."""
+    """The faust consumer internals the patch reads and writes."""
 
     def __init__(self, assigned, read_offsets, committed, broker_committed, generation=3) -> None:
         self.app = SimpleNamespace(consumer_generation_id=generation)
@@ -66,16 +80,16 @@ class FakeConsumer:
         self._read_offset = dict(read_offsets)
         self._committed_offset = dict(committed)
         self._thread = FakeThread(broker_committed)
-        self.seeks: list[tuple[TP, int]] = []
+
+    @property
+    def seeks(self) -> list[tuple[TP, int]]:
+        return self._thread.aiokafka.seeks
 
     def assignment(self) -> set[TP]:
         return self.assigned
 
     def _is_changelog_tp(self, tp: TP) -> bool:
         return not is_stream(tp)
-
-    async def _seek(self, tp: TP, offset: int) -> None:
-        self.seeks.append((tp, offset))
 
 
 def message(tp: TP, offset: int, generation: int = 3) -> Any:
@@ -89,8 +103,7 @@ def test_a_partition_committed_during_the_seek_keeps_its_offsets():
     for offset in range(18, 44):
         note_delivered(consumer, message(READ0, offset))
     asyncio.run(perform_seek(consumer))
-    assert consumer._thread.asked == [(TopicPartition("readings", 1),)]
-    assert consumer.seeks == [(READ0, 44)]
+    assert consumer.seeks == [(READ0, 44), (READ1, 7)] or consumer.seeks == [(READ1, 7), (READ0, 44)]
     assert consumer._committed_offset == {READ0: 44, READ1: 7}
     assert consumer._read_offset == {READ0: 43, READ1: 7}  # the fetch loop takes offsets >= its read offset
 
@@ -99,10 +112,27 @@ def test_partitions_not_started_are_sought_to_the_broker_offsets_as_faust_does()
     consumer = FakeConsumer(assigned=[READ0, READ1, LOG0], read_offsets={LOG0: 3}, committed={},
                             broker_committed={TopicPartition("readings", 0): 12, TopicPartition("readings", 1): -1})
     asyncio.run(perform_seek(consumer))
-    assert sorted(consumer._thread.asked[0]) == sorted(TopicPartition(*tp) for tp in (READ0, READ1, LOG0))
-    assert consumer.seeks == []
+    assert sorted(consumer._thread.aiokafka.asked) == sorted(TopicPartition(*tp) for tp in (READ0, READ1, LOG0))
+    assert consumer.seeks == [(READ0, 12)]  # as aiokafka's seek_to_committed: nothing committed, no seek
     assert consumer._read_offset == {READ0: 12, READ1: None, LOG0: None}
     assert consumer._committed_offset == {READ0: 12, READ1: -1}
+
+
+def test_events_handed_on_and_committed_while_the_broker_answers_are_not_rewound():
+    # faust resumed the partition before awaiting the seek: the agents scored 21..24 and committed 25 meanwhile
+    consumer = FakeConsumer(assigned=[READ0], read_offsets={}, committed={},
+                            broker_committed={TopicPartition("readings", 0): 21})
+
+    def agents_meanwhile() -> None:
+        for offset in range(21, 25):
+            note_delivered(consumer, message(READ0, offset))
+            consumer._read_offset[READ0] = offset
+        consumer._committed_offset[READ0] = 25
+
+    consumer._thread.aiokafka.while_answering = agents_meanwhile
+    asyncio.run(perform_seek(consumer))
+    assert consumer.seeks == [(READ0, 25)]
+    assert consumer._committed_offset == {READ0: 25} and consumer._read_offset == {READ0: 24}
 
 
 def test_a_read_offset_set_by_a_seek_is_not_taken_for_events_handed_on():
@@ -110,7 +140,7 @@ def test_a_read_offset_set_by_a_seek_is_not_taken_for_events_handed_on():
     consumer = FakeConsumer(assigned=[READ0], read_offsets={READ0: 30}, committed={READ0: 30},
                             broker_committed={TopicPartition("readings", 0): 30})
     asyncio.run(perform_seek(consumer))
-    assert consumer.seeks == [] and consumer._read_offset == {READ0: 30}
+    assert consumer.seeks == [(READ0, 30)] and consumer._read_offset == {READ0: 30}
 
 
 def test_only_events_of_the_current_generation_count_and_the_highest_offset_wins():
@@ -129,7 +159,7 @@ def test_notes_and_read_offsets_from_an_earlier_assignment_are_forgotten_when_as
     note_delivered(consumer, message(READ2, 8))
     forget_assigned(consumer, [READ0])
     asyncio.run(perform_seek(consumer))
-    assert consumer.seeks == []
+    assert consumer.seeks == [(READ0, 66)]
     assert consumer._read_offset == {READ0: 66, READ2: 9}  # READ2 is not ours: faust's revocation handles it
     assert delivered_of(consumer) == {READ2: 8}
 
