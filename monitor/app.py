@@ -14,6 +14,7 @@ from monitor.changelog_reader import read_committed
 from monitor.config import Settings
 from monitor.faust_restore import PartitionRestore, RestoredTable
 from monitor.faust_seek import install as install_seek_fix
+from monitor.faust_seek import note_taken
 from monitor.security import KafkaSecurity
 
 TICKS: Final = "vigil.monitor-ticks.v1"  # internal: wall-clock ticks keyed by patient, so tables change in-stream
@@ -46,8 +47,12 @@ class Wiring:
         return cached
 
     async def restored(self, event: Any) -> None:
-        """Waits until the tables of the event's partition are restored: at once, unless its restore still runs."""
+        """Notes the event as taken (faust_seek), then waits until the tables of its partition are restored: at
+        once, unless its restore still runs."""
         message = getattr(event, "message", None)
+        consumer = getattr(self.app, "_consumer", None)  # None in agent.test_context(): nothing to hand over
+        if message is not None and consumer is not None:
+            note_taken(consumer, message)
         if self.restore is not None and message is not None:
             await self.restore.ready(message.partition)
 

@@ -1,4 +1,4 @@
-"""monitor.faust_seek: faust's end-of-recovery seek leaves the partitions the agents started on where they are."""
+"""monitor.faust_seek: at the end of faust's recovery every stream partition starts after the last event scored."""
 
 from __future__ import annotations
 
@@ -10,7 +10,15 @@ import pytest
 from aiokafka import TopicPartition
 
 from monitor import faust_seek
-from monitor.faust_seek import SeekPlan, delivered_of, forget_assigned, note_delivered, perform_seek, plan_seek
+from monitor.faust_seek import (
+    forget_assigned,
+    hand_over,
+    note_taken,
+    on_queues_emptied,
+    perform_seek,
+    sought_of,
+    taken_of,
+)
 
 
 class TP(NamedTuple):  # faust's own TP is a NamedTuple of the same two fields
@@ -22,34 +30,31 @@ READ0, READ1, READ2 = TP("readings", 0), TP("readings", 1), TP("readings", 2)
 LOG0 = TP("state-changelog", 0)
 
 
-def is_stream(tp: TP) -> bool:
-    return not tp.topic.endswith("-changelog")
+def kafka(tp: TP) -> TopicPartition:
+    return TopicPartition(tp.topic, tp.partition)
 
 
-@pytest.mark.parametrize(("assigned", "delivered", "expected"), [
-    pytest.param([READ0, READ1], {}, SeekPlan(frozenset({READ0, READ1}), {}), id="nothing-handed-on-yet"),
-    pytest.param([READ0, READ1], {READ0: 43}, SeekPlan(frozenset({READ1}), {READ0: 44}), id="started-goes-on"),
-    pytest.param([READ0, LOG0], {READ0: 0, LOG0: 17}, SeekPlan(frozenset({LOG0}), {READ0: 1}),
-                 id="changelogs-as-faust"),
-    pytest.param([READ1], {READ0: 99, READ1: 5}, SeekPlan(frozenset(), {READ1: 6}), id="unassigned-ignored"),
-    pytest.param([], {READ0: 3}, SeekPlan(frozenset(), {}), id="empty-assignment"),
+@pytest.mark.parametrize(("taken", "sought", "expected"), [
+    pytest.param({}, {}, {}, id="nothing-to-hand-over"),
+    pytest.param({READ0: 43}, {READ0: 18}, {READ0: 44}, id="after-the-last-taken"),
+    pytest.param({}, {READ0: 18, READ1: None, READ2: -1}, {READ0: 18, READ1: 0, READ2: 0},
+                 id="committed-or-the-start"),
+    pytest.param({READ1: 7}, {READ0: 5}, {READ0: 5, READ1: 8}, id="each-its-own"),
 ])
-def test_plan_seek(assigned, delivered, expected):
-    assert plan_seek(assigned, delivered, is_stream) == expected
+def test_hand_over(taken, sought, expected):
+    assert hand_over([READ0, READ1, READ2], taken, sought) == expected
 
 
 class FakeAiokafka:
     """aiokafka's consumer as the patch uses it: committed offsets read one by one, seeks recorded."""
 
-    def __init__(self, broker_committed: dict[TopicPartition, int | None]) -> None:
-        self.broker_committed = broker_committed
-        self.asked: list[TopicPartition] = []
+    def __init__(self, broker_committed: dict[TP, int | None]) -> None:
+        self.broker_committed = {kafka(tp): off for tp, off in broker_committed.items()}
         self.seeks: list[tuple[TP, int]] = []
         self.while_answering: Any = lambda: None  # what the rest of the worker does during the round trip
 
     async def committed(self, tp: TopicPartition) -> int | None:
         assert isinstance(tp, TopicPartition), "aiokafka raises TypeError otherwise"
-        self.asked.append(tp)
         self.while_answering()
         await asyncio.sleep(0)
         return self.broker_committed.get(tp)
@@ -58,149 +63,143 @@ class FakeAiokafka:
         self.seeks.append((tp, offset))
 
 
-class FakeThread:
-    """faust's consumer thread: runs a coroutine function on the thread that owns the aiokafka consumer."""
-
-    def __init__(self, broker_committed: dict[TopicPartition, int | None]) -> None:
-        self.aiokafka = FakeAiokafka(broker_committed)
-
-    def _ensure_consumer(self) -> FakeAiokafka:
-        return self.aiokafka
-
-    async def call_thread(self, fun: Any, *args: Any) -> Any:
-        return await fun(*args)
-
-
 class FakeConsumer:
-    """The faust consumer internals the patch reads and writes."""
+    """The faust consumer internals the patch reads and writes (its thread runs coroutines on the caller's loop)."""
 
-    def __init__(self, assigned, read_offsets, committed, broker_committed, generation=3) -> None:
+    def __init__(self, assigned, broker_committed, read_offsets=(), committed=(), generation=3) -> None:
         self.app = SimpleNamespace(consumer_generation_id=generation)
         self.assigned = set(assigned)
         self._read_offset = dict(read_offsets)
         self._committed_offset = dict(committed)
-        self._thread = FakeThread(broker_committed)
+        self.aiokafka = FakeAiokafka(broker_committed)
+        self._thread = SimpleNamespace(_ensure_consumer=lambda: self.aiokafka, call_thread=self._call)
+        self.flow: list[str] = []
 
-    @property
-    def seeks(self) -> list[tuple[TP, int]]:
-        return self._thread.aiokafka.seeks
+    async def _call(self, fun: Any, *args: Any) -> Any:
+        return await fun(*args)
 
     def assignment(self) -> set[TP]:
         return self.assigned
 
     def _is_changelog_tp(self, tp: TP) -> bool:
-        return not is_stream(tp)
+        return tp.topic.endswith("-changelog")
+
+    def stop_flow(self) -> None:
+        self.flow.append("stop")
 
 
 def message(tp: TP, offset: int, generation: int = 3) -> Any:
     return SimpleNamespace(tp=tp, offset=offset, generation_id=generation)
 
 
-def test_a_partition_committed_during_the_seek_keeps_its_offsets():
-    # the survivor's stall: READ0 scored 18..43 and committed 44 while the broker still answered 18
-    consumer = FakeConsumer(assigned=[READ0, READ1], read_offsets={READ0: 43}, committed={READ0: 44},
-                            broker_committed={TopicPartition("readings", 0): 18, TopicPartition("readings", 1): 7})
-    for offset in range(18, 44):
-        note_delivered(consumer, message(READ0, offset))
-    asyncio.run(perform_seek(consumer))
-    assert consumer.seeks == [(READ0, 44), (READ1, 7)] or consumer.seeks == [(READ1, 7), (READ0, 44)]
-    assert consumer._committed_offset == {READ0: 44, READ1: 7}
-    assert consumer._read_offset == {READ0: 43, READ1: 7}  # the fetch loop takes offsets >= its read offset
+@pytest.fixture
+def end_of_recovery():
+    """faust's order at the end of a recovery: perform_seek, the queues emptied, resume_flow."""
+
+    def run(consumer: FakeConsumer) -> None:
+        asyncio.run(perform_seek(consumer))
+        on_queues_emptied(consumer)
+
+    return run
 
 
-def test_partitions_not_started_are_sought_to_the_broker_offsets_as_faust_does():
-    consumer = FakeConsumer(assigned=[READ0, READ1, LOG0], read_offsets={LOG0: 3}, committed={},
-                            broker_committed={TopicPartition("readings", 0): 12, TopicPartition("readings", 1): -1})
-    asyncio.run(perform_seek(consumer))
-    assert sorted(consumer._thread.aiokafka.asked) == sorted(TopicPartition(*tp) for tp in (READ0, READ1, LOG0))
-    assert consumer.seeks == [(READ0, 12)]  # as aiokafka's seek_to_committed: nothing committed, no seek
-    assert consumer._read_offset == {READ0: 12, READ1: None, LOG0: None}
-    assert consumer._committed_offset == {READ0: 12, READ1: -1}
-
-
-def test_events_handed_on_and_committed_while_the_broker_answers_are_not_rewound():
-    # faust resumed the partition before awaiting the seek: the agents scored 21..24 and committed 25 meanwhile
-    consumer = FakeConsumer(assigned=[READ0], read_offsets={}, committed={},
-                            broker_committed={TopicPartition("readings", 0): 21})
+def test_the_stall_a_commit_during_the_round_trip_is_kept_and_nothing_is_rewound(end_of_recovery):
+    # READ0 resumed before the seek: the agents took 18..43 and committed 44 while the broker still answered 18
+    consumer = FakeConsumer(assigned=[READ0, READ1], broker_committed={READ0: 18, READ1: 7})
 
     def agents_meanwhile() -> None:
-        for offset in range(21, 25):
-            note_delivered(consumer, message(READ0, offset))
-            consumer._read_offset[READ0] = offset
-        consumer._committed_offset[READ0] = 25
+        for offset in range(18, 44):
+            note_taken(consumer, message(READ0, offset))
+        consumer._committed_offset[READ0] = 44
 
-    consumer._thread.aiokafka.while_answering = agents_meanwhile
+    consumer.aiokafka.while_answering = agents_meanwhile
+    end_of_recovery(consumer)
+    assert consumer.flow == ["stop"]
+    assert sorted(consumer.aiokafka.seeks) == [(READ0, 44), (READ1, 7)]
+    assert consumer._committed_offset == {READ0: 44, READ1: 7}
+    assert consumer._read_offset == {READ0: 44, READ1: 7}
+    assert sought_of(consumer) == {}
+
+
+def test_events_handed_on_but_emptied_from_the_queues_are_read_again(end_of_recovery):
+    # the fetch loop had handed on 30..300 and left its read offset at 300; the agents took only 30..40
+    consumer = FakeConsumer(assigned=[READ0], broker_committed={READ0: 30}, read_offsets={READ0: 300})
+    for offset in range(30, 41):
+        note_taken(consumer, message(READ0, offset))
+    end_of_recovery(consumer)
+    assert consumer.aiokafka.seeks == [(READ0, 41)] and consumer._read_offset == {READ0: 41}
+
+
+def test_with_nothing_committed_the_partition_is_read_from_the_start(end_of_recovery):
+    # faust does not seek at all then, so events it emptied from the queues were never read again
+    consumer = FakeConsumer(assigned=[READ0], broker_committed={READ0: None}, read_offsets={READ0: 283})
+    end_of_recovery(consumer)
+    assert consumer.aiokafka.seeks == [(READ0, 0)] and consumer._read_offset == {READ0: None}
+    assert consumer._committed_offset == {}
+
+
+def test_changelogs_are_sought_as_faust_does_at_once():
+    consumer = FakeConsumer(assigned=[LOG0, READ0], broker_committed={LOG0: 12, READ0: 9})
     asyncio.run(perform_seek(consumer))
-    assert consumer.seeks == [(READ0, 25)]
-    assert consumer._committed_offset == {READ0: 25} and consumer._read_offset == {READ0: 24}
+    assert consumer.aiokafka.seeks == [(LOG0, 12)]
+    assert consumer._read_offset == {LOG0: 12} and sought_of(consumer) == {READ0: 9}
+    assert consumer._committed_offset == {LOG0: 12, READ0: 9}
 
 
-def test_a_read_offset_set_by_a_seek_is_not_taken_for_events_handed_on():
-    # faust's seek leaves the next offset to read (30) where its fetch loop leaves the last one handed on
-    consumer = FakeConsumer(assigned=[READ0], read_offsets={READ0: 30}, committed={READ0: 30},
-                            broker_committed={TopicPartition("readings", 0): 30})
-    asyncio.run(perform_seek(consumer))
-    assert consumer.seeks == [(READ0, 30)] and consumer._read_offset == {READ0: 30}
+def test_a_resume_with_no_seek_and_nothing_taken_changes_nothing():
+    # faust resumes the flow at the start of a recovery too, before any seek of this assignment
+    consumer = FakeConsumer(assigned=[READ0], broker_committed={READ0: 9}, read_offsets={READ0: 5})
+    on_queues_emptied(consumer)
+    assert consumer.aiokafka.seeks == [] and consumer._read_offset == {READ0: 5}
 
 
 def test_only_events_of_the_current_generation_count_and_the_highest_offset_wins():
-    consumer = FakeConsumer(assigned=[READ0], read_offsets={}, committed={}, broker_committed={})
-    note_delivered(consumer, message(READ0, 9, generation=2))  # fetched before the rebalance: faust skips it
-    assert delivered_of(consumer) == {}
+    consumer = FakeConsumer(assigned=[READ0], broker_committed={})
+    note_taken(consumer, message(READ0, 9, generation=2))  # fetched before the rebalance: faust skips it
+    assert taken_of(consumer) == {}
     for offset in (5, 7, 6):
-        note_delivered(consumer, message(READ0, offset))
-    assert delivered_of(consumer) == {READ0: 7}
+        note_taken(consumer, message(READ0, offset))
+    assert taken_of(consumer) == {READ0: 7}
 
 
-def test_notes_and_read_offsets_from_an_earlier_assignment_are_forgotten_when_assigned_again():
-    consumer = FakeConsumer(assigned=[READ0], read_offsets={READ0: 577, READ2: 9}, committed={},
-                            broker_committed={TopicPartition("readings", 0): 66})
-    note_delivered(consumer, message(READ0, 576))
-    note_delivered(consumer, message(READ2, 8))
+def test_notes_and_read_offsets_of_an_earlier_assignment_are_forgotten_when_assigned_again():
+    consumer = FakeConsumer(assigned=[READ0], broker_committed={READ0: 66}, read_offsets={READ0: 577, READ2: 9})
+    note_taken(consumer, message(READ0, 576))
+    note_taken(consumer, message(READ2, 8))
+    sought_of(consumer)[READ0] = 40
     forget_assigned(consumer, [READ0])
-    asyncio.run(perform_seek(consumer))
-    assert consumer.seeks == [(READ0, 66)]
-    assert consumer._read_offset == {READ0: 66, READ2: 9}  # READ2 is not ours: faust's revocation handles it
-    assert delivered_of(consumer) == {READ2: 8}
+    assert taken_of(consumer) == {READ2: 8} and sought_of(consumer) == {}
+    assert consumer._read_offset == {READ2: 9}  # READ2 is not ours: faust's revocation handles it
 
 
 def test_install_patches_once_and_only_the_faust_it_was_written_for(monkeypatch):
-    class Consumer:
-        app = SimpleNamespace(consumer_generation_id=4)
+    calls: list[Any] = []
 
+    class Consumer(FakeConsumer):
         async def on_partitions_assigned(self, assigned, generation_id=0):
-            self.assigned_with = (set(assigned), generation_id)
+            calls.append(("assigned", set(assigned), generation_id))
 
         async def perform_seek(self):
             raise AssertionError("faust's own seek must not run")
 
-    handled: list[Any] = []
-
-    class Conductor:
-        def __init__(self, app):
-            self.app = app
-
-        def _compile_message_handler(self):
-            async def on_message(message):
-                handled.append(message)
-            return on_message
+        def resume_flow(self):
+            calls.append(("resumed", list(self.aiokafka.seeks)))
 
     import faust
     monkeypatch.setattr(faust, "__version__", "0.0.1")
-    assert faust_seek.install(Consumer, Conductor) is False
-    assert not hasattr(Consumer, "_vigil_seek_installed")
+    assert faust_seek.install(Consumer) is False
+    assert not hasattr(Consumer, "_vigil_hand_over")
     monkeypatch.setattr(faust, "__version__", faust_seek.FAUST_VERSION)
-    assert faust_seek.install(Consumer, Conductor) is True
-    patched = Consumer.perform_seek
-    assert faust_seek.install(Consumer, Conductor) is True and Consumer.perform_seek is patched  # once
+    assert faust_seek.install(Consumer) is True
+    patched = Consumer.resume_flow
+    assert faust_seek.install(Consumer) is True and Consumer.resume_flow is patched  # once
 
-    consumer = Consumer()
-    consumer._read_offset = {READ0: 577}
-    on_message = Conductor(SimpleNamespace(consumer=consumer))._compile_message_handler()
-    asyncio.run(on_message(message(READ0, 577, generation=4)))
-    assert handled == [message(READ0, 577, generation=4)] and delivered_of(consumer) == {READ0: 577}
+    consumer = Consumer(assigned=[READ0], broker_committed={READ0: 12}, read_offsets={READ0: 577})
     asyncio.run(consumer.on_partitions_assigned({READ0}, 5))
-    assert consumer._read_offset == {} and delivered_of(consumer) == {} and consumer.assigned_with == ({READ0}, 5)
+    assert consumer._read_offset == {} and calls == [("assigned", {READ0}, 5)]
+    asyncio.run(consumer.perform_seek())
+    consumer.resume_flow()
+    assert calls[-1] == ("resumed", [(READ0, 12)])  # handed over before faust lets the fetch loop go on
 
 
 def test_the_worker_runs_with_the_patch():
@@ -209,4 +208,4 @@ def test_the_worker_runs_with_the_patch():
     from monitor.app import create_app
     from monitor.config import Settings
     create_app(Settings(namespace="unit"))
-    assert Consumer._vigil_seek_installed is True
+    assert Consumer._vigil_hand_over is True
