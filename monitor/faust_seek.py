@@ -123,13 +123,17 @@ def on_queues_emptied(consumer: Any) -> None:
         consumer._read_offset[tp] = start or None  # the fetch loop takes offsets >= this one
     sought_of(consumer).clear()
     if starts:
-        log.info("hand-over: %d stream partitions start at %s", len(starts),
-                 ", ".join(f"{tp.topic}[{tp.partition}]={start}" for tp, start in sorted(starts.items())))
+        taken = taken_of(consumer)
+        log.info("hand-over: %d stream partitions sought, %d of them after events the agents had taken",
+                 len(starts), sum(1 for tp in starts if tp in taken))
+        log.debug("hand-over: %s", ", ".join(f"{tp.topic}[{tp.partition}]={start}"
+                                              for tp, start in sorted(starts.items())))
 
 
 def install(consumer_class: Any = None) -> bool:
     """Patches faust's consumer once per process; False (and a warning) on a faust this was not written for."""
     import faust
+    from faust.exceptions import ConsumerNotStarted
     from faust.transport.consumer import Consumer
 
     cls: Any = consumer_class if consumer_class is not None else Consumer
@@ -153,7 +157,11 @@ def install(consumer_class: Any = None) -> bool:
 
     @functools.wraps(resume_original)
     def resume_flow(self: Any) -> None:
-        if getattr(self, "_thread", None) is not None and self.assignment():  # else nothing to hand over
+        try:
+            assigned = self.assignment()
+        except ConsumerNotStarted:  # nothing assigned, nothing to hand over
+            assigned = None
+        if assigned:
             on_queues_emptied(self)
         resume_original(self)
 

@@ -6,11 +6,8 @@ changelog, so the alerts topic (read_committed) holds exactly the alert records 
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
-
-import pytest
 
 from monitor import engine
 from monitor.records import Alert, from_json, to_json
@@ -39,21 +36,8 @@ def uninterrupted_alerts(readings: list) -> Counter[str]:
     return out
 
 
-def known_faust_failure(request: pytest.FixtureRequest) -> None:
-    """With faust the survivor of a takeover stops committing a partition it took over in some runs (issue 9, counts
-    in bench/README.md's twelfth session: faust's offset bookkeeping; the lost and duplicated records it had before
-    are fixed by monitor/faust_restore.py). A non-strict xfail cannot fail, so by default the test is skipped,
-    saying so; VIGIL_RUN_KNOWN_FAILURES=1 runs it as an xfail. The rdkafka and batch runtimes pass it strictly."""
-    reason = "issue 9, open: with faust the survivor stops committing a partition it took over in some runs"
-    if os.environ.get("VIGIL_RUN_KNOWN_FAILURES", "") != "1":
-        pytest.skip(f"{reason} (VIGIL_RUN_KNOWN_FAILURES=1 runs it)")
-    request.applymarker(pytest.mark.xfail(strict=False, reason=reason))
-
-
 def test_killing_one_of_two_workers_loses_and_duplicates_no_alert(kafka_bootstrap, namespace, make_worker,
-                                                                   tmp_path, worker_runtime, request):
-    if worker_runtime == "faust":
-        known_faust_failure(request)
+                                                                   tmp_path, worker_runtime):
     readings = feed()
     env = {**FAST_GROUP, "vigil_model_store": str(tmp_path / "no-model")}  # AR2, as the reference run
     expected = uninterrupted_alerts(readings)
@@ -96,11 +80,9 @@ def test_killing_one_of_two_workers_loses_and_duplicates_no_alert(kafka_bootstra
 
 
 def test_a_stalled_worker_is_fenced_when_it_wakes_and_nothing_is_duplicated(kafka_bootstrap, namespace, make_worker,
-                                                                            tmp_path, worker_runtime, request):
+                                                                            tmp_path, worker_runtime):
     """SIGSTOP one of two workers (a long GC pause, a frozen VM) until the group has moved its partitions, then
     SIGCONT it: whatever it had in flight must be refused (its transactional ids were fenced by the new owner)."""
-    if worker_runtime == "faust":
-        known_faust_failure(request)
     readings = feed()
     env = {**FAST_GROUP, "vigil_model_store": str(tmp_path / "no-model")}
     expected = uninterrupted_alerts(readings)

@@ -201,6 +201,15 @@ def test_install_patches_once_and_only_the_faust_it_was_written_for(monkeypatch)
     consumer.resume_flow()
     assert calls[-1] == ("resumed", [(READ0, 12)])  # handed over before faust lets the fetch loop go on
 
+    from faust.exceptions import ConsumerNotStarted
+
+    class NotStarted(Consumer):
+        def assignment(self):
+            raise ConsumerNotStarted("no consumer yet")
+
+    NotStarted(assigned=[], broker_committed={}).resume_flow()
+    assert calls[-1] == ("resumed", [])
+
 
 def test_the_worker_runs_with_the_patch():
     from faust.transport.consumer import Consumer
