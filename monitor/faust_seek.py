@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from aiokafka import TopicPartition
+from aiokafka.errors import IllegalStateError
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +109,19 @@ async def perform_seek(consumer: Any) -> None:
         if not consumer._is_changelog_tp(tp):
             sought[tp] = offset
             continue
-        if offset is not None and offset > 0:  # as faust
-            aiokafka_consumer.seek(tp, offset)
+        if offset is not None and offset > 0 and not _seek(aiokafka_consumer, tp, offset):  # as faust
+            continue
         consumer._read_offset[tp] = offset if offset is not None and offset >= 0 else None
+
+
+def _seek(aiokafka_consumer: Any, tp: Any, offset: int) -> bool:
+    """aiokafka's seek; False when the partition was revoked meanwhile (aiokafka rebalances on its own thread)."""
+    try:
+        aiokafka_consumer.seek(tp, offset)
+    except IllegalStateError:
+        log.info("%s[%d] was revoked before its seek: the next assignment hands it over", tp.topic, tp.partition)
+        return False
+    return True
 
 
 def on_queues_emptied(consumer: Any) -> None:
@@ -119,8 +130,8 @@ def on_queues_emptied(consumer: Any) -> None:
     starts = hand_over(stream_tps, taken_of(consumer), sought_of(consumer))
     aiokafka_consumer = consumer._thread._ensure_consumer()
     for tp, start in starts.items():
-        aiokafka_consumer.seek(tp, start)
-        consumer._read_offset[tp] = start or None  # the fetch loop takes offsets >= this one
+        if _seek(aiokafka_consumer, tp, start):
+            consumer._read_offset[tp] = start or None  # the fetch loop takes offsets >= this one
     sought_of(consumer).clear()
     if starts:
         taken = taken_of(consumer)

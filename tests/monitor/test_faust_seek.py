@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 
 import pytest
 from aiokafka import TopicPartition
+from aiokafka.errors import IllegalStateError
 
 from monitor import faust_seek
 from monitor.faust_seek import (
@@ -51,6 +52,7 @@ class FakeAiokafka:
     def __init__(self, broker_committed: dict[TP, int | None]) -> None:
         self.broker_committed = {kafka(tp): off for tp, off in broker_committed.items()}
         self.seeks: list[tuple[TP, int]] = []
+        self.revoked: set[TP] = set()  # taken away on aiokafka's own thread, after faust last looked
         self.while_answering: Any = lambda: None  # what the rest of the worker does during the round trip
 
     async def committed(self, tp: TopicPartition) -> int | None:
@@ -60,6 +62,8 @@ class FakeAiokafka:
         return self.broker_committed.get(tp)
 
     def seek(self, tp: TP, offset: int) -> None:
+        if tp in self.revoked:
+            raise IllegalStateError(f"No current assignment for partition {tp}")
         self.seeks.append((tp, offset))
 
 
@@ -136,6 +140,15 @@ def test_with_nothing_committed_the_partition_is_read_from_the_start(end_of_reco
     end_of_recovery(consumer)
     assert consumer.aiokafka.seeks == [(READ0, 0)] and consumer._read_offset == {READ0: None}
     assert consumer._committed_offset == {}
+
+
+def test_a_partition_revoked_under_the_seek_is_left_to_the_next_assignment(end_of_recovery):
+    consumer = FakeConsumer(assigned=[LOG0, READ0, READ1], broker_committed={LOG0: 3, READ0: 9, READ1: 4},
+                            read_offsets={LOG0: 1, READ0: 2})
+    consumer.aiokafka.revoked = {LOG0, READ0}
+    end_of_recovery(consumer)
+    assert consumer.aiokafka.seeks == [(READ1, 4)]
+    assert consumer._read_offset == {LOG0: 1, READ0: 2, READ1: 4}
 
 
 def test_changelogs_are_sought_as_faust_does_at_once():
