@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from monitor.config import ConfigError, Settings
 
@@ -69,8 +71,25 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from monitor.agents import app
 
     sys.argv = ["vigil", "worker", "--loglevel", args.loglevel, "--without-web"]
-    app.main()
-    return 0
+    run_to_exit(app.main)
+
+
+def run_to_exit(main: Callable[[], object]) -> NoReturn:
+    """Runs faust's worker and ends the process with it, whatever threads faust leaves behind: mode's threads are
+    not daemons, and one stuck after a crash (a fenced producer) kept the process alive, so no supervisor could
+    restart it (tests/integration/test_scale_out.py)."""
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:  # any end of the worker ends the process, said in the log first
+        logging.getLogger("monitor").exception("vigil worker: the faust worker stopped with an error")
+        code = 1
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _tail(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,6 +1,9 @@
-"""`vigil worker` picks its runtime from --runtime or VIGIL_WORKER_RUNTIME and refuses an unknown one."""
+"""`vigil worker`: the runtime from --runtime or VIGIL_WORKER_RUNTIME, an unknown one refused, faust ended."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import pytest
 
@@ -26,3 +29,28 @@ def test_an_unknown_runtime_from_the_environment_is_a_clear_error(monkeypatch, c
     args = cli.build_parser().parse_args(["worker"])
     assert cli._worker(args, Settings()) == 2
     assert "unknown runtime 'fast'" in capsys.readouterr().err
+
+
+RUN_TO_EXIT = """
+import sys, threading
+from monitor.__main__ import run_to_exit
+
+threading.Thread(target=threading.Event().wait, daemon=False).start()  # as mode's threads: never ends
+
+def main():
+    {body}
+
+run_to_exit(main)
+"""
+
+
+@pytest.mark.parametrize(("body", "code", "said"), [
+    pytest.param("raise RuntimeError('ProducerFenced')", 1, "the faust worker stopped with an error", id="crash"),
+    pytest.param("sys.exit(3)", 3, "", id="exit-code"),
+    pytest.param("return None", 0, "", id="returns"),
+])
+def test_the_faust_worker_process_ends_with_its_worker_whatever_threads_are_left(body, code, said):
+    done = subprocess.run([sys.executable, "-c", RUN_TO_EXIT.format(body=body)], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == code
+    assert said in done.stderr
