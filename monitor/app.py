@@ -164,7 +164,7 @@ def create_app(settings: Settings, **overrides: Any) -> Wiring:
     }
     options.update(KafkaSecurity.from_env().faust_options())  # SASL/SCRAM + TLS from VIGIL_KAFKA_* (issue 8)
     options.update(overrides)
-    install_seek_fix()  # faust's end-of-recovery seek must not rewind partitions the agents started on
+    install_seek_fix()  # faust's end-of-recovery hand-over: each partition starts after the last event scored
     app = faust.App(settings.worker_group, **options)
     # Changelog-backed tables keyed by patient_key: a restarted worker resumes exactly where it stopped.
     state = app.Table(topics.STATE_TABLE, default=None, key_type=str, value_type=bytes, partitions=PARTITIONS)
