@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--readings", type=int)
     ap.add_argument("--sweep", type=int, nargs="*", help="patient counts for the throughput-vs-patients runs")
     ap.add_argument("--worker-rate", type=float, help="use this (b) rate for latency instead of measuring it")
+    ap.add_argument("--feeder-linger-ms", type=float, default=latency.FEEDER_LINGER_MS,
+                    help="linger.ms of (d)'s paced feeder (default %(default)g; the wait counts as latency)")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per worker drain")
     ap.add_argument("--compare", nargs="*", default=[], metavar="NAME=JSON[;module@rev,...]",
                     help="also run (b) with faust setting overrides and/or modules from an older commit "
@@ -121,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     result["versions"]["hot_path"] = hot_path.describe()  # the workers inherit the same decision
     if hot_path.compiled and not any(spec.startswith("pure-python=") for spec in args.compare):
         b_compare.append(f"pure-python=runtime:{args.runtime};{compiled.PURE_ENV}=1")  # what compiling gains
+    params["feeder_linger_ms"] = args.feeder_linger_ms
     params["model_store"] = "empty (AR2)" if args.model_store is None else args.model_store
     params["worker_env"] = {k: v for k, v in sorted(os.environ.items())  # e.g. VIGIL_STATE_WRITE_SECONDS=0
                             if k.startswith(("VIGIL_STATE_WRITE", "VIGIL_TXN", "VIGIL_FETCH", "VIGIL_COMMIT"))}
@@ -233,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
                 warm = workload.readings(warm_patients, int(rate * params["broker_warmup_s"]), first_step=60)
                 with cluster.workers(boot, cluster.new_namespace(boot), 1, log_dir) as (worker,):
                     ns = worker.namespace
-                    latency.measure(boot, namespaced(READINGS, ns), namespaced(ALERTS, ns), warm, rate, settle_s=1.0)
+                    latency.measure(boot, namespaced(READINGS, ns), namespaced(ALERTS, ns), warm, rate, settle_s=1.0,
+                                    linger_ms=args.feeder_linger_ms)
                 rows.append(("(d) broker warm-up, paced readings (not measured)", _fmt(len(warm)),
                              f"at {rate:,.0f}/s, before the measured runs"))
                 print(rows[-1], flush=True)
@@ -259,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
                         load: dict[str, float] = {}  # the broker, the feed and the clocks share the machine
                         lats = latency.measure(boot, namespaced(READINGS, ns), namespaced(ALERTS, ns), lat_feed,
                                                rate, warmup=warm_feed, load=load,
-                                               pids={"worker": worker.proc.pid, "broker": broker_pid})
+                                               pids={"worker": worker.proc.pid, "broker": broker_pid},
+                                               linger_ms=args.feeder_linger_ms)
                         # paced readings each pay their own state write: compare with the drained CPU per reading
                         cpu_ms = 1000 * (worker.cpu_s() - cpu_before) / (len(lat_feed) + len(warm_feed))
                     result["d_latency"].append({"rate": rate, "share_of_b": share, "readings": len(lat_feed),
@@ -270,7 +275,9 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append((f"(d) {share:.0%} load ({rate:,.0f}/s), {label}, worker cpu ms/reading",
                                  f"{cpu_ms:.3f}", f"paced; while sent: machine {load['machine_busy']:.0%} busy of "
                                  f"{os.cpu_count()} cores, worker {load['worker_cores']:.2f}, "
-                                 f"broker {load['broker_cores']:.2f} cores"))
+                                 f"broker {load['broker_cores']:.2f} cores; feeder "
+                                 f"{load['feeder_requests_per_s']:,.0f} requests/s, "
+                                 f"linger {args.feeder_linger_ms:g} ms"))
                     for x in lats:
                         rows.append((f"(d) {share:.0%} load ({rate:,.0f}/s), {label}, {x.isolation}, ms",
                                      f"{x.p50_ms:.0f}/{x.p95_ms:.0f}/{x.p99_ms:.0f}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import multiprocessing
 import threading
@@ -74,16 +75,32 @@ class Latency:
 
 
 WINDOW_S = 5.0
+# The feeder's librdkafka linger. librdkafka sends one produce request per partition batch, so with linger 0 the
+# 5-ms ticks over the 12 readings partitions made ~2,000 requests/s, 90 % of the broker's produce requests at half
+# load and ~0.2 of its cores on this 2-core box (fourteenth session, broker JMX and librdkafka statistics). 20 ms
+# batches them to ~500/s. The readings are stamped when handed over, so the wait counts against vigil's latency.
+FEEDER_LINGER_MS = 20.0
+
+
+class _RequestCount:
+    """The producer's requests sent so far, from librdkafka's statistics (the feeder's load on the broker)."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    def __call__(self, raw: str) -> None:
+        brokers = json.loads(raw).get("brokers", {}).values()
+        self.sent = sum(b.get("tx", 0) for b in brokers if b.get("nodeid", -1) >= 0)  # not the bootstrap entry
 
 
 def _feeder(bootstrap: str, topic: str, readings: list[Reading], rate: float, pids: dict[str, int], out: Any,
-            ) -> None:
+            linger_ms: float) -> None:
     load: dict[str, float] = {}
-    out.put((paced_send(bootstrap, topic, readings, rate, pids, load), load))
+    out.put((paced_send(bootstrap, topic, readings, rate, pids, load, linger_ms), load))
 
 
 def paced_send(bootstrap: str, topic: str, readings: list[Reading], rate: float, pids: dict[str, int] | None = None,
-               load: dict[str, float] | None = None) -> dict[str, float]:
+               load: dict[str, float] | None = None, linger_ms: float = FEEDER_LINGER_MS) -> dict[str, float]:
     """Sends readings at `rate` per second: every 5 ms the due readings are handed to a librdkafka producer
     (idempotent, acks=all, Java's murmur2 partitioner), each stamped when handed over; returns reading_id -> send
     time. (A kafka-python producer costs ~70 us a record and aiokafka's record batches ~15 us of Python; librdkafka
@@ -91,8 +108,10 @@ def paced_send(bootstrap: str, topic: str, readings: list[Reading], rate: float,
     `load` gets the machine's busy share and each of `pids`' cores from the first send to the last delivery: not
     the seconds before, when the feeder starts and encodes its payloads (until 2026-11-26 11:30 they were counted,
     and made the box look idle and the worker short of CPU)."""
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True, "linger.ms": 0,
-                         "partitioner": "murmur2_random"})
+    requests = _RequestCount()
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+                         "linger.ms": linger_ms, "partitioner": "murmur2_random",
+                         "statistics.interval.ms": 1000, "stats_cb": requests})
     payloads = [(r.reading_id, r.patient_key.encode(), to_json(r)) for r in readings]
     sent: dict[str, float] = {}
     before = cluster.CpuSnapshot.take(pids or {})
@@ -112,16 +131,19 @@ def paced_send(bootstrap: str, topic: str, readings: list[Reading], rate: float,
         raise RuntimeError("the paced feed was not delivered within 60 s")
     if load is not None:
         load.update(cluster.CpuSnapshot.take(pids or {}).load_since(before))
+        load["feeder_requests_per_s"] = requests.sent / max(time.perf_counter() - start, 1e-9)
     return sent
 
 
 def paced_send_elsewhere(bootstrap: str, topic: str, readings: list[Reading], rate: float,
-                         pids: dict[str, int] | None = None) -> tuple[dict[str, float], dict[str, float]]:
+                         pids: dict[str, int] | None = None, linger_ms: float = FEEDER_LINGER_MS
+                         ) -> tuple[dict[str, float], dict[str, float]]:
     """paced_send in a child process, so the feeder and the alert clocks never wait for each other's GIL
     (perf_counter is CLOCK_MONOTONIC on Linux: one clock for all processes); returns its stamps and load."""
     ctx = multiprocessing.get_context("spawn")  # the parent already runs consumer threads
     out = ctx.Queue()
-    child = ctx.Process(target=_feeder, args=(bootstrap, topic, readings, rate, pids or {}, out), daemon=True)
+    child = ctx.Process(target=_feeder, args=(bootstrap, topic, readings, rate, pids or {}, out, linger_ms),
+                        daemon=True)
     child.start()
     sent, load = out.get()
     child.join()
@@ -149,7 +171,8 @@ def summarize(isolation: str, seen: list[tuple[float, Alert]], sent: dict[str, f
 
 def measure(bootstrap: str, readings_topic: str, alerts_topic: str, readings: list[Reading], rate: float,
             settle_s: float = 3.0, warmup: list[Reading] | None = None,
-            load: dict[str, float] | None = None, pids: dict[str, int] | None = None) -> list[Latency]:
+            load: dict[str, float] | None = None, pids: dict[str, int] | None = None,
+            linger_ms: float = FEEDER_LINGER_MS) -> list[Latency]:
     """Runs the paced feed against a ready worker and returns latency for read_committed and read_uncommitted,
     then the same two for the warm-up: readings sent first in the same paced stream, whose alerts are not
     counted in the first two (a worker's first seconds: coordinator look-ups, the first transactions).
@@ -158,7 +181,7 @@ def measure(bootstrap: str, readings_topic: str, alerts_topic: str, readings: li
     for c in clocks:
         c.start()
     warmup = warmup or []
-    sent, sending = paced_send_elsewhere(bootstrap, readings_topic, [*warmup, *readings], rate, pids)
+    sent, sending = paced_send_elsewhere(bootstrap, readings_topic, [*warmup, *readings], rate, pids, linger_ms)
     if load is not None:
         load.update(sending)
     deadline = time.monotonic() + settle_s + 10

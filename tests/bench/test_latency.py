@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from bench.latency import WINDOW_S, percentile, summarize
+from bench.latency import WINDOW_S, _RequestCount, percentile, summarize
 
 
 @dataclass(frozen=True)
@@ -32,3 +32,12 @@ def test_delay_is_from_the_newest_measured_reading_and_the_tail_is_split_by_send
 
 def test_no_alert_gives_zeros_not_an_error():
     assert summarize("read_committed", [], {"a": 0.0}).samples == 0
+
+
+def test_feeder_request_count_sums_the_brokers_but_not_the_bootstrap_entry():
+    count = _RequestCount()
+    count('{"brokers": {"127.0.0.1:9092/bootstrap": {"nodeid": -1, "tx": 3}, "localhost:9092/1": {"nodeid": 1, '
+          '"tx": 40}, "localhost:9093/2": {"nodeid": 2, "tx": 2}}}')
+    assert count.sent == 42
+    count('{"brokers": {}}')
+    assert count.sent == 0
