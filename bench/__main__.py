@@ -88,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--readings", type=int)
     ap.add_argument("--sweep", type=int, nargs="*", help="patient counts for the throughput-vs-patients runs")
     ap.add_argument("--worker-rate", type=float, help="use this (b) rate for latency instead of measuring it")
+    ap.add_argument("--load-shares", type=float, nargs="+", metavar="SHARE",
+                    help="(d)'s paced rates as shares of (b), e.g. 0.5 0.375 0.25 (default 0.5 0.25); the first one "
+                         "also warms the broker")
     ap.add_argument("--feeder-linger-ms", type=float, default=latency.FEEDER_LINGER_MS,
                     help="linger.ms of (d)'s paced feeder (default %(default)g; the wait counts as latency)")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per worker drain")
@@ -108,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
         params["readings"] = args.readings
     if args.sweep:
         params["sweep"] = args.sweep
+    if args.load_shares:
+        if not all(0 < share <= 1 for share in args.load_shares):
+            ap.error("--load-shares must be in (0, 1]")
+        params["load_shares"] = args.load_shares
     parts = set(args.only or ["raw", "worker", "scale", "sweep", "publish", "latency", "memory"])
     result: dict[str, Any] = {"machine": report.machine(), "versions": report.versions(), "parameters": params}
     rows: list[tuple[str, str, str]] = []

@@ -40,8 +40,11 @@ class Pass:
     outputs: Counter[str]
 
 
-def run_once(feed: list[Reading], batch: int, model_store: Path) -> Pass:
-    """Scores the feed once through fresh tables, `batch` readings per poll; CPU time of the scoring only."""
+def run_once(feed: list[Reading], batch: int, model_store: Path, evict_kib: int = 0) -> Pass:
+    """Scores the feed once through fresh tables, `batch` readings per poll; CPU time of the scoring only.
+
+    evict_kib > 0 copies that much memory between two polls (not timed), as the broker and the other processes
+    do on a loaded worker's core between its polls: the patients' states are then cold, as in the worker."""
     timing = WorkerTiming()
     core = WorkerCore(clock=utc_now, forecaster_for=worker_forecasters(model_store))
     cache = StateCache()
@@ -49,8 +52,12 @@ def run_once(feed: list[Reading], batch: int, model_store: Path) -> Pass:
     tables = {p: PartitionTables(cache, writes) for p in range(PARTITIONS)}
     records = [(zlib.crc32(r.patient_key.encode()) % PARTITIONS, to_json(r)) for r in feed]
     outputs: Counter[str] = Counter()
-    began = time.process_time()
+    source, sink = bytes(evict_kib * 1024), bytearray(evict_kib * 1024)
+    took = 0.0
     for start in range(0, len(records), batch):
+        if evict_kib:
+            sink[:] = source  # through the caches: what other processes leave in them between two polls
+        began = time.process_time()
         by_partition: dict[int, list[tuple[bytes, Origin]]] = {}
         for offset in range(start, min(start + batch, len(records))):
             partition, raw = records[offset]
@@ -60,7 +67,7 @@ def run_once(feed: list[Reading], batch: int, model_store: Path) -> Pass:
         now = time.time()
         for partition_tables in tables.values():
             outputs.update(out.topic for out in partition_tables.flush(now, False, None))
-    took = time.process_time() - began
+        took += time.process_time() - began
     return Pass(1e6 * took / max(len(feed), 1), len(feed), outputs)
 
 
@@ -75,16 +82,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=5000, help="readings per poll (paced: ~100, drained: 5000+)")
     ap.add_argument("--first-step", type=int, default=0, help="5-minute step the feed starts at (latency: 60)")
     ap.add_argument("--seed", type=int, default=7, help="patients' seed (the latency feed's dippers: 9)")
+    ap.add_argument("--evict-kib", type=int, default=0, help="memory copied between two polls, not timed (a "
+                                                             "loaded worker's cold caches: e.g. 8192)")
     args = ap.parse_args(argv)
-    if min(args.patients, args.readings, args.rounds, args.batch) < 1:
-        ap.error("--patients, --readings, --rounds and --batch must be at least 1")
+    if min(args.patients, args.readings, args.rounds, args.batch) < 1 or args.evict_kib < 0:
+        ap.error("--patients, --readings, --rounds and --batch must be at least 1, --evict-kib at least 0")
     print(f"scoring hot path: {compiled.status().describe()}", file=sys.stderr)
     feed = workload.readings(workload.patients(args.patients, seed=args.seed, dip_share=args.dipping),
                              args.readings, first_step=args.first_step)
     FullCollections(60).install()  # the worker's collector settings
     with tempfile.TemporaryDirectory() as empty_store:  # no promoted model: AR2, as in the bench
         for n in range(args.rounds):
-            result = run_once(feed, args.batch, Path(empty_store))
+            result = run_once(feed, args.batch, Path(empty_store), args.evict_kib)
             gc.collect()
             print(f"round {n + 1}/{args.rounds}: {result.us_per_reading:.2f} us a reading "
                   f"({result.readings:,} readings, {dict(result.outputs)})", flush=True)

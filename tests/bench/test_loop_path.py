@@ -10,13 +10,15 @@ from bench import loop_path, workload
 def test_batch_size_changes_the_cost_never_the_outputs(tmp_path):
     feed = workload.readings(workload.patients(12, seed=9, dip_share=1.0), 1500, first_step=60)
     small, large = (loop_path.run_once(feed, batch, tmp_path) for batch in (7, 1000))
-    assert small.readings == large.readings == len(feed)
+    evicted = loop_path.run_once(feed, 7, tmp_path, evict_kib=64)
+    assert small.readings == large.readings == evicted.readings == len(feed)
     assert small.outputs["alerts"] > 0
-    assert small.outputs == large.outputs
+    assert small.outputs == large.outputs == evicted.outputs
     assert small.us_per_reading > 0 and large.us_per_reading > 0
 
 
-def test_the_command_refuses_an_empty_batch(capsys):
+@pytest.mark.parametrize("args", [["--batch", "0"], ["--evict-kib", "-1"]])
+def test_the_command_refuses_an_empty_batch_or_a_negative_eviction(capsys, args):
     with pytest.raises(SystemExit):
-        loop_path.main(["--batch", "0"])
-    assert "must be at least 1" in capsys.readouterr().err
+        loop_path.main(args)
+    assert "must be at least" in capsys.readouterr().err
