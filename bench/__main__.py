@@ -25,7 +25,7 @@ FULL = {"patients": 2000, "readings": 240000, "publish": 30000, "latency_s": 20.
         "sweep": [1000, 10000, 100000], "memory": [10000, 100000], "sample_patients": 200, "sample_steps": 72,
         "commit_intervals": [None, 1.0], "load_shares": [0.5, 0.25],
         "broker_warmup_s": 30.0, "warm_readings": 60000}
-QUICK = {"patients": 300, "readings": 6000, "publish": 5000, "latency_s": 8.0, "warmup_s": 2.0, "scale": [1, 2],
+QUICK = {"patients": 300, "readings": 45000, "publish": 5000, "latency_s": 8.0, "warmup_s": 2.0, "scale": [1, 2],
          "sweep": [300, 3000], "memory": [2000], "sample_patients": 40, "sample_steps": 36,
         "commit_intervals": [None], "load_shares": [0.5], "broker_warmup_s": 5.0,
          "warm_readings": 3000}
@@ -222,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
                          f"/raw = {drain.per_s / raw.per_s:.3f}"))
             rows.append(("    outbox enqueue (SQLite, fsync per 500), readings/s", _fmt(enqueue.per_s), ""))
             print(*rows[-4:], sep="\n", flush=True)
+        if "latency" in parts and not worker_rate:  # said, not skipped in silence
+            rows.append(("(d) latency", "n/a", "no (b) rate to take shares of: raise --readings or pass --worker-rate"))
+            print(rows[-1], flush=True)
         if "latency" in parts and worker_rate:
             result["d_latency"] = []
             dippers = workload.patients(max(50, params["patients"] // 4), seed=9, dip_share=1.0)
