@@ -77,7 +77,7 @@ class Latency:
 WINDOW_S = 5.0
 # The feeder's librdkafka linger. librdkafka sends one produce request per partition batch, so with linger 0 the
 # 5-ms ticks over the 12 readings partitions made ~2,000 requests/s, 90 % of the broker's produce requests at half
-# load and ~0.2 of its cores on this 2-core box (fourteenth session, broker JMX and librdkafka statistics). 20 ms
+# load and about 0.13 of its cores on this 2-core box (fourteenth session, broker JMX and librdkafka statistics). 20 ms
 # batches them to ~500/s. The readings are stamped when handed over, so the wait counts against vigil's latency.
 FEEDER_LINGER_MS = 20.0
 

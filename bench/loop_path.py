@@ -43,8 +43,9 @@ class Pass:
 def run_once(feed: list[Reading], batch: int, model_store: Path, evict_kib: int = 0) -> Pass:
     """Scores the feed once through fresh tables, `batch` readings per poll; CPU time of the scoring only.
 
-    evict_kib > 0 copies that much memory between two polls (not timed), as the broker and the other processes
-    do on a loaded worker's core between its polls: the patients' states are then cold, as in the worker."""
+    evict_kib > 0 copies that much memory between two polls (not timed), so the patients' states are cold at each
+    poll: a test of whether cold caches make a paced worker's reading dearer (bench/README.md, fourteenth session:
+    only 0-3 us)."""
     timing = WorkerTiming()
     core = WorkerCore(clock=utc_now, forecaster_for=worker_forecasters(model_store))
     cache = StateCache()
@@ -82,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=5000, help="readings per poll (paced: ~100, drained: 5000+)")
     ap.add_argument("--first-step", type=int, default=0, help="5-minute step the feed starts at (latency: 60)")
     ap.add_argument("--seed", type=int, default=7, help="patients' seed (the latency feed's dippers: 9)")
-    ap.add_argument("--evict-kib", type=int, default=0, help="memory copied between two polls, not timed (a "
-                                                             "loaded worker's cold caches: e.g. 8192)")
+    ap.add_argument("--evict-kib", type=int, default=0, help="memory copied between two polls, not timed, so "
+                                                             "the states are cold at each poll (e.g. 8192)")
     args = ap.parse_args(argv)
     if min(args.patients, args.readings, args.rounds, args.batch) < 1 or args.evict_kib < 0:
         ap.error("--patients, --readings, --rounds and --batch must be at least 1, --evict-kib at least 0")

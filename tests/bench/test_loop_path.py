@@ -17,8 +17,9 @@ def test_batch_size_changes_the_cost_never_the_outputs(tmp_path):
     assert small.us_per_reading > 0 and large.us_per_reading > 0
 
 
-@pytest.mark.parametrize("args", [["--batch", "0"], ["--evict-kib", "-1"]])
-def test_the_command_refuses_an_empty_batch_or_a_negative_eviction(capsys, args):
+@pytest.mark.parametrize(("args", "said"), [(["--batch", "0"], "--batch must be at least 1"),
+                                            (["--evict-kib", "-1"], "--evict-kib at least 0")])
+def test_the_command_refuses_an_empty_batch_or_a_negative_eviction(capsys, args, said):
     with pytest.raises(SystemExit):
         loop_path.main(args)
-    assert "must be at least" in capsys.readouterr().err
+    assert said in capsys.readouterr().err
