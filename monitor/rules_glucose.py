@@ -29,7 +29,7 @@ RATE_HORIZON_MIN: Final = 30.0
 class GlucoseState(Frozen):
     """What the glucose rules remember: the window, persistence starts and an unconfirmed low."""
 
-    window: trend.Window = b""
+    window: trend.Window = ()
     slope: float | None = None
     high_since: int | None = None
     very_high_since: int | None = None
@@ -54,7 +54,7 @@ def _add(out: list[Finding], scored: _Scored, family: str, level: str, kind: str
          forecast_mgdl: float | None = None) -> None:
     """Appends one finding of the scored reading (its own id unless `ids` names the readings it rests on)."""
     reading_id, at, value, slope, window = scored
-    recent = {f"mgdl_{i}": v for i, (_, v) in enumerate(trend.last(window, 4))}
+    recent = {f"mgdl_{i}": v for i, (_, v) in enumerate(window[-4:])}
     out.append(Finding(
         family=family, level=level, kind=kind, severity=severity, rule=rule, reason=reason,
         reading_ids=(reading_id,) if ids is None else tuple(ids), measured_at=at, value=value,
@@ -83,7 +83,7 @@ def _forecast(forecaster: Forecaster, window: trend.Window, at: datetime, t: int
               ) -> Outlook | None:
     """The forecaster's median path from the window's last FORECAST_POINTS points (AR2 without datetimes: only
     its points up to `within` minutes, the furthest any rule looks)."""
-    pts = trend.last(window, FORECAST_POINTS)
+    pts = window[-FORECAST_POINTS:]
     if type(forecaster) is AR2:  # the default: same numbers as AR2.forecast, no Forecast objects built
         try:
             medians = ar2_medians([p[0] for p in pts], [p[1] for p in pts], t, at.microsecond,
@@ -134,7 +134,7 @@ def glucose_findings(state: GlucoseState, reading_id: str, at: datetime, value: 
     t = int(at.timestamp())
     base = state.window
     if state.pending_low is not None and value >= targets.low:  # the suspected compression low was an artefact
-        base = trend.without(base, state.pending_low[0])
+        base = tuple(p for p in base if p[0] != state.pending_low[0])
     prev = trend.previous(base, t)
     window = trend.push(base, t, value)
     slope = trend.rate_per_min(window)

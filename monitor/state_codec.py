@@ -5,8 +5,7 @@ of states written before 2026-11-25) and compact (a dataclass is an array of its
 order with trailing defaults left out, a whole-second UTC datetime is epoch seconds; about half the bytes).
 Fields marked `metadata={"transient": True}` are in-memory caches: compact leaves them out (named writes every field).
 Decoders are compiled once per type and layout (a closure tree), so loading a state costs no typing
-introspection. A field typed `Annotated[bytes, Packed(encode, decode)]` is packed in memory and stored as what
-`encode` gives (the glucose window: monitor.trend).
+introspection; named encoding lets orjson walk dataclasses natively.
 """
 
 from __future__ import annotations
@@ -28,45 +27,21 @@ T = TypeVar("T")
 Decoder = Callable[[Any], Any]
 
 
-@dataclasses.dataclass(frozen=True)
-class Packed:
-    """Annotated metadata of a bytes field packed in memory: its stored JSON form (encode) and back (decode)."""
-
-    encode: Callable[[bytes], Any]
-    decode: Callable[[Any], bytes]
-
-
 class StateCodecError(ValueError):
     """Raised when stored state bytes do not fit the state type (a bug or a schema change)."""
 
 
 def dumps(obj: Any) -> bytes:
     """Serializes a dataclass tree to JSON bytes (datetimes as ISO-8601 with offset, enums as values)."""
-    return orjson.dumps(obj, default=_to_plain, option=orjson.OPT_PASSTHROUGH_DATACLASS)
+    return orjson.dumps(obj, default=_to_plain)
 
 
 def _to_plain(obj: Any) -> Any:
     if isinstance(obj, typing.Mapping):
         return dict(obj)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        plain = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
-        for name, packing in _packed_fields(type(obj)).items():
-            plain[name] = packing.encode(plain[name])
-        return plain
+        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
     raise TypeError(f"cannot serialize {type(obj).__name__}")
-
-
-def _packing(hint: Any) -> Packed | None:
-    if typing.get_origin(hint) is not typing.Annotated:
-        return None
-    return next((m for m in getattr(hint, "__metadata__", ()) if isinstance(m, Packed)), None)
-
-
-@cache
-def _packed_fields(cls: type) -> dict[str, Packed]:
-    """The fields of a dataclass that are packed in memory, by name."""
-    hints = _hints(cls)
-    return {f.name: packing for f in dataclasses.fields(cls) if (packing := _packing(hints[f.name])) is not None}
 
 
 def loads(raw: bytes, cls: type[T]) -> T:
@@ -127,18 +102,13 @@ def _compact_encoder(cls: type) -> Callable[[Any], list[Any]]:
         return lambda _obj: []
     getter = operator.attrgetter(*names)
     many = len(names) > 1
-    packed = _packed_fields(cls)
-    packing = [(i, packed[name].encode) for i, name in enumerate(names) if name in packed]
 
     def encode(obj: Any) -> list[Any]:
-        values: list[Any] = list(getter(obj)) if many else [getter(obj)]
+        values = list(getter(obj)) if many else [getter(obj)]
         n = len(values)
         while n and defaults[n - 1] is not _NO_DEFAULT and values[n - 1] == defaults[n - 1]:
             n -= 1
         del values[n:]
-        for i, pack in packing:
-            if i < n:
-                values[i] = pack(values[i])
         return values
 
     return encode
@@ -146,7 +116,7 @@ def _compact_encoder(cls: type) -> Callable[[Any], list[Any]]:
 
 @cache
 def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls, include_extras=True)
+    return typing.get_type_hints(cls)
 
 
 @cache
@@ -170,9 +140,6 @@ def _build(tp: Any, compact: bool) -> Decoder:
     args = typing.get_args(tp)
     if tp is Any:
         return _identity
-    if origin is typing.Annotated:
-        packing = _packing(tp)
-        return packing.decode if packing is not None else _of(args[0], compact)
     if origin in (typing.Union, types.UnionType):
         return _union(tp, args, compact)
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Annotated, Literal
+from typing import Literal
 
 import pytest
 
@@ -125,35 +125,3 @@ def test_compact_round_trip(obj):
 def test_bad_compact_bytes_raise_state_codec_error(raw):
     with pytest.raises(StateCodecError):
         state_codec.loads_compact(raw, Outer)
-
-
-def _halves(raw: bytes) -> list[int]:
-    return [raw[0], raw[1]]
-
-
-def _unhalves(data: object) -> bytes:
-    if not isinstance(data, list) or len(data) != 2 or not all(type(x) is int for x in data):
-        raise TypeError(f"expected two ints, got {data!r}")
-    return bytes(data)
-
-
-@dataclass(frozen=True, slots=True)
-class WithPacked:
-    name: str
-    raw: Annotated[bytes, state_codec.Packed(_halves, _unhalves)] = b"\x00\x00"
-    count: int = 0
-
-
-@pytest.mark.parametrize("obj", [WithPacked("p"), WithPacked("p", b"\x01\x02"), WithPacked("p", b"\x03\x04", 5)])
-def test_a_packed_field_is_stored_as_its_encoding_in_both_layouts(obj):
-    named, compact = state_codec.dumps(obj), state_codec.dumps_compact(obj)
-    assert b'"raw":[%d,%d]' % (obj.raw[0], obj.raw[1]) in named
-    assert compact == (b'["p"]' if obj == WithPacked("p") else b'["p",[%d,%d]%s]' % (
-        obj.raw[0], obj.raw[1], b",5" if obj.count else b""))
-    assert state_codec.loads(named, WithPacked) == obj
-    assert state_codec.loads_compact(compact, WithPacked) == obj
-
-
-def test_a_packed_field_refuses_what_its_decoder_refuses():
-    with pytest.raises(StateCodecError, match="expected two ints"):
-        state_codec.loads_compact(b'["p",[1,"2"]]', WithPacked)

@@ -12,7 +12,7 @@ from monitor import trend
 
 
 def window(points):
-    w: trend.Window = b""
+    w: trend.Window = ()
     for t, v in points:
         w = trend.push(w, t, v)
     return w
@@ -31,49 +31,12 @@ def test_rate(points, rate):
 
 def test_window_is_bounded_and_ordered():
     w = window([(t * 60, 100.0) for t in range(200)][::-1])
-    assert trend.size(w) <= trend.MAX_POINTS and trend.points(w) == sorted(trend.points(w))
-
-
-def push_reference(points, t, value):
-    """push() as first written, on a tuple of pairs (commit 1757ca0): the packed one must keep the same points."""
-    kept = [p for p in points if p[0] != t]
-    kept.append((t, value))
-    kept.sort()
-    latest = kept[-1][0]
-    return tuple([p for p in kept if latest - p[0] <= trend.WINDOW_S][-trend.MAX_POINTS:])
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 20_000), st.floats(30, 400)), max_size=60))
-def test_push_keeps_the_points_the_tuple_window_kept(points):
-    """In order (the fast path) or not, with repeated times: the same points, the same floats, in time order."""
-    packed, plain = b"", ()
-    for t, v in points:
-        packed, plain = trend.push(packed, t, v), push_reference(plain, t, v)
-        assert trend.points(packed) == list(plain)
-    assert trend.from_pairs([list(p) for p in plain]) == packed
-
-
-@pytest.mark.parametrize("points", [[(0, 100.0)], [(0, 100.0), (300, 90.5)], [(60 * i, float(i)) for i in range(24)]])
-def test_a_window_is_points_packed_oldest_first(points):
-    w = trend.pack(points)
-    assert len(w) == 16 * len(points) and trend.points(w) == points and trend.size(w) == len(points)
-    assert trend.last(w, 4) == points[-4:] and trend.last(w, 100) == points
-    assert trend.previous(w, points[-1][0] + 1) == points[-1] and trend.previous(w, points[0][0]) is None
-    assert trend.points(trend.without(w, points[0][0])) == points[1:]
-
-
-@pytest.mark.parametrize("stored", [{"t": 1}, [[1.5, 100.0]], [[True, 100.0]], [[1, "100"]], [[1, 2, 3]], [1],
-                                    [[2**70, 100.0]]])
-def test_a_stored_window_of_anything_but_pairs_is_refused(stored):
-    with pytest.raises((TypeError, ValueError)):
-        trend.from_pairs(stored)
+    assert len(w) <= trend.MAX_POINTS and list(w) == sorted(w)
 
 
 def rate_reference(window):
     """rate_per_min as first written (commit 1757ca0): the faster one must give the same floats."""
-    window = tuple(trend.points(window)) if isinstance(window, bytes) else window
-    run = trend.recent_run(trend.pack(window))
+    run = trend.recent_run(window)
     if len(run) < trend.MIN_RATE_POINTS or run[-1][0] - run[0][0] < trend.MIN_RATE_SPAN_S:
         return None
     slopes = [
@@ -101,14 +64,14 @@ def test_rate_equals_the_plain_theil_sen_on_ascending_windows(points):
         w.append((t, v))
     for cut in range(len(w) + 1):  # every prefix, as the engine sees a window grow
         window_ = tuple(w[:cut])
-        assert repr(trend.rate_per_min(trend.pack(window_))) == repr(rate_reference(window_))
+        assert repr(trend.rate_per_min(window_)) == repr(rate_reference(window_))
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 3000), values), max_size=12))
 def test_rate_equals_the_plain_theil_sen_on_any_window(points):
     """Unsorted windows with repeated times are not what push() makes, but the result must still not change."""
-    assert repr(trend.rate_per_min(trend.pack(points))) == repr(rate_reference(tuple(points)))
+    assert repr(trend.rate_per_min(tuple(points))) == repr(rate_reference(tuple(points)))
 
 
 def test_the_unrolled_four_point_run_is_taken_and_agrees():
