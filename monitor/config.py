@@ -47,8 +47,8 @@ class WorkerTiming:
     txn_retry_backoff_max_s: float = 0.1
     txn_max_records: float = 20_000
     txn_min_interval_s: float = 0.04
-    fetch_max_wait_s: float = 0.01
-    fetch_min_bytes: float = 65_536
+    fetch_max_wait_s: float = 0.02  # with fetch_min_bytes out of reach, a paced worker wakes every 20 ms, not 10
+    fetch_min_bytes: float = 1_048_576  # (fewer wakes of an idle core: bench/README.md, fifteenth session)
     txn_timeout_s: float = 10.0
     session_timeout_s: float = 60.0
     heartbeat_interval_s: float = 3.0
