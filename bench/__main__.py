@@ -101,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="VIGIL_MODEL_STORE for every worker (default: an empty store, so AR2 forecasts)")
     ap.add_argument("--runtime", choices=RUNTIMES, default="rdkafka",
                     help="the worker runtime measured in every part (default rdkafka); (b) also runs the others")
+    ap.add_argument("--cpu-latency-us", type=int, default=None, metavar="US",
+                    help="every worker holds this PM QoS CPU latency request (VIGIL_CPU_LATENCY_US; needs write "
+                         "access to /dev/cpu_dma_latency; default: none, or the environment's)")
     ap.add_argument("--tag", default=None, help="name for the JSON file (default full/quick)")
     args = ap.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the broker and workers are cleaned up
@@ -111,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         params["readings"] = args.readings
     if args.sweep:
         params["sweep"] = args.sweep
+    if args.cpu_latency_us is not None and args.cpu_latency_us < 0:
+        ap.error("--cpu-latency-us must be zero or more")
     if args.load_shares:
         if not all(0 < share <= 1 for share in args.load_shares):
             ap.error("--load-shares must be in (0, 1]")
@@ -122,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     store = args.model_store or str(log_dir / "empty-model-store")
     os.environ["VIGIL_MODEL_STORE"] = str(Path(store).resolve())  # workers inherit it
     os.environ["VIGIL_WORKER_RUNTIME"] = params["runtime"] = args.runtime  # workers inherit it
+    if args.cpu_latency_us is not None:
+        os.environ["VIGIL_CPU_LATENCY_US"] = str(args.cpu_latency_us)  # workers inherit it
     b_compare = list(args.compare)
     for other in (r for r in RUNTIMES if r != args.runtime):  # (b) of the other runtimes, side by side
         if not any(spec.startswith(f"{other}=") for spec in args.compare):
@@ -133,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     params["feeder_linger_ms"] = args.feeder_linger_ms
     params["model_store"] = "empty (AR2)" if args.model_store is None else args.model_store
     params["worker_env"] = {k: v for k, v in sorted(os.environ.items())  # e.g. VIGIL_STATE_WRITE_SECONDS=0
-                            if k.startswith(("VIGIL_STATE_WRITE", "VIGIL_TXN", "VIGIL_FETCH", "VIGIL_COMMIT"))}
+                            if k.startswith(("VIGIL_STATE_WRITE", "VIGIL_TXN", "VIGIL_FETCH", "VIGIL_COMMIT",
+                                             "VIGIL_CPU"))}
     result["worker_logs"] = str(log_dir)
     group = workload.patients(params["patients"])
     feed = workload.readings(group, params["readings"])

@@ -53,6 +53,7 @@ def _topics(args: argparse.Namespace, settings: Settings) -> int:
 
 
 RUNTIMES = ("rdkafka", "batch", "faust")  # the first is the default
+_HELD: list[object] = []  # what the worker keeps open for its lifetime (a CPU latency request)
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -60,6 +61,14 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         print(f"vigil worker: unknown runtime {args.runtime!r} (VIGIL_WORKER_RUNTIME); use one of "
               f"{', '.join(RUNTIMES)}", file=sys.stderr)
         return 2
+    if settings.timing.cpu_latency_us is not None:
+        from monitor.cpu_latency import CpuLatencyError, CpuLatencyRequest
+
+        try:  # held until the process ends, whichever runtime runs
+            _HELD.append(CpuLatencyRequest(settings.timing.cpu_latency_us))
+        except CpuLatencyError as exc:
+            print(f"vigil worker: {exc}", file=sys.stderr)
+            return 2
     if args.runtime == "batch":
         from monitor.batch_main import run_batch_worker
 

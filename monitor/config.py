@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 DEFAULT_SECRET = "vigil-dev-secret-change-me-in-production"
 
@@ -58,6 +59,7 @@ class WorkerTiming:
     gc_full_s: float = 60.0
     gil_switch_s: float = 0.0005  # Python's own is 0.005 (bench/README.md, eleventh session)
     slot: str | None = None  # VIGIL_WORKER_SLOT: the rdkafka runtime's stable transactional id per worker
+    cpu_latency_us: int | None = None  # VIGIL_CPU_LATENCY_US: a PM QoS request held by the worker (cpu_latency.py)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> WorkerTiming:
@@ -74,7 +76,21 @@ class WorkerTiming:
                 least = "zero or more" if zero_ok else "a positive number of"
                 raise ConfigError(f"{name} must be {least} {unit}, not {text!r}")
             values[attr] = value
-        return cls(**values, slot=env.get("VIGIL_WORKER_SLOT", "").strip() or None)
+        return cls(**values, slot=env.get("VIGIL_WORKER_SLOT", "").strip() or None,
+                   cpu_latency_us=_cpu_latency_us(env.get("VIGIL_CPU_LATENCY_US", "").strip()))
+
+
+CPU_LATENCY_MAX_US: Final = 2_000_000_000  # the kernel's own default request (no limit); a 32-bit integer
+
+
+def _cpu_latency_us(text: str) -> int | None:
+    """VIGIL_CPU_LATENCY_US: unset (no request) or whole microseconds, zero or more."""
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()) or int(text) > CPU_LATENCY_MAX_US:
+        raise ConfigError(f"VIGIL_CPU_LATENCY_US must be whole microseconds from 0 to {CPU_LATENCY_MAX_US}, "
+                          f"not {text!r}")
+    return int(text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,3 +54,13 @@ def test_the_faust_worker_process_ends_with_its_worker_whatever_threads_are_left
                           timeout=60, check=False)
     assert done.returncode == code
     assert said in done.stderr
+
+
+def test_a_cpu_latency_request_that_cannot_be_made_stops_the_worker_with_the_reason(monkeypatch, capsys, tmp_path):
+    from monitor import cpu_latency
+    from monitor.config import WorkerTiming
+
+    monkeypatch.setattr(cpu_latency, "PM_QOS_PATH", tmp_path / "no-such-device")
+    args = cli.build_parser().parse_args(["worker", "--runtime", "rdkafka"])
+    assert cli._worker(args, Settings(timing=WorkerTiming(cpu_latency_us=0))) == 2
+    assert "VIGIL_CPU_LATENCY_US=0 needs write access to" in capsys.readouterr().err
