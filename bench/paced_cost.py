@@ -59,7 +59,12 @@ def main() -> None:
         def send(count: int) -> None:
             nonlocal sent
             for value, key in feed[sent:sent + count]:
-                producer.produce(topic, value, key)
+                while True:
+                    try:
+                        producer.produce(topic, value, key)
+                        break
+                    except BufferError:  # librdkafka's queue is full (a large backlog): let deliveries drain it
+                        producer.poll(0.1)
             sent += count
             producer.poll(0)
 
