@@ -53,7 +53,6 @@ def _topics(args: argparse.Namespace, settings: Settings) -> int:
 
 
 RUNTIMES = ("rdkafka", "batch", "faust")  # the first is the default
-_HELD: list[object] = []  # what the worker keeps open for its lifetime (a CPU latency request)
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -61,14 +60,20 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         print(f"vigil worker: unknown runtime {args.runtime!r} (VIGIL_WORKER_RUNTIME); use one of "
               f"{', '.join(RUNTIMES)}", file=sys.stderr)
         return 2
-    if settings.timing.cpu_latency_us is not None:
-        from monitor.cpu_latency import CpuLatencyError, CpuLatencyRequest
+    if settings.timing.cpu_latency_us is None:
+        return _run_runtime(args, settings)
+    from monitor.cpu_latency import CpuLatencyError, CpuLatencyRequest
 
-        try:  # held until the process ends, whichever runtime runs
-            _HELD.append(CpuLatencyRequest(settings.timing.cpu_latency_us))
-        except CpuLatencyError as exc:
-            print(f"vigil worker: {exc}", file=sys.stderr)
-            return 2
+    try:
+        request = CpuLatencyRequest(settings.timing.cpu_latency_us)
+    except CpuLatencyError as exc:
+        print(f"vigil worker: {exc}", file=sys.stderr)
+        return 2
+    with request:  # held while the runtime runs (faust's ends the process inside: the kernel drops it then)
+        return _run_runtime(args, settings)
+
+
+def _run_runtime(args: argparse.Namespace, settings: Settings) -> int:
     if args.runtime == "batch":
         from monitor.batch_main import run_batch_worker
 

@@ -64,3 +64,31 @@ def test_a_cpu_latency_request_that_cannot_be_made_stops_the_worker_with_the_rea
     args = cli.build_parser().parse_args(["worker", "--runtime", "rdkafka"])
     assert cli._worker(args, Settings(timing=WorkerTiming(cpu_latency_us=0))) == 2
     assert "VIGIL_CPU_LATENCY_US=0 needs write access to" in capsys.readouterr().err
+
+
+def _open_fds_of(path) -> int:
+    import os
+
+    return sum(os.path.realpath(f"/proc/self/fd/{fd}") == str(path) for fd in os.listdir("/proc/self/fd"))
+
+
+def test_the_cpu_latency_request_is_held_while_the_runtime_runs_and_dropped_after(monkeypatch, tmp_path):
+    import struct
+
+    from monitor import batch_main, cpu_latency
+    from monitor.config import WorkerTiming
+
+    qos = tmp_path / "cpu_dma_latency"
+    qos.touch()
+    monkeypatch.setattr(cpu_latency, "PM_QOS_PATH", qos)
+    seen: list[tuple[bytes, int]] = []
+
+    def runtime(settings, loglevel):  # what the runtime finds: the request written, its file open
+        seen.append((qos.read_bytes(), _open_fds_of(qos)))
+        return 0
+
+    monkeypatch.setattr(batch_main, "run_rdkafka_worker", runtime)
+    args = cli.build_parser().parse_args(["worker", "--runtime", "rdkafka"])
+    assert cli._worker(args, Settings(timing=WorkerTiming(cpu_latency_us=3))) == 0
+    assert seen == [(struct.pack("=i", 3), 1)]
+    assert _open_fds_of(qos) == 0
