@@ -18,6 +18,7 @@ from typing import Any
 from bench import clients, cluster, latency, report, state_cost, workload
 from monitor import compiled
 from monitor.__main__ import RUNTIMES
+from monitor.config import ConfigError, cpu_latency_us_of
 from monitor.records import Reading
 from monitor.topics import ALERTS, READINGS, namespaced
 
@@ -78,6 +79,14 @@ def _rate(run: dict[str, Any]) -> str:
     return _fmt(run["rate"]) if run["measured_records"] else "n/a"
 
 
+def _cpu_latency_us(text: str) -> int | None:
+    """--cpu-latency-us: the workers' own check of VIGIL_CPU_LATENCY_US, made before anything starts."""
+    try:
+        return cpu_latency_us_of(text.strip())
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="a small run (about 3 minutes) that exercises every part")
@@ -101,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="VIGIL_MODEL_STORE for every worker (default: an empty store, so AR2 forecasts)")
     ap.add_argument("--runtime", choices=RUNTIMES, default="rdkafka",
                     help="the worker runtime measured in every part (default rdkafka); (b) also runs the others")
-    ap.add_argument("--cpu-latency-us", type=int, default=None, metavar="US",
+    ap.add_argument("--cpu-latency-us", type=_cpu_latency_us, default=None, metavar="US",
                     help="every worker holds this PM QoS CPU latency request (VIGIL_CPU_LATENCY_US; needs write "
                          "access to /dev/cpu_dma_latency; default: none, or the environment's)")
     ap.add_argument("--tag", default=None, help="name for the JSON file (default full/quick)")
@@ -114,8 +123,6 @@ def main(argv: list[str] | None = None) -> int:
         params["readings"] = args.readings
     if args.sweep:
         params["sweep"] = args.sweep
-    if args.cpu_latency_us is not None and args.cpu_latency_us < 0:
-        ap.error("--cpu-latency-us must be zero or more")
     if args.load_shares:
         if not all(0 < share <= 1 for share in args.load_shares):
             ap.error("--load-shares must be in (0, 1]")

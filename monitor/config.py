@@ -77,13 +77,13 @@ class WorkerTiming:
                 raise ConfigError(f"{name} must be {least} {unit}, not {text!r}")
             values[attr] = value
         return cls(**values, slot=env.get("VIGIL_WORKER_SLOT", "").strip() or None,
-                   cpu_latency_us=_cpu_latency_us(env.get("VIGIL_CPU_LATENCY_US", "").strip()))
+                   cpu_latency_us=cpu_latency_us_of(env.get("VIGIL_CPU_LATENCY_US", "").strip()))
 
 
 CPU_LATENCY_MAX_US: Final = 2_000_000_000  # the kernel's own default request (no limit); a 32-bit integer
 
 
-def _cpu_latency_us(text: str) -> int | None:
+def cpu_latency_us_of(text: str) -> int | None:
     """VIGIL_CPU_LATENCY_US: unset (no request) or whole microseconds, zero or more."""
     if not text:
         return None

@@ -1,0 +1,16 @@
+"""`python -m bench`: its options are checked before a broker starts."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import __main__ as bench_main
+
+
+@pytest.mark.parametrize("text", ["-1", "1.5", "2000000001"])
+def test_a_cpu_latency_request_the_workers_would_refuse_is_refused_at_once(capsys, text):
+    with pytest.raises(SystemExit) as stopped:
+        bench_main.main(["--cpu-latency-us", text])
+    assert stopped.value.code == 2
+    assert (f"VIGIL_CPU_LATENCY_US must be whole microseconds from 0 to 2000000000, not {text!r}"
+            in capsys.readouterr().err)
