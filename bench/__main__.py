@@ -153,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     group = workload.patients(params["patients"])
     feed = workload.readings(group, params["readings"])
     print(f"bench: {len(feed)} readings from {params['patients']} patients; worker logs in {log_dir}", flush=True)
+    print(f"bench: interpreter {report.describe_interpreter(result['machine']['interpreter'])}", flush=True)
     started = time.monotonic()
     with cluster.broker() as kafka:
         boot = kafka.bootstrap

@@ -6,6 +6,8 @@ import json
 import os
 import platform
 import subprocess
+import sys
+import sysconfig
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -31,7 +33,35 @@ def machine() -> dict[str, Any]:
     except OSError:
         load = (0.0, 0.0, 0.0)
     return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "load_avg_at_start": [round(x, 2) for x in load]}
+            "interpreter": interpreter(), "load_avg_at_start": [round(x, 2) for x in load]}
+
+
+def interpreter() -> dict[str, Any]:
+    """Which CPython build ran: on this box pyenv's build (libpython shared, no PGO or LTO) costs ~12 % more CPU a
+    reading than Debian's static one, so results from two builds are not comparable (bench/README.md, seventeenth
+    session)."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        maps = None
+    return interpreter_of(sys.executable, platform.python_build()[1], str(sysconfig.get_config_var("CONFIG_ARGS")),
+                          maps)
+
+
+def interpreter_of(executable: str, built: str, config_args: str, maps: str | None) -> dict[str, Any]:
+    """The build facts of an interpreter: its configure flags for speed, and whether libpython is a shared library
+    the process loaded (None when the process's memory map cannot be read)."""
+    shared = None if maps is None else any("/libpython" in line for line in maps.splitlines())
+    return {"executable": executable, "built": built, "libpython_shared": shared,
+            "pgo": "--enable-optimizations" in config_args, "lto": "--with-lto" in config_args}
+
+
+def describe_interpreter(facts: dict[str, Any]) -> str:
+    """One line for the bench's header: two builds of one Python version differ by ~12 % a reading here."""
+    linked = {True: "libpython shared", False: "libpython static", None: "libpython unknown"}[facts["libpython_shared"]]
+    flags = " + ".join(name.upper() for name in ("pgo", "lto") if facts[name])
+    return (f"{facts['executable']} (built {facts['built']}; {linked}; configure: "
+            f"{flags or 'no --enable-optimizations or --with-lto'})")
 
 
 def versions() -> dict[str, str]:
