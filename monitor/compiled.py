@@ -22,6 +22,7 @@ HOT_PATH: Final = (
     "models.baseline",
     "monitor.dedup",
     "monitor.engine",
+    "monitor.epoch_fast",
     "monitor.episodes",
     "monitor.explain",
     "monitor.findings",
@@ -56,7 +57,8 @@ def extension_suffix() -> str:
 
 
 def source_of(module: str, source_root: Path = SOURCE_ROOT) -> Path:
-    """A module's .py, or its .pyx when it has no .py (a module that exists only compiled: monitor.frozen_init)."""
+    """A module's .py, or its .pyx when it has no .py (a module that exists only compiled: monitor.frozen_init,
+    monitor.epoch_fast)."""
     path = source_root.joinpath(*module.split("."))
     cython_only = path.with_suffix(".pyx")
     return cython_only if cython_only.is_file() and not path.with_suffix(".py").is_file() else path.with_suffix(".py")

@@ -16,6 +16,7 @@ import orjson
 from models.api import Forecaster
 from monitor import dedup, explain, state_codec, summary
 from monitor.episodes import AckMark, Book, Episode, Transition, advance, alert_id_for, episode_id_for
+from monitor.epoch import seconds as epoch_seconds
 from monitor.findings import LEVEL_RANK, Finding, rank
 from monitor.frozen import Frozen, quick_init, replace
 from monitor.records import GLUCOSE_KINDS, Ack, AckAction, Alert, AlertState, Reading, ReadingKind, Severity
@@ -391,7 +392,7 @@ def process(state: MonitorState | None, reading: Reading, now: datetime, *, targ
     sid = _short(reading.reading_id)
     # str(): a StrEnum's value without enum's Python-level .value property (once a reading)
     streams, verdict = dedup.observe(state.streams, reading.device_id, str(reading.kind),
-                                     int(reading.measured_at.timestamp())) if sid not in state.seen else ((), None)
+                                     epoch_seconds(reading.measured_at)) if sid not in state.seen else ((), None)
     if verdict is None or verdict is dedup.DUPLICATE:
         return Step(replace(state, duplicates=state.duplicates + 1))
     seen = (*state.seen, sid)[-SEEN_KEPT:]

@@ -10,6 +10,7 @@ from typing import Final
 from models.api import Forecaster
 from models.baseline import AR2, STEP_MINUTES, STEPS, ar2_medians
 from monitor import trend
+from monitor.epoch import seconds as epoch_seconds
 from monitor.findings import Finding
 from monitor.frozen import Frozen, quick_init
 from monitor.records import Severity
@@ -131,7 +132,7 @@ def _heading_out(value: float, slope: float, targets: Targets) -> bool:
 def glucose_findings(state: GlucoseState, reading_id: str, at: datetime, value: float, targets: Targets,
                      forecaster: Forecaster | None) -> tuple[GlucoseState, list[Finding]]:
     """Scores one glucose value (mg/dL) at event time `at` against the patient's targets."""
-    t = int(at.timestamp())
+    t = epoch_seconds(at)
     base = state.window
     if state.pending_low is not None and value >= targets.low:  # the suspected compression low was an artefact
         base = tuple(p for p in base if p[0] != state.pending_low[0])

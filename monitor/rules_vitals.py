@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
+from monitor.epoch import seconds as epoch_seconds
 from monitor.findings import Finding
 from monitor.frozen import Frozen, quick_init
 from monitor.records import Reading, ReadingKind, Severity
@@ -98,7 +99,7 @@ def vitals_findings_of(state: VitalsState, kind: ReadingKind, reading_id: str, a
                        diastolic: float | None, targets: Targets) -> tuple[VitalsState, list[Finding]]:
     """vitals_findings() on a reading's parts: the engine's hot path builds no Reading."""
     r = _Seen(reading_id, at, kind)
-    t = int(at.timestamp())
+    t = epoch_seconds(at)
     out: list[Finding] = []
     if r.kind is _HEART_RATE:
         lo, hi = hr_bounds(targets)
