@@ -96,7 +96,8 @@ def quick_init(cls: type[T]) -> type[T]:
 
 
 def _install_compiled(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> None:
-    """Gives the class the compiled base's __init__ (its own removed, so the C slot is inherited) and its spec."""
+    """Gives the class the compiled base's __init__ (its own removed, so the C slot is inherited), its spec, and a
+    vectorcall that builds a record from positional arguments without type_call (frozen_init._construct)."""
     assert _C is not None
 
     def default(f: dataclasses.Field[Any]) -> Any:
@@ -114,6 +115,7 @@ def _install_compiled(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> 
         cls.__qualname__, tuple(f.name for f in init), tuple(default(f) for f in init),
         tuple(f.name for f in rest), tuple(default(f) for f in rest), hasattr(cls, "__post_init__"), cls)
     delattr(cls, "__init__")
+    _C.install_vectorcall(cls)  # a call by position skips type_call's tuple and dict (seventeenth session)
 
 
 def _replacer(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> Any:

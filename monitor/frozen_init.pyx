@@ -37,6 +37,12 @@ cdef extern from "Python.h":
     unsigned long Py_TPFLAGS_VALID_VERSION_TAG
     PyTypeObject *Py_TYPE(object)
     bint PyUnicode_CheckExact(object)
+    ctypedef PyObject *(*vectorcallfunc)(PyObject *, PyObject **, size_t, PyObject *)
+    ctypedef object (*newfunc)(PyTypeObject *, PyObject *, PyObject *)
+    ctypedef struct CallSlots "PyTypeObject":
+        vectorcallfunc tp_vectorcall  # how the class itself is called, when set (never inherited)
+        newfunc tp_new
+    Py_ssize_t PyVectorcall_NARGS(size_t nargsf)
 
 
 cdef object _MISSING = object()
@@ -230,7 +236,7 @@ cdef class Frozen:
         cdef tuple defaults = spec.defaults
         cdef Py_ssize_t n = len(names), given = len(args), found = 0, i
         if given > n:
-            raise TypeError(f"{spec.name}.__init__() takes {n + 1} positional arguments but {given + 1} were given")
+            raise TypeError(_too_many(spec, given))
         for i in range(given):
             _set(self, spec, i, names[i], args[i])
         for i in range(given, n):
@@ -249,6 +255,53 @@ cdef class Frozen:
         _fill_rest(self, spec)
         if spec.post_init:
             self.__post_init__()
+
+
+cdef str _too_many(Spec spec, Py_ssize_t given):
+    return f"{spec.name}.__init__() takes {len(spec.names) + 1} positional arguments but {given + 1} were given"
+
+
+cdef tuple _EMPTY = ()
+_TYPE_CALL = type.__call__  # type_call itself: tp_new, then tp_init, whatever the class's tp_vectorcall is
+
+
+cdef object _construct(object cls, PyObject **args, size_t nargsf, PyObject *kwnames):
+    """The class's vectorcall: a call by position builds the record from the arguments as they lie, where
+    type_call would pack them in a tuple and a keyword dict (Cython's __init__ wrapper makes one even when none
+    is given) before calling tp_new and tp_init. The same object and the same errors as Frozen.__init__; a call
+    with keywords goes through type_call as before."""
+    cdef Py_ssize_t given = PyVectorcall_NARGS(nargsf), i
+    cdef Spec spec = _spec_of(cls)
+    if kwnames != NULL or spec is None:
+        names = () if kwnames == NULL else <tuple><object>kwnames
+        return _TYPE_CALL(cls, *[<object>args[i] for i in range(given)],
+                          **{names[i]: <object>args[given + i] for i in range(len(names))})
+    cdef tuple defaults = spec.defaults
+    cdef Py_ssize_t n = len(defaults)
+    if given > n:
+        raise TypeError(_too_many(spec, given))
+    obj = (<CallSlots *><PyObject *>cls).tp_new(<PyTypeObject *><PyObject *>cls, <PyObject *>_EMPTY, NULL)
+    for i in range(given):
+        _set(obj, spec, i, spec.names[i], <object>args[i])
+    for i in range(given, n):
+        value = defaults[i]
+        if value is _MISSING:
+            raise TypeError(f"{spec.name}.__init__() missing 1 required positional argument: {spec.names[i]!r}")
+        _set(obj, spec, i, spec.names[i], _default(value))
+    _fill_rest(obj, spec)
+    if spec.post_init:
+        obj.__post_init__()
+    return obj
+
+
+def install_vectorcall(cls):
+    """Lets calls of a quick_init class skip type_call (see _construct); only for a class of the plain metaclass
+    whose __new__ and __init__ are this base's, with its spec in place. Returns whether it was installed."""
+    if (type(cls) is not type or _spec_of(cls) is None or cls.__init__ is not Frozen.__init__
+            or cls.__new__ is not Frozen.__new__):
+        return False
+    (<CallSlots *><PyObject *>cls).tp_vectorcall = <vectorcallfunc><void *>_construct
+    return True
 
 
 def replace(obj, **changes):

@@ -222,3 +222,43 @@ def test_a_field_read_follows_a_change_to_the_class(make_classes):
     finally:
         type.__setattr__(quick, "count", slot)
     assert built.count == 3
+
+
+@pytest.mark.skipif(not _COMPILED, reason="the compiled base is not in use")
+def test_a_call_by_position_skips_type_call_only_where_it_builds_the_same_object():
+    from monitor import frozen_init
+
+    _, quick = _classes(frozen.Frozen, True)
+    assert frozen_init.install_vectorcall(quick)  # quick_init installed it already; it may be installed again
+
+    class Meta(type):
+        pass
+
+    class OwnMeta(frozen.Frozen, metaclass=Meta):
+        __slots__ = ()
+
+    class OwnNew(quick):
+        __slots__ = ()
+
+        def __new__(cls, *args, **kwargs):
+            built = super().__new__(cls)
+            object.__setattr__(built, "total", -1.0)
+            return built
+
+    assert not frozen_init.install_vectorcall(OwnMeta)  # its metaclass could have its own __call__
+    assert not frozen_init.install_vectorcall(OwnNew)
+    built = OwnNew("a", 3)  # type_call: its own __new__, then the base's __init__ (which sets total again)
+    assert (type(built), built.name, built.count, built.total) == (OwnNew, "a", 3, 0.0)
+
+
+@pytest.mark.parametrize(("args", "kwargs"), [(("a", 3, ("x",), [1], 2.5), {}), (("a",), {"count": 3})])
+def test_a_subclass_of_a_quick_class_is_built_as_its_base_would_be(make_classes, args, kwargs):
+    _, quick = make_classes()
+
+    class Child(quick):
+        __slots__ = ()
+
+    built, base = Child(*args, **kwargs), quick(*args, **kwargs)
+    assert type(built) is Child
+    assert [getattr(built, f.name) for f in dataclasses.fields(quick)] == [
+        getattr(base, f.name) for f in dataclasses.fields(quick)]
