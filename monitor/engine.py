@@ -15,12 +15,16 @@ import orjson
 
 from models.api import Forecaster
 from monitor import dedup, explain, state_codec, summary
+from monitor.dedup import DUPLICATE, TOO_OLD
+from monitor.dedup import observe as observe_stream
 from monitor.episodes import AckMark, Book, Episode, Transition, advance, alert_id_for, episode_id_for
 from monitor.epoch import seconds as epoch_seconds
 from monitor.findings import LEVEL_RANK, Finding, rank
 from monitor.frozen import Frozen, quick_init, replace
 from monitor.records import GLUCOSE_KINDS, Ack, AckAction, Alert, AlertState, Reading, ReadingKind, Severity
 from monitor.scoring import FAMILIES_OF_KIND, PatientState, clear_of, recovering_families, score_value, usable_value
+from monitor.summary import DayStats
+from monitor.summary import add as add_to_day
 from monitor.targets import DEFAULT_TARGETS, Targets
 
 REORDER: Final = timedelta(minutes=10)  # readings up to this much older than the newest are re-ordered exactly
@@ -266,10 +270,10 @@ def _count_day(patient_key: str, current: summary.DayStats | None, b: Buffered
     t = b.t if b.t.tzinfo is UTC else b.t.astimezone(UTC)
     day = _iso_day(t.toordinal())
     if current is None or current.day == day:
-        return summary.add(current or summary.DayStats(day), b.value), ()
+        return add_to_day(current or DayStats(day), b.value), ()
     if day < current.day:
         return current, ()  # a previous day's late reading: that summary is already out
-    return summary.add(summary.DayStats(day), b.value), (summary.summarize(patient_key, current),)
+    return add_to_day(DayStats(day), b.value), (summary.summarize(patient_key, current),)
 
 
 def _settle_count(buffer: tuple[Buffered, ...], watermark: datetime) -> int:
@@ -390,13 +394,13 @@ def process(state: MonitorState | None, reading: Reading, now: datetime, *, targ
     """
     state = state or initial(reading.patient_key)
     sid = _short(reading.reading_id)
-    # str(): a StrEnum's value without enum's Python-level .value property (once a reading)
-    streams, verdict = dedup.observe(state.streams, reading.device_id, str(reading.kind),
+    # the kind as it is: a StrEnum hashes, compares and formats as its value (no str() copy, no .value property)
+    streams, verdict = observe_stream(state.streams, reading.device_id, reading.kind,
                                      epoch_seconds(reading.measured_at)) if sid not in state.seen else ((), None)
-    if verdict is None or verdict is dedup.DUPLICATE:
+    if verdict is None or verdict is DUPLICATE:
         return Step(replace(state, duplicates=state.duplicates + 1))
-    seen = (*state.seen, sid)[-SEEN_KEPT:]
-    too_old = verdict is dedup.TOO_OLD  # cannot tell whether it was seen: late, never in statistics
+    seen = state.seen[1 - SEEN_KEPT:] + (sid,)  # noqa: RUF005 (compiled, the starred form builds a list first)
+    too_old = verdict is TOO_OLD  # cannot tell whether it was seen: late, never in statistics
     value = usable_value(reading)
     if value is None:
         return Step(replace(state, seen=seen, streams=streams))
@@ -422,7 +426,7 @@ def process(state: MonitorState | None, reading: Reading, now: datetime, *, targ
         pos = len(old)  # in order: the normal case, and always so for sorted (offline) data
     else:
         pos = bisect.bisect_right([(x.t, x.rid) for x in old], (b.t, b.rid))
-    buffer = (*old[:pos], b, *old[pos:])
+    buffer = old + (b,) if pos == len(old) else (*old[:pos], b, *old[pos:])  # noqa: RUF005 (as above)
     settle = _settle_count(buffer, watermark)
     scored_with = _scored_with(targets, forecaster)
     if refold or scored_with != state.scored_with:

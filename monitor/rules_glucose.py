@@ -15,6 +15,7 @@ from monitor.findings import Finding
 from monitor.frozen import Frozen, quick_init
 from monitor.records import Severity
 from monitor.targets import Targets
+from monitor.trend import previous, push, rate_per_min
 
 FORECAST_BELOW_MGDL: Final = 160.0  # above this no 30-minute forecast reaches 70 at physiological rates
 FORECAST_POINTS: Final = 12
@@ -136,9 +137,9 @@ def glucose_findings(state: GlucoseState, reading_id: str, at: datetime, value: 
     base = state.window
     if state.pending_low is not None and value >= targets.low:  # the suspected compression low was an artefact
         base = tuple(p for p in base if p[0] != state.pending_low[0])
-    prev = trend.previous(base, t)
-    window = trend.push(base, t, value)
-    slope = trend.rate_per_min(window)
+    prev = previous(base, t)  # module functions as globals: `trend.x` is a module attribute lookup a call
+    window = push(base, t, value)
+    slope = rate_per_min(window)
     out: list[Finding] = []
     pending = state.pending_low
     if pending is not None and (t <= pending[0] or t - pending[0] > 15 * 60):
@@ -203,20 +204,19 @@ def glucose_findings(state: GlucoseState, reading_id: str, at: datetime, value: 
         if forecast is not None:
             soon = _first_below(forecast, targets.urgent_low, targets.urgent_soon_min)
             later = _first_below(forecast, targets.low, targets.predicted_low_min) if value >= targets.low else None
-            model = f"{forecast[0]} {forecast[1]}"
             forecast_low_t = t if later is not None and falling else None
             confirmed = state.forecast_low_t is not None and prev is not None and prev[0] == state.forecast_low_t
-            deep = _first_below(forecast, targets.urgent_low, targets.predicted_low_min) is not None
             if soon is not None and (falling or slope is None):
                 _add(out, scored, "low", "urgent_low_soon", "urgent_low_soon", Severity.URGENT,
                      f"forecast_below_{targets.urgent_low:g}_within_{targets.urgent_soon_min:g}_min",
-                     _forecast_reason(value, slope, model, soon),
+                     _forecast_reason(value, slope, f"{forecast[0]} {forecast[1]}", soon),
                      {"urgent_low_mgdl": targets.urgent_low, "within_min": targets.urgent_soon_min},
                      forecast=forecast, forecast_mgdl=soon[1])
-            elif later is not None and forecast_low_t is not None and (confirmed or deep):  # 2 readings or steep
+            elif later is not None and forecast_low_t is not None and (  # on two readings, or steep
+                    confirmed or _first_below(forecast, targets.urgent_low, targets.predicted_low_min) is not None):
                 _add(out, scored, "low", "predicted_low", "predicted_low", Severity.WARNING,
                      f"forecast_below_{targets.low:g}_within_{targets.predicted_low_min:g}_min",
-                     _forecast_reason(value, slope, model, later),
+                     _forecast_reason(value, slope, f"{forecast[0]} {forecast[1]}", later),
                      {"low_mgdl": targets.low, "within_min": targets.predicted_low_min},
                      forecast=forecast, forecast_mgdl=later[1])
 
