@@ -10,6 +10,7 @@ from typing import Final
 
 from models.api import Forecaster
 from monitor import engine, topics
+from monitor.engine import process as process_reading
 from monitor.frozen import Frozen, quick_init
 from monitor.records import Ack, DeadLetter, Reading, RecordError, from_json, to_json
 from monitor.state_cache import StateCache
@@ -92,7 +93,7 @@ def holds(held: Held, key: str, offset: int) -> bool:
     return through is None or offset <= through
 
 
-@dataclass
+@dataclass(slots=True)  # slots: its fields are read several times a reading
 class PartitionTables:
     """One partition's patients: table bytes as last committed, states changed since (written or waiting, as
     `writes` says), parsed targets."""
@@ -206,7 +207,7 @@ class PartitionTables:
         return overdue
 
 
-@dataclass
+@dataclass(slots=True)
 class WorkerCore:
     """The agents' logic (monitor/agents.py does the same for faust), one input record at a time."""
 
@@ -257,11 +258,13 @@ class WorkerCore:
         if refusal is not None:
             return [self.dead_letter(raw, refusal, origin, "consent")]
         try:
-            step = engine.process(tables.state(key), reading, now, targets=tables.targets(key),
-                                  forecaster=self.forecaster_for(key))
+            step = process_reading(tables.state(key), reading, now, targets=tables.targets(key),
+                                   forecaster=self.forecaster_for(key))
         except Exception as exc:  # a scoring bug (or an unreadable state) must not stop the worker; kept whole
             return [self.dead_letter(raw, f"scoring failed: {type(exc).__name__}: {exc}", origin, "score")]
         tables.changed_by_reading(key, step.state, origin.offset, now.timestamp() if now_s is None else now_s)
+        if not step.alerts and not step.summaries:
+            return []  # most readings (checked here too: a method call costs ~1,000 instructions)
         return self._outputs(step)
 
     def ack(self, tables: PartitionTables, raw: bytes, origin: Origin) -> list[Out]:
