@@ -89,7 +89,10 @@ def verdict(stream: Stream | None, t: int) -> Verdict:
     if t < stream.floor:
         return TOO_OLD
     runs = stream.runs
-    if not runs or t > _last(runs[-1]):  # the live case: after everything seen
+    if not runs:
+        return NEW
+    first, step, count = runs[-1]
+    if t > first + step * (count - 1):  # the live case, after everything seen (_last() inline: once a reading)
         return NEW
     return DUPLICATE if any(_contains(r, t) for r in runs) else NEW
 
@@ -171,11 +174,12 @@ def add(stream: Stream, t: int) -> Stream:
         first, step, count = runs[-1]
         last = first + step * (count - 1)  # _last(runs[-1]), inline: once a reading
         if t > last:  # the live case: append, extending the newest run when the step fits
+            # concatenated, not starred: compiled, the starred form builds a list first
             if count == 1 or t - last == step:
-                new_runs = (*runs[:-1], (first, t - first if count == 1 else step, count + 1))  # as _encode()
+                new_runs = runs[:-1] + ((first, t - first if count == 1 else step, count + 1),)  # noqa: RUF005
             else:
-                new_runs = (*runs, (t, 0, 1))
-            if _within_bounds(new_runs, t):
+                new_runs = runs + ((t, 0, 1),)  # noqa: RUF005
+            if new_runs[0][0] >= t - HORIZON_S and len(new_runs) <= MAX_RUNS:  # _within_bounds(new_runs, t)
                 return Stream(stream.key, new_runs, stream.floor)  # _trim would keep it all
         else:  # a backfill into the past: rebuild this stream's runs (at most a day of readings)
             new_runs = _encode(sorted({*_times(runs), t}))
@@ -199,7 +203,7 @@ def observe(streams: tuple[Stream, ...], device_id: str, kind: str, t: int
     if found is not NEW:
         return streams, found
     if current is not None:  # keys are unique: the others are the streams before and after it
-        return (*streams[:at], *streams[at + 1:], add(current, t)), found
+        return streams[:at] + streams[at + 1:] + (add(current, t),), found  # concatenated: no list, compiled
     updated = add(Stream(key), t)
     others = list(streams)
     if len(others) >= MAX_STREAMS:

@@ -46,6 +46,7 @@ cdef extern from "Python.h":
 
 
 cdef object _MISSING = object()
+cdef object _MEMBER = types.MemberDescriptorType  # a C global: `types.X` is a module lookup a read
 cdef str _SPEC = "__quick_spec__"
 
 
@@ -97,7 +98,7 @@ cdef Py_ssize_t *_slot_offsets(type cls, tuple names) except? NULL:
     found = []
     for name in names:
         descr = next((k.__dict__[name] for k in cls.__mro__ if name in k.__dict__), None)
-        if type(descr) is not types.MemberDescriptorType:
+        if type(descr) is not _MEMBER:
             return NULL
         member = (<PyMemberDescrObject *><PyObject *>descr).d_member
         if member.type != T_OBJECT_EX or member.flags & READONLY:
@@ -210,7 +211,7 @@ cdef void _learn(PyTypeObject *tp, object name, SlotEntry *e) noexcept:
     if not PyUnicode_CheckExact(name):
         return
     cdef PyObject *descr = _PyType_Lookup(tp, <PyObject *>name)  # also gives the type a valid version tag
-    if descr == NULL or type(<object>descr) is not types.MemberDescriptorType:
+    if descr == NULL or type(<object>descr) is not _MEMBER:
         return
     if not (<TypeTag *>tp).tp_flags & Py_TPFLAGS_VALID_VERSION_TAG:
         return
