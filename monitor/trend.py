@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from monitor.rounding import round3
+
 Point = tuple[int, float]  # (event time in epoch seconds, mg/dL)
 Window = tuple[Point, ...]
 
@@ -56,7 +58,7 @@ def rate_per_min(window: Window) -> float | None:
             s = sorted(((v1 - v0) / ((t1 - t0) / 60.0), (v2 - v0) / ((t2 - t0) / 60.0),
                         (v3 - v0) / ((t3 - t0) / 60.0), (v2 - v1) / ((t2 - t1) / 60.0),
                         (v3 - v1) / ((t3 - t1) / 60.0), (v3 - v2) / ((t3 - t2) / 60.0)))
-            return round((s[2] + s[3]) / 2, 3)
+            return round3((s[2] + s[3]) / 2)
     return _theil_sen(window)
 
 
@@ -91,7 +93,7 @@ def _theil_sen(window: Window) -> float | None:
         return None
     slopes.sort()
     half = m // 2
-    return round(slopes[half] if m % 2 else (slopes[half - 1] + slopes[half]) / 2, 3)  # = statistics.median
+    return round3(slopes[half] if m % 2 else (slopes[half - 1] + slopes[half]) / 2)  # = statistics.median
 
 
 def previous(window: Window, t: int, max_age_s: int = 15 * 60) -> Point | None:
