@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import json
 import os
 import sysconfig
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 HOT_PATH: Final = (
     "models.baseline",
@@ -38,6 +39,7 @@ HOT_PATH: Final = (
     "monitor.summary",
     "monitor.targets",
     "monitor.trend",
+    "monitor.trend_fast",
     "monitor.worker_core",
 )
 """What a reading passes through in a worker: parse, de-duplicate, score, advance episodes, explain, keep state."""
@@ -59,7 +61,7 @@ def extension_suffix() -> str:
 
 def source_of(module: str, source_root: Path = SOURCE_ROOT) -> Path:
     """A module's .py, or its .pyx when it has no .py (a module that exists only compiled: monitor.frozen_init,
-    monitor.epoch_fast, monitor.rounding_fast)."""
+    monitor.epoch_fast, monitor.rounding_fast, monitor.trend_fast)."""
     path = source_root.joinpath(*module.split("."))
     cython_only = path.with_suffix(".pyx")
     return cython_only if cython_only.is_file() and not path.with_suffix(".py").is_file() else path.with_suffix(".py")
@@ -139,3 +141,12 @@ def package_path(package: str, path: list[str]) -> list[str]:
         return path
     compiled = str(current.directory / package)
     return path if compiled in path else [compiled, *path]
+
+
+def compiled_only(module: str, name: str) -> Any | None:
+    """`name` of a module that exists only compiled (e.g. monitor.epoch_fast) when the compiled hot path is in use
+    (package_path puts the build first), else None: its plain-Python caller then keeps its own definition."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ImportError:
+        return None

@@ -6,7 +6,7 @@ import bisect
 import functools
 import hashlib
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Final
@@ -316,7 +316,8 @@ def _commutes(b: Buffered, later: tuple[Buffered, ...]) -> bool:
 
 
 def _fold_in(state: MonitorState, buffer: tuple[Buffered, ...], pos: int, settle: int, targets: Targets,
-             forecaster: Forecaster | None) -> tuple[Folded, list[Folded | None], list[Alert], tuple[Finding, ...]]:
+             forecaster: Forecaster | None
+             ) -> tuple[Folded, Sequence[Folded | None], list[Alert], tuple[Finding, ...]]:
     """The same result as _refold() for a reading inserted at `pos`, folding only what its arrival changed.
 
     The fold states before `pos` are unchanged (known from the trail, or folded again without records when the
@@ -335,7 +336,7 @@ def _fold_in(state: MonitorState, buffer: tuple[Buffered, ...], pos: int, settle
         before = state.settled if settle == 0 else trail[settle - 1]
         assert before is not None
         if pos == len(old):  # in order (building the empty run of unknowns below costs ~2 % of a reading)
-            return before, [*trail[settle:], live], made, kept_quiet
+            return before, trail[settle:] + (live,), made, kept_quiet  # noqa: RUF005 (a tuple: process keeps it)
         return before, [*trail[settle:pos], *([None] * (len(old) - pos)), live], made, kept_quiet  # unknown: None
     states: list[Folded | None] = list(trail[:pos]) if len(trail) == len(old) else [None] * pos
     live_known = pos == len(old) and state.live_scoring is not None
@@ -429,6 +430,7 @@ def process(state: MonitorState | None, reading: Reading, now: datetime, *, targ
     buffer = old + (b,) if pos == len(old) else (*old[:pos], b, *old[pos:])  # noqa: RUF005 (as above)
     settle = _settle_count(buffer, watermark)
     scored_with = _scored_with(targets, forecaster)
+    states: Sequence[Folded | None]
     if refold or scored_with != state.scored_with:
         settled, states, folded_alerts, quiet = _refold(state.settled, state.patient_key, buffer, settle, targets,
                                                         forecaster)

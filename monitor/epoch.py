@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from datetime import datetime
 from typing import Final
+
+from monitor.compiled import compiled_only
 
 
 def plain_seconds(at: datetime) -> int:
@@ -13,14 +14,6 @@ def plain_seconds(at: datetime) -> int:
     return int(at.timestamp())
 
 
-def _compiled_seconds() -> Callable[[datetime], int] | None:
-    """monitor.epoch_fast.seconds when the compiled hot path is in use (monitor.compiled puts it on the path)."""
-    try:
-        return importlib.import_module("monitor.epoch_fast").seconds  # type: ignore[no-any-return]
-    except ImportError:
-        return None
-
-
-seconds: Final[Callable[[datetime], int]] = _compiled_seconds() or plain_seconds
+seconds: Final[Callable[[datetime], int]] = compiled_only("monitor.epoch_fast", "seconds") or plain_seconds
 """int(at.timestamp()); compiled, a UTC time's fields are read in C (monitor/epoch_fast.pyx): ~2,000 instructions
 a call less, twice a glucose reading (bench/README.md, seventeenth session)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from monitor.compiled import compiled_only
 from monitor.rounding import round3
 
 Point = tuple[int, float]  # (event time in epoch seconds, mg/dL)
@@ -41,6 +42,11 @@ def recent_run(window: Window) -> Window:
 PAIR_MIN_S: Final = 120  # pairs closer than 2 minutes amplify noise
 
 
+_RATE_LAST4: Final = compiled_only("monitor.trend_fast", "rate_last4")
+"""Compiled, the unrolled case below in C (monitor/trend_fast.pyx): its float, None (not that case), or
+NotImplemented (a point it does not take: the plain code decides)."""
+
+
 def rate_per_min(window: Window) -> float | None:
     """Theil-Sen slope (median of pairwise slopes) in mg/dL/min over the recent run; None if too thin.
 
@@ -48,6 +54,10 @@ def rate_per_min(window: Window) -> float | None:
     goes through _theil_sen. Both give the same floats as the plain form (pairs in the same order, the same
     expression per pair, statistics.median's middle): tests/monitor/test_trend.py compares them.
     """
+    if _RATE_LAST4 is not None:
+        found = _RATE_LAST4(window)
+        if found is not NotImplemented:
+            return found if found is not None else _theil_sen(window)
     n = len(window)
     if n >= 4:
         (t0, v0), (t1, v1), (t2, v2), (t3, v3) = window[-4:]

@@ -78,3 +78,43 @@ def test_the_unrolled_four_point_run_is_taken_and_agrees():
     w = window([(0, 150.0), (300, 141.5), (600, 120.25), (900, 118.0)])
     assert len(trend.recent_run(w)) == 4
     assert trend.rate_per_min(w) == rate_reference(w) == -2.242  # median of six slopes: (-2.35 - 2.1333) / 2
+
+
+RATE_LAST4 = trend._RATE_LAST4  # the compiled unrolled case, or None without the compiled hot path
+
+
+@pytest.mark.skipif(RATE_LAST4 is None, reason="the compiled hot path is not in use")
+def test_the_compiled_case_uses_the_thresholds_of_this_module():
+    from monitor import trend_fast
+
+    assert trend_fast.constants() == {name: getattr(trend, name) for name in (
+        "PAIR_MIN_S", "MAX_GAP_S", "RATE_SPAN_S", "MIN_RATE_SPAN_S")}
+
+
+@pytest.mark.skipif(RATE_LAST4 is None, reason="the compiled hot path is not in use")
+@pytest.mark.parametrize("window_", [
+    [(0, 150.0), (300, 141.5), (600, 120.25), (900, 118.0)],  # a list, not a tuple
+    ((0.0, 150.0), (300, 141.5), (600, 120.25), (900, 118.0)),  # a float time
+    ((0, True), (300, 141.5), (600, 120.25), (900, 118.0)),  # a bool value
+    ((0, 2**60), (300, 141.5), (600, 120.25), (900, 118.0)),  # an int no double holds exactly
+    ((0, float("nan")), (300, 141.5), (600, 120.25), (900, 118.0)),
+])
+def test_what_the_compiled_case_does_not_take_the_plain_code_decides(window_):
+    assert RATE_LAST4(window_) is NotImplemented
+    assert repr(trend.rate_per_min(window_)) == repr(rate_reference(tuple(window_)))
+
+
+@pytest.mark.skipif(RATE_LAST4 is None, reason="the compiled hot path is not in use")
+def test_a_point_that_is_not_a_pair_is_left_to_the_plain_code():
+    assert RATE_LAST4(((0, 150.0, "x"), (300, 141.5), (600, 120.25), (900, 118.0))) is NotImplemented
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([240, 290, 300, 310, 360]), st.floats(39, 401) | st.integers(39, 401)),
+                min_size=4, max_size=8), st.integers(0, 2_000_000_000))
+def test_cgm_runs_give_the_plain_floats_bit_for_bit(points, start):
+    w, t = [], start
+    for step, v in points:
+        t += step
+        w.append((t, v))
+    assert repr(trend.rate_per_min(tuple(w))) == repr(rate_reference(tuple(w)))
