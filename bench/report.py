@@ -37,7 +37,7 @@ def machine() -> dict[str, Any]:
 
 
 def interpreter() -> dict[str, Any]:
-    """Which CPython build ran: on this box pyenv's build (libpython shared, no PGO or LTO) costs ~12 % more CPU a
+    """Which CPython build ran: on this box pyenv's build (libpython shared, no PGO or LTO) costs ~17 % more CPU a
     reading than Debian's static one, so results from two builds are not comparable (bench/README.md, seventeenth
     session)."""
     try:
@@ -57,7 +57,7 @@ def interpreter_of(executable: str, built: str, config_args: str, maps: str | No
 
 
 def describe_interpreter(facts: dict[str, Any]) -> str:
-    """One line for the bench's header: two builds of one Python version differ by ~12 % a reading here."""
+    """One line for the bench's header: two builds of one Python version differ by ~17 % a reading here."""
     linked = {True: "libpython shared", False: "libpython static", None: "libpython unknown"}[facts["libpython_shared"]]
     flags = " + ".join(name.upper() for name in ("pgo", "lto") if facts[name])
     return (f"{facts['executable']} (built {facts['built']}; {linked}; configure: "
