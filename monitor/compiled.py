@@ -17,6 +17,7 @@ import sysconfig
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Final
 
 HOT_PATH: Final = (
@@ -143,10 +144,16 @@ def package_path(package: str, path: list[str]) -> list[str]:
     return path if compiled in path else [compiled, *path]
 
 
-def compiled_only(module: str, name: str) -> Any | None:
-    """`name` of a module that exists only compiled (e.g. monitor.epoch_fast) when the compiled hot path is in use
-    (package_path puts the build first), else None: its plain-Python caller then keeps its own definition."""
+def compiled_module(module: str) -> ModuleType | None:
+    """A module that exists only compiled (e.g. monitor.frozen_init) when the compiled hot path is in use
+    (package_path puts the build first), else None: its plain-Python caller then keeps its own definitions."""
     try:
-        return getattr(importlib.import_module(module), name)
+        return importlib.import_module(module)
     except ImportError:
         return None
+
+
+def compiled_only(module: str, name: str) -> Any | None:
+    """`name` of a compiled-only module (see compiled_module), else None."""
+    found = compiled_module(module)
+    return None if found is None else getattr(found, name)

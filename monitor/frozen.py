@@ -4,23 +4,15 @@ that dataclasses writes sets each field through object.__setattr__, the slowest 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import inspect
-from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+from monitor.compiled import compiled_module
 
 T = TypeVar("T")
 
 
-def _compiled_half() -> ModuleType | None:
-    """monitor.frozen_init when the compiled hot path is in use (monitor.compiled puts it on the path), else None."""
-    try:
-        return importlib.import_module("monitor.frozen_init")
-    except ImportError:
-        return None
-
-
-_C: Final = _compiled_half()
+_C: Final = compiled_module("monitor.frozen_init")  # None without the compiled build
 
 
 class _PlainFrozen:
