@@ -92,6 +92,8 @@ def test_make_test_runs_the_compiled_hot_path():
 
     assert compiled.status().compiled, compiled.status().reason
     assert Path(engine.__file__).suffix != ".py"
+    if shutil.which("gcc") and os.environ.get("VIGIL_BUILD_PROFILE", "1") != "0":
+        assert compiled.status().builder.endswith(", profile-guided"), compiled.status().builder
 
 
 SCORE_A_COHORT = """
@@ -136,7 +138,7 @@ def test_the_compiled_hot_path_scores_byte_for_byte_as_plain_python():
 def test_the_builder_says_why_it_cannot_build_and_fails_only_when_required(monkeypatch, tmp_path, capsys):
     from monitor import build_compiled
 
-    def no_compiler(out: Path, jobs: int) -> str:
+    def no_compiler(out: Path, jobs: int, profile: bool = True) -> str:
         raise FileNotFoundError("gcc")
 
     monkeypatch.setattr(build_compiled, "build", no_compiler)
@@ -151,6 +153,71 @@ def test_the_builder_does_nothing_when_the_build_is_current(monkeypatch, tmp_pat
 
     current = compiled.Status(True, "built from the current sources", tmp_path, "Cython 9.9")
     monkeypatch.setattr(compiled, "check", lambda *args, **kwargs: current)
-    monkeypatch.setattr(build_compiled, "build", lambda out, jobs: pytest.fail("built again"))
+    monkeypatch.setattr(build_compiled, "build", lambda out, jobs, profile=True: pytest.fail("built again"))
     assert build_compiled.main(["--out", str(tmp_path)]) == 0
     assert capsys.readouterr().out == f"compiled hot path is current (Cython 9.9, {tmp_path})\n"
+
+
+@pytest.fixture
+def fake_compiler(monkeypatch, tmp_path):
+    """build() with Cython's and the C compiler's steps recorded instead of run; returns the flags of each pass."""
+    import Cython.Build
+
+    from monitor import build_compiled
+
+    passes: list[tuple[str, list[str], list[str]]] = []
+
+    def compile_to(lib: Path, modules: list, temp: Path, jobs: int, cflags: list[str], ldflags: list[str]) -> None:
+        lib.mkdir(parents=True, exist_ok=True)
+        passes.append((lib.name, cflags, ldflags))
+
+    monkeypatch.setattr(Cython.Build, "cythonize", lambda extensions, **kwargs: extensions)
+    monkeypatch.setattr(build_compiled, "compile_to", compile_to)
+    return passes
+
+
+def test_the_build_is_trained_then_compiled_with_its_profile(fake_compiler, monkeypatch, tmp_path):
+    from monitor import build_compiled
+
+    trained: list[Path] = []
+    monkeypatch.setattr(build_compiled, "train", lambda lib, root: trained.append(lib))
+    builder = build_compiled.build(tmp_path / "out", 1)
+    assert builder.endswith(", profile-guided")
+    (first, generate, link), (last, use, _) = fake_compiler
+    assert (first, last) == ("trained", "lib") and trained and trained[0].name == "trained"
+    assert generate[0].startswith("-fprofile-generate=") and link == generate
+    assert use[0] == "-fprofile-use=" + generate[0].split("=", 1)[1]  # the counts the training left
+    assert json.loads((tmp_path / "out" / compiled.MANIFEST).read_text())["builder"] == builder
+
+
+def test_a_failed_training_still_gives_a_build_without_a_profile(fake_compiler, monkeypatch, tmp_path, capsys):
+    from monitor import build_compiled
+
+    def fails(lib: Path, root: Path) -> None:
+        raise RuntimeError("the training run failed (exit 1): boom")
+
+    monkeypatch.setattr(build_compiled, "train", fails)
+    builder = build_compiled.build(tmp_path / "out", 1)
+    assert not builder.endswith("profile-guided")
+    assert fake_compiler[-1] == ("lib", [], [])
+    said = capsys.readouterr().err
+    assert "building without a profile (RuntimeError: the training run failed (exit 1): boom)" in said
+
+
+@pytest.mark.parametrize(("argv", "env", "profile"), [([], {}, True), (["--no-profile"], {}, False),
+                                                      ([], {"VIGIL_BUILD_PROFILE": "0"}, False)])
+def test_the_profile_can_be_turned_off(monkeypatch, tmp_path, argv, env, profile):
+    from monitor import build_compiled
+
+    asked: list[bool] = []
+
+    def build(out: Path, jobs: int, profile: bool = True) -> str:
+        asked.append(profile)
+        raise FileNotFoundError("gcc")  # stops here: only the choice is tested
+
+    monkeypatch.delenv("VIGIL_BUILD_PROFILE", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(build_compiled, "build", build)
+    build_compiled.main(["--out", str(tmp_path / "b"), "--force", *argv])
+    assert asked == [profile]
