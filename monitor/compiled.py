@@ -35,6 +35,8 @@ HOT_PATH: Final = (
     "monitor.rounding_fast",
     "monitor.rules_vitals",
     "monitor.scoring",
+    "monitor.short_id",
+    "monitor.short_id_fast",
     "monitor.state_cache",
     "monitor.state_codec",
     "monitor.summary",
@@ -62,7 +64,7 @@ def extension_suffix() -> str:
 
 def source_of(module: str, source_root: Path = SOURCE_ROOT) -> Path:
     """A module's .py, or its .pyx when it has no .py (a module that exists only compiled: monitor.frozen_init,
-    monitor.epoch_fast, monitor.rounding_fast, monitor.trend_fast)."""
+    monitor.epoch_fast, monitor.rounding_fast, monitor.short_id_fast, monitor.trend_fast)."""
     path = source_root.joinpath(*module.split("."))
     cython_only = path.with_suffix(".pyx")
     return cython_only if cython_only.is_file() and not path.with_suffix(".py").is_file() else path.with_suffix(".py")

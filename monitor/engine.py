@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import bisect
 import functools
-import hashlib
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from monitor.findings import LEVEL_RANK, Finding, rank
 from monitor.frozen import Frozen, quick_init, replace
 from monitor.records import GLUCOSE_KINDS, Ack, AckAction, Alert, AlertState, Reading, ReadingKind, Severity
 from monitor.scoring import FAMILIES_OF_KIND, PatientState, clear_of, recovering_families, score_value, usable_value
+from monitor.short_id import short as _short_id
 from monitor.summary import DayStats
 from monitor.summary import add as add_to_day
 from monitor.targets import DEFAULT_TARGETS, Targets
@@ -38,16 +38,6 @@ RATE_RESOLVE: Final = timedelta(minutes=10)
 CATCH_UP_IDS: Final = 6
 
 ForecasterFor = Callable[[str], Forecaster | None]
-
-
-_BLAKE2B_5: Final = hashlib.blake2b(digest_size=5)  # copied, not built, once a reading: no keyword parsing
-
-
-def _short(text: str) -> str:
-    """A 10-hex-digit blake2b digest (the ids in `seen` and `emitted`); equal to blake2b(text, digest_size=5)."""
-    h = _BLAKE2B_5.copy()
-    h.update(text.encode())
-    return h.hexdigest()
 
 
 @quick_init
@@ -242,7 +232,7 @@ def _emit(state: MonitorState, alerts: list[Alert]) -> tuple[MonitorState, tuple
         return state, ()
     out, emitted = [], list(state.emitted)
     for alert in alerts:
-        key = _short(alert.record_key)
+        key = _short_id(alert.record_key)
         if key in emitted:
             continue
         emitted.append(key)
@@ -368,7 +358,7 @@ def _fold_in(state: MonitorState, buffer: tuple[Buffered, ...], pos: int, settle
 
 @functools.lru_cache(maxsize=1024)
 def _fingerprint(targets: Targets, model: str) -> str:
-    return _short(f"{targets!r}\x1f{model}")
+    return _short_id(f"{targets!r}\x1f{model}")
 
 
 _LAST_SCORED_WITH: list[tuple[Targets, Forecaster | None, str]] = []  # the last answer (the same objects repeat)
@@ -394,7 +384,7 @@ def process(state: MonitorState | None, reading: Reading, now: datetime, *, targ
     tested against: same records, same state).
     """
     state = state or initial(reading.patient_key)
-    sid = _short(reading.reading_id)
+    sid = _short_id(reading.reading_id)
     # the kind as it is: a StrEnum hashes, compares and formats as its value (no str() copy, no .value property)
     streams, verdict = observe_stream(state.streams, reading.device_id, reading.kind,
                                      epoch_seconds(reading.measured_at)) if sid not in state.seen else ((), None)
