@@ -34,7 +34,7 @@ def build(out: Path, jobs: int, source_root: Path = compiled.SOURCE_ROOT, profil
     """Compiles every hot-path module into `out` (replaced whole, the manifest written last); returns the builder.
 
     With `profile` and gcc, twice: instrumented, then trained on monitor.pgo_training, then with the counts it
-    left (-fprofile-use: the hot paths together, the error paths apart; 3 % fewer instructions and 11 % fewer
+    left (-fprofile-use: the hot paths together, the error paths apart; 3 % fewer instructions and 10 % fewer
     instruction-cache misses a reading, bench/README.md eighteenth session). If any step of that fails it says
     why and builds without a profile."""
     from importlib.metadata import version
