@@ -2,7 +2,7 @@
 that build is current. Without Cython or a C compiler it says so and vigil runs as plain Python (exit 0), unless
 --require is given.
 
-With gcc the build is profile-guided: compiled, trained on monitor.pgo_training, compiled again (~2.5 minutes).
+With gcc the build is profile-guided: compiled, trained on monitor.pgo_training, compiled again (~3.5 minutes).
 
 Usage: python -m monitor.build_compiled [--out DIR] [--jobs N] [--force] [--require] [--no-profile]
 """

@@ -8,14 +8,14 @@ it with hashlib.
 """
 
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
+from libc.stdint cimport uint8_t, uint64_t
+from libc.string cimport memcpy, memset
 
 
 cdef extern from "Python.h":
     ctypedef unsigned char Py_UCS1
     object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
     Py_UCS1* PyUnicode_1BYTE_DATA(object o)
-from libc.stdint cimport uint8_t, uint64_t
-from libc.string cimport memcpy, memset
 
 cdef extern from *:
     """
@@ -72,7 +72,6 @@ cdef extern from *:
 
 
 cdef char* _HEX = b"0123456789abcdef"
-DIGEST_SIZE = 5
 
 
 def short(str text):
