@@ -35,7 +35,6 @@ HOT_PATH: Final = (
     "monitor.rounding_fast",
     "monitor.rules_vitals",
     "monitor.scoring",
-    "monitor.short_id",
     "monitor.short_id_fast",
     "monitor.state_cache",
     "monitor.state_codec",
