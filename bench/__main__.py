@@ -113,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cpu-latency-us", type=_cpu_latency_us, default=None, metavar="US",
                     help="every worker holds this PM QoS CPU latency request (VIGIL_CPU_LATENCY_US; needs write "
                          "access to /dev/cpu_dma_latency; default: none, or the environment's)")
+    ap.add_argument("--pin-worker", action="store_true",
+                    help="run each worker on the last CPU and the broker, feeder, clocks and this process on the "
+                         "others (a deployment's worker does not share its core with the broker)")
     ap.add_argument("--tag", default=None, help="name for the JSON file (default full/quick)")
     args = ap.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the broker and workers are cleaned up
@@ -134,6 +137,13 @@ def main(argv: list[str] | None = None) -> int:
     store = args.model_store or str(log_dir / "empty-model-store")
     os.environ["VIGIL_MODEL_STORE"] = str(Path(store).resolve())  # workers inherit it
     os.environ["VIGIL_WORKER_RUNTIME"] = params["runtime"] = args.runtime  # workers inherit it
+    if args.pin_worker:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            ap.error(f"--pin-worker needs two CPUs; this process may use {cpus}")
+        os.sched_setaffinity(0, set(cpus[:-1]))  # the broker, the feeder and the clocks start from here: inherited
+        os.environ[cluster.WORKER_CPUS_ENV] = str(cpus[-1])
+        params["pinned"] = {"workers": [cpus[-1]], "others": cpus[:-1]}
     if args.cpu_latency_us is not None:
         os.environ["VIGIL_CPU_LATENCY_US"] = str(args.cpu_latency_us)  # workers inherit it
     b_compare = list(args.compare)

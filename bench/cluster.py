@@ -115,6 +115,9 @@ class CpuSnapshot:
         return load
 
 
+WORKER_CPUS_ENV = "VIGIL_BENCH_WORKER_CPUS"  # "1" or "2,3": where Worker.start pins each worker (--pin-worker)
+
+
 @dataclass
 class Worker:
     """One real `python -m monitor worker` process bound to a namespace, with its own log."""
@@ -135,6 +138,9 @@ class Worker:
         self.proc = subprocess.Popen([sys.executable, *self.command], cwd=ROOT,
                                      env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
+        cpus = os.environ.get(WORKER_CPUS_ENV, "")
+        if cpus:  # `python -m bench --pin-worker`: a core of its own, as a deployment's worker has
+            os.sched_setaffinity(self.proc.pid, {int(c) for c in cpus.split(",")})
         return self
 
     def wait_ready(self, timeout_s: float = 120.0) -> None:

@@ -14,3 +14,11 @@ def test_a_cpu_latency_request_the_workers_would_refuse_is_refused_at_once(capsy
     assert stopped.value.code == 2
     assert (f"VIGIL_CPU_LATENCY_US must be whole microseconds from 0 to 2000000000, not {text!r}"
             in capsys.readouterr().err)
+
+
+def test_pin_worker_on_a_single_cpu_is_refused_at_once(capsys, monkeypatch):
+    monkeypatch.setattr(bench_main.os, "sched_getaffinity", lambda pid: {0})
+    with pytest.raises(SystemExit) as stopped:
+        bench_main.main(["--pin-worker"])
+    assert stopped.value.code == 2
+    assert "--pin-worker needs two CPUs" in capsys.readouterr().err
