@@ -22,3 +22,11 @@ def test_pin_worker_on_a_single_cpu_is_refused_at_once(capsys, monkeypatch):
         bench_main.main(["--pin-worker"])
     assert stopped.value.code == 2
     assert "--pin-worker needs two CPUs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ["0", "-2", "two"])
+def test_saturation_runs_below_one_are_refused_at_once(capsys, text):
+    with pytest.raises(SystemExit) as stopped:
+        bench_main.main(["--saturation-runs", text])
+    assert stopped.value.code == 2
+    assert f"must be a whole number of at least 1, not {text!r}" in capsys.readouterr().err
