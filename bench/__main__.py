@@ -127,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
                          "access to /dev/cpu_dma_latency; default: none, or the environment's)")
     ap.add_argument("--pin-worker", action="store_true",
                     help="run each worker on the last CPU and the broker, feeder, clocks and this process on the "
-                         "others (a deployment's worker does not share its core with the broker)")
+                         "others (a deployment's worker does not share its core with the broker); not with the raw "
+                         "and scale parts")
     ap.add_argument("--tag", default=None, help="name for the JSON file (default full/quick)")
     args = ap.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the broker and workers are cleaned up
@@ -151,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["VIGIL_MODEL_STORE"] = str(Path(store).resolve())  # workers inherit it
     os.environ["VIGIL_WORKER_RUNTIME"] = params["runtime"] = args.runtime  # workers inherit it
     if args.pin_worker:
+        if parts & {"raw", "scale"}:  # (a) would share the broker's CPUs, and 2 or 4 workers one CPU
+            ap.error("--pin-worker is for one worker a part: add --only with parts other than raw and scale")
         cpus = sorted(os.sched_getaffinity(0))
         if len(cpus) < 2:
             ap.error(f"--pin-worker needs two CPUs; this process may use {cpus}")

@@ -19,9 +19,17 @@ def test_a_cpu_latency_request_the_workers_would_refuse_is_refused_at_once(capsy
 def test_pin_worker_on_a_single_cpu_is_refused_at_once(capsys, monkeypatch):
     monkeypatch.setattr(bench_main.os, "sched_getaffinity", lambda pid: {0})
     with pytest.raises(SystemExit) as stopped:
-        bench_main.main(["--pin-worker"])
+        bench_main.main(["--pin-worker", "--only", "latency"])
     assert stopped.value.code == 2
     assert "--pin-worker needs two CPUs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("parts", [[], ["--only", "raw", "worker"], ["--only", "scale"]])
+def test_pin_worker_with_a_part_it_would_distort_is_refused_at_once(capsys, parts):
+    with pytest.raises(SystemExit) as stopped:
+        bench_main.main(["--pin-worker", *parts])
+    assert stopped.value.code == 2
+    assert "--pin-worker is for one worker a part" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("text", ["0", "-2", "two"])
