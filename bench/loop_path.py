@@ -15,7 +15,6 @@ import gc
 import sys
 import tempfile
 import time
-import zlib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +23,12 @@ from bench import workload
 from models.registry import worker_forecasters
 from monitor import compiled
 from monitor.config import WorkerTiming
+from monitor.poll_replay import partition_of, score_poll
 from monitor.records import Reading, to_json
 from monitor.state_cache import StateCache
-from monitor.worker_core import Origin, PartitionTables, StateWrites, WorkerCore, handle, utc_now
+from monitor.topics import PARTITIONS
+from monitor.worker_core import PartitionTables, StateWrites, WorkerCore, utc_now
 from monitor.worker_loop import FullCollections
-
-PARTITIONS = 12  # as the bench's readings topic
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ def run_once(feed: list[Reading], batch: int, model_store: Path, evict_kib: int 
     cache = StateCache()
     writes = StateWrites(timing.state_write_s, int(timing.state_write_records), int(timing.state_write_patients))
     tables = {p: PartitionTables(cache, writes) for p in range(PARTITIONS)}
-    records = [(zlib.crc32(r.patient_key.encode()) % PARTITIONS, to_json(r)) for r in feed]
+    records = [(partition_of(r.patient_key), to_json(r)) for r in feed]
     outputs: Counter[str] = Counter()
     source, sink = bytes(evict_kib * 1024), bytearray(evict_kib * 1024)
     took = 0.0
@@ -64,15 +63,7 @@ def run_once(feed: list[Reading], batch: int, model_store: Path, evict_kib: int 
         if idle_ms:
             time.sleep(idle_ms / 1000)  # the core idles, as a paced worker's does between two fetches
         began = time.process_time()
-        by_partition: dict[int, list[tuple[bytes, Origin]]] = {}
-        for offset in range(start, min(start + batch, len(records))):
-            partition, raw = records[offset]
-            by_partition.setdefault(partition, []).append((raw, Origin("readings", partition, offset)))
-        for partition, chunk in by_partition.items():
-            outputs.update(out.topic for out in handle(core, tables[partition], "readings", chunk))
-        now = time.time()
-        for partition_tables in tables.values():
-            outputs.update(out.topic for out in partition_tables.flush(now, False, None))
+        outputs.update(score_poll(records, start, min(start + batch, len(records)), tables, core))
         took += time.process_time() - began
     return Pass(1e6 * took / max(len(feed), 1), len(feed), outputs)
 

@@ -15,9 +15,7 @@ import random
 import sys
 import tempfile
 import time
-import zlib
 from collections import Counter
-from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Final
@@ -25,12 +23,13 @@ from typing import Final
 from models.registry import worker_forecasters
 from monitor import compiled
 from monitor.config import WorkerTiming
+from monitor.poll_replay import partition_of, score
 from monitor.records import Reading, ReadingKind, Source, reading_id_for, to_json
 from monitor.state_cache import StateCache
 from monitor.synthetic_cohort import CohortSpec, generate
-from monitor.worker_core import STATE, Origin, PartitionTables, StateWrites, WorkerCore, handle, utc_now
+from monitor.topics import PARTITIONS
+from monitor.worker_core import STATE, PartitionTables, StateWrites, WorkerCore, utc_now
 
-PARTITIONS: Final = 12
 SECRET: Final = b"pgo-training-only"  # pseudonymous keys of synthetic patients: no real identity behind them
 VITALS_EVERY: Final = 3  # a vitals reading every third CGM point: heart rate, SpO2 and blood pressure in turn
 POLLS: Final = (300, 5000)  # readings a poll: a paced worker's, then a drained one's
@@ -48,11 +47,6 @@ def _vitals(cgm: Reading, index: int, rng: random.Random) -> Reading:
                    patient_key=cgm.patient_key, device_id=device, kind=kind, value=round(value, 1), unit=unit,
                    measured_at=cgm.measured_at, received_at=cgm.received_at + timedelta(seconds=2),
                    source=Source.BLE, sequence=index, components=components)
-
-
-def partition_of(patient_key: str) -> int:
-    """Any stable spread by patient, as Kafka's keyed records have: each patient's readings in one partition."""
-    return zlib.crc32(patient_key.encode()) % PARTITIONS
 
 
 def feed(patients: int, days: int, seed: int = 5) -> list[tuple[int, bytes]]:
@@ -78,23 +72,6 @@ def feed(patients: int, days: int, seed: int = 5) -> list[tuple[int, bytes]]:
         if rng.random() < 0.002:
             out.append((record[0], b'{"kind": "cgm", "value": "not a number"}'))
     return out
-
-
-def score(records: Sequence[tuple[int, bytes]], poll: int, tables: dict[int, PartitionTables], core: WorkerCore,
-          first_offset: int = 0) -> Counter[str]:
-    """Scores the records as the rdkafka loop does: per poll, per partition, then every partition flushed."""
-    outputs: Counter[str] = Counter()
-    for start in range(0, len(records), poll):
-        by_partition: dict[int, list[tuple[bytes, Origin]]] = {}
-        for offset in range(start, min(start + poll, len(records))):
-            partition, raw = records[offset]
-            by_partition.setdefault(partition, []).append((raw, Origin("readings", partition, first_offset + offset)))
-        for partition, chunk in by_partition.items():
-            outputs.update(out.topic for out in handle(core, tables[partition], "readings", chunk))
-        now = time.time()
-        for partition_tables in tables.values():
-            outputs.update(out.topic for out in partition_tables.flush(now, False, None))
-    return outputs
 
 
 def restored(tables: dict[int, PartitionTables], writes: StateWrites) -> dict[int, PartitionTables]:
