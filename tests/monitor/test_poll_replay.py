@@ -6,25 +6,14 @@ from collections import Counter
 
 import pytest
 
-from monitor import engine, poll_replay, topics
+from monitor import poll_replay, topics
 from monitor.records import to_json
 from monitor.state_cache import StateCache
-from monitor.testing import FakeClock, cgm_series
-from monitor.worker_core import STATE, PartitionTables, StateWrites, WorkerCore
+from monitor.testing import cgm_series
+from monitor.worker_core import STATE, PartitionTables, StateWrites
 
 DIP = [120, 110, 95, 80, 66, 58, 52, 50, 49, 60, 75, 90, 110, 120, 125, 130]
 BAD = b'{"kind": "cgm", "value": "not a number"}'
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def make_core(clock):
-    forecaster = engine.default_forecaster()
-    return lambda: WorkerCore(clock=clock, forecaster_for=lambda _key: forecaster)
 
 
 @pytest.fixture

@@ -11,25 +11,11 @@ from monitor import engine, topics, worker_core
 from monitor.records import Alert, DeadLetter, from_json, to_json
 from monitor.state_cache import StateCache
 from monitor.targets import PatientConfig, Targets
-from monitor.testing import FakeClock, MonitorHarness, ack, cgm_series
+from monitor.testing import MonitorHarness, ack, cgm_series
 from monitor.worker_core import Origin, Out, PartitionTables, WorkerCore, handle
 
 ORIGIN = Origin("t.vigil.readings.v1", 3, 41)
 DIP = [120, 110, 95, 80, 66, 58, 52, 50, 49, 60, 75, 90, 110, 120, 125, 130]
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def make_core(clock):
-    forecaster = engine.default_forecaster()
-
-    def factory(consent=None) -> WorkerCore:
-        return WorkerCore(clock=clock, forecaster_for=lambda _key: forecaster, consent=consent)
-    return factory
 
 
 @pytest.fixture
