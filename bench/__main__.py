@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench: {len(feed)} readings from {params['patients']} patients; worker logs in {log_dir}", flush=True)
     print(f"bench: interpreter {report.describe_interpreter(result['machine']['interpreter'])}", flush=True)
     print(f"bench: scoring hot path {hot_path.describe()}", flush=True)
-    if not hot_path.compiled and os.environ.get(compiled.PURE_ENV, "") in ("", "0"):  # not chosen: a stale build
+    if not hot_path.compiled and not compiled.pure_requested():  # not chosen: e.g. a stale build
         print("bench: warning: the workers score in plain Python, about half the compiled speed; run "
               "`make compiled` first to measure what a deployment runs", file=sys.stderr, flush=True)
     started = time.monotonic()

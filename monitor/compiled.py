@@ -97,11 +97,15 @@ class Status:
         return f"compiled ({self.builder})" if self.compiled else f"pure Python ({self.reason})"
 
 
+def pure_requested(env: Mapping[str, str] | None = None) -> bool:
+    """Whether VIGIL_PURE_PYTHON asks for plain Python (any value but empty or 0), as against a missing build."""
+    return (os.environ if env is None else env).get(PURE_ENV, "") not in ("", "0")
+
+
 def check(directory: Path, source_root: Path = SOURCE_ROOT, env: Mapping[str, str] | None = None,
           modules: tuple[str, ...] = HOT_PATH) -> Status:
     """All or nothing: every hot-path module must have a copy built from its current source for this Python."""
-    env = os.environ if env is None else env
-    if env.get(PURE_ENV, "") not in ("", "0"):
+    if pure_requested(env):
         return Status(False, f"{PURE_ENV} is set")
     try:
         manifest = json.loads((directory / MANIFEST).read_text())

@@ -221,3 +221,10 @@ def test_the_profile_can_be_turned_off(monkeypatch, tmp_path, argv, env, profile
     monkeypatch.setattr(build_compiled, "build", build)
     build_compiled.main(["--out", str(tmp_path / "b"), "--force", *argv])
     assert asked == [profile]
+
+
+@pytest.mark.parametrize(("value", "requested"), [(None, False), ("", False), ("0", False), ("1", True),
+                                                  ("yes", True)])
+def test_plain_python_is_requested_by_any_value_but_empty_or_0(value, requested):
+    env = {} if value is None else {compiled.PURE_ENV: value}
+    assert compiled.pure_requested(env) is requested

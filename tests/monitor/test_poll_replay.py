@@ -10,7 +10,7 @@ from monitor import poll_replay, topics
 from monitor.records import to_json
 from monitor.state_cache import StateCache
 from monitor.testing import cgm_series
-from monitor.worker_core import STATE, PartitionTables, StateWrites
+from monitor.worker_core import EVERY_CHANGE, STATE, PartitionTables, StateWrites
 
 DIP = [120, 110, 95, 80, 66, 58, 52, 50, 49, 60, 75, 90, 110, 120, 125, 130]
 BAD = b'{"kind": "cgm", "value": "not a number"}'
@@ -26,14 +26,14 @@ def make_records():
     return factory
 
 
-def fresh_tables(writes: StateWrites | None = None) -> dict[int, PartitionTables]:
-    return {p: (PartitionTables(StateCache()) if writes is None else PartitionTables(StateCache(), writes))
-            for p in range(topics.PARTITIONS)}
+def fresh_tables(writes: StateWrites = EVERY_CHANGE) -> dict[int, PartitionTables]:
+    return {p: PartitionTables(StateCache(), writes) for p in range(topics.PARTITIONS)}
 
 
-def test_each_patient_keeps_one_partition():
-    assert {poll_replay.partition_of("p1") for _ in range(3)} == {poll_replay.partition_of("p1")}
-    assert all(0 <= poll_replay.partition_of(f"p{i}") < topics.PARTITIONS for i in range(100))
+def test_patients_spread_over_the_topics_partitions():
+    partitions = [poll_replay.partition_of(f"p{i}") for i in range(100)]
+    assert all(0 <= p < topics.PARTITIONS for p in partitions)
+    assert len(set(partitions)) >= topics.PARTITIONS - 2  # a spread, not one hot partition
 
 
 @pytest.mark.parametrize("poll", [1, 5, 1000])
