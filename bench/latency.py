@@ -8,7 +8,7 @@ import multiprocessing
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
@@ -23,6 +23,15 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[rank]
 
 
+class Seen(NamedTuple):
+    """One alert record as a clock saw it: when it became visible, and when the worker produced it (both on the
+    perf_counter clock; the second from the record's millisecond timestamp, None if it had none)."""
+
+    arrived: float
+    produced: float | None
+    alert: Alert
+
+
 class AlertClock(threading.Thread):
     """Reads the alerts topic from the start and stamps when each alert record became visible; records are parsed
     after the run (librdkafka fetches, and nothing but a stamp is done per batch: the probe shares the box)."""
@@ -35,7 +44,8 @@ class AlertClock(threading.Thread):
                                   "fetch.wait.max.ms": 5, "fetch.min.bytes": 1})
         partitions = self.consumer.list_topics(topic, timeout=30).topics[topic].partitions
         self.consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(partitions)])
-        self.raw: list[tuple[float, bytes]] = []
+        self.raw: list[tuple[float, int, bytes]] = []  # arrival (perf_counter), the record's timestamp (ms), value
+        self.wall_minus_perf = time.time() - time.perf_counter()
         self.stopping = threading.Event()
 
     def run(self) -> None:
@@ -51,12 +61,14 @@ class AlertClock(threading.Thread):
             for m in messages:
                 value = m.value()
                 if m.error() is None and value is not None:
-                    self.raw.append((now, value))
+                    self.raw.append((now, m.timestamp()[1], value))
         self.consumer.close()
 
-    def alerts(self) -> list[tuple[float, Alert]]:
-        """The stamped records, parsed (after the run: parsing is no part of the measurement)."""
-        return [(at, from_json(value, Alert)) for at, value in self.raw]
+    def alerts(self) -> list[Seen]:
+        """The stamped records, parsed (after the run: parsing is no part of the measurement). A record's
+        timestamp is its CreateTime, set when the worker produced it (librdkafka stamps produce() calls)."""
+        return [Seen(at, millis / 1000 - self.wall_minus_perf if millis > 0 else None, from_json(value, Alert))
+                for at, millis, value in self.raw]
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,16 @@ class Latency:
     # p99 of the alerts whose newest reading was sent in each successive WINDOW_S of the feed: is the tail the
     # start (a queue left by the warm-up still draining) or the steady state?
     p99_by_window_ms: tuple[float, ...] = ()
+    # the delay in two legs, split where the worker produced the alert (the record's timestamp, ms resolution):
+    # to_send = feeder linger, broker, the worker's fetch wait, scoring and its wait for the next transaction;
+    # after_send = the transaction's commit and the clock's fetch. p50 and p99 of each leg, and each leg's mean
+    # over the slowest 1 % of the whole delay (which leg the tail is)
+    to_send_p50_ms: float = 0.0
+    to_send_p99_ms: float = 0.0
+    after_send_p50_ms: float = 0.0
+    after_send_p99_ms: float = 0.0
+    tail_to_send_ms: float = 0.0
+    tail_after_send_ms: float = 0.0
 
 
 WINDOW_S = 5.0
@@ -150,23 +172,35 @@ def paced_send_elsewhere(bootstrap: str, topic: str, readings: list[Reading], ra
     return sent, load
 
 
-def summarize(isolation: str, seen: list[tuple[float, Alert]], sent: dict[str, float],
+def summarize(isolation: str, seen: list[Seen], sent: dict[str, float],
               measured: set[str] | None = None) -> Latency:
     """Latency of the alerts caused by `measured` readings (all sent ones when None)."""
     delays: list[float] = []
+    legs: list[tuple[float, float, float]] = []  # (delay, to_send, after_send) of the alerts with a timestamp
     windows: dict[int, list[float]] = {}
     first = min((at for rid, at in sent.items() if measured is None or rid in measured), default=0.0)
-    for arrived, alert in seen:
+    for arrived, produced, alert in seen:
         stamps = [sent[rid] for rid in alert.reading_ids if rid in sent]
         if stamps and (measured is None or any(rid in measured for rid in alert.reading_ids)):
             delay = (arrived - max(stamps)) * 1000
             delays.append(delay)
             windows.setdefault(int((max(stamps) - first) // WINDOW_S), []).append(delay)
+            if produced is not None:
+                legs.append((delay, (produced - max(stamps)) * 1000, (arrived - produced) * 1000))
     if not delays:
         return Latency(isolation, 0, 0.0, 0.0, 0.0, 0.0)
     by_window = tuple(percentile(windows[w], 99) if windows.get(w) else 0.0 for w in range(max(windows) + 1))
+    split = {}
+    if legs:
+        tail = sorted(legs)[-max(1, len(legs) // 100):]
+        split = {"to_send_p50_ms": percentile([t for _, t, _ in legs], 50),
+                 "to_send_p99_ms": percentile([t for _, t, _ in legs], 99),
+                 "after_send_p50_ms": percentile([a for _, _, a in legs], 50),
+                 "after_send_p99_ms": percentile([a for _, _, a in legs], 99),
+                 "tail_to_send_ms": sum(t for _, t, _ in tail) / len(tail),
+                 "tail_after_send_ms": sum(a for _, _, a in tail) / len(tail)}
     return Latency(isolation, len(delays), percentile(delays, 50), percentile(delays, 95), percentile(delays, 99),
-                   max(delays), by_window)
+                   max(delays), by_window, **split)
 
 
 def measure(bootstrap: str, readings_topic: str, alerts_topic: str, readings: list[Reading], rate: float,

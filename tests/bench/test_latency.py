@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from bench.latency import WINDOW_S, _RequestCount, percentile, summarize
+from bench.latency import WINDOW_S, Seen, _RequestCount, percentile, summarize
 
 
 @dataclass(frozen=True)
@@ -21,13 +21,26 @@ def test_percentile_is_nearest_rank(q, want):
 
 def test_delay_is_from_the_newest_measured_reading_and_the_tail_is_split_by_send_window():
     sent = {"w": 0.0, "a": 1.0, "b": 1.5, "c": 1.0 + WINDOW_S + 0.1, "d": 1.0 + 2 * WINDOW_S + 0.2}
-    seen = [(0.5, Alerted(("w",))),  # warm-up: not measured
-            (1.55, Alerted(("a", "b"))),  # 50 ms after b, the newer of its readings
-            (1.0 + WINDOW_S + 0.4, Alerted(("c",))),  # 300 ms
-            (1.0 + 2 * WINDOW_S + 0.21, Alerted(("d",)))]  # 10 ms
+    seen = [Seen(0.5, None, Alerted(("w",))),  # warm-up: not measured
+            Seen(1.55, None, Alerted(("a", "b"))),  # 50 ms after b, the newer of its readings
+            Seen(1.0 + WINDOW_S + 0.4, None, Alerted(("c",))),  # 300 ms
+            Seen(1.0 + 2 * WINDOW_S + 0.21, None, Alerted(("d",)))]  # 10 ms
     got = summarize("read_committed", seen, sent, measured={"a", "b", "c", "d"})  # type: ignore[arg-type]
     assert (got.samples, round(got.max_ms), round(got.p50_ms)) == (3, 300, 50)
     assert [round(x) for x in got.p99_by_window_ms] == [50, 300, 10]
+
+
+def test_delay_splits_where_the_worker_produced_the_alert_and_the_tail_names_its_leg():
+    sent = {f"r{i}": float(i) for i in range(200)}
+    # 197 alerts 20 ms to the worker's send and 30 after it; the three slowest wait 200 ms for their transaction
+    seen = [Seen(i + (0.22 if i >= 197 else 0.02) + 0.03, i + (0.22 if i >= 197 else 0.02), Alerted((f"r{i}",)))
+            for i in range(200)]
+    seen.append(Seen(300.5, None, Alerted(("r199",))))  # a record without a timestamp counts in the delay only
+    got = summarize("read_committed", seen, sent)
+    assert got.samples == 201
+    assert (round(got.to_send_p50_ms), round(got.to_send_p99_ms)) == (20, 220)
+    assert (round(got.after_send_p50_ms), round(got.after_send_p99_ms)) == (30, 30)
+    assert (round(got.tail_to_send_ms), round(got.tail_after_send_ms)) == (220, 30)
 
 
 def test_no_alert_gives_zeros_not_an_error():
