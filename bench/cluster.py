@@ -84,6 +84,22 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu_s(pid: int) -> dict[str, float]:
+    """User + system CPU seconds so far per thread name of a process: "main" for its first thread, else the
+    kernel's name (librdkafka names its threads rdk:main, rdk:broker<id>, ...; Python's own threads keep the
+    process name). Threads that ended are gone from the sum, so compare threads that live through a phase."""
+    hz = os.sysconf("SC_CLK_TCK")
+    by_name: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            comm, fields = (task / "stat").read_text().rsplit(")", 1)
+        except OSError:  # the thread ended meanwhile
+            continue
+        name = "main" if task.name == str(pid) else comm.split("(", 1)[1]
+        by_name[name] = by_name.get(name, 0.0) + (int(fields.split()[11]) + int(fields.split()[12])) / hz
+    return by_name
+
+
 def machine_busy_s() -> tuple[float, float]:
     """(busy, total) CPU seconds of the whole machine so far, over all cores (Linux /proc/stat)."""
     ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -164,6 +180,10 @@ class Worker:
     def cpu_s(self) -> float:
         assert self.proc is not None
         return cpu_s(self.proc.pid)
+
+    def thread_cpu_s(self) -> dict[str, float]:
+        assert self.proc is not None
+        return thread_cpu_s(self.proc.pid)
 
     def stop(self, timeout_s: float = 30.0) -> None:
         if self.proc is None or self.proc.poll() is not None:

@@ -3,6 +3,8 @@
 Why: (d)'s "half load" is half of a drained backlog's rate, and a paced reading costs the worker about twice as
 much CPU (each pays its own state write, and scoring resumes cold after every wait). This measures that ratio on
 one worker, phase after phase, so it can be compared across changes without the noise of separate runs.
+Each phase also prints the worker's CPU a reading per thread (the loop's "main", librdkafka's rdk:* threads, the
+commit thread under the process's own name), to tell which thread a paced reading's extra CPU is spent in.
 Usage: python -m bench.paced_cost [--patients 500] [--backlog 50000] [--rates 2750 5500] [--seconds 10]
        [--runtime rdkafka] [--rounds 2]
 """
@@ -32,6 +34,12 @@ def caught_up(progress: cluster.Progress, sent: int, worker: cluster.Worker) -> 
         raise SystemExit(f"paced_cost: the worker committed fewer than {sent:,} readings in {TIMEOUT_S:.0f} s:\n"
                          f"{worker.tail()}")
     return drain
+
+
+def per_thread(before: dict[str, float], after: dict[str, float], readings: int) -> str:
+    """CPU microseconds a reading per thread name between two cluster.thread_cpu_s() snapshots, busiest first."""
+    used = {name: (after[name] - before.get(name, 0.0)) / readings * 1e6 for name in after}
+    return ", ".join(f"{name} {us:.1f}" for name, us in sorted(used.items(), key=lambda kv: -kv[1]) if us >= 0.05)
 
 
 def main() -> None:
@@ -72,15 +80,17 @@ def main() -> None:
             progress = cluster.Progress(kafka.bootstrap, cluster.group_of(ns), topic)
             try:
                 for round_no in range(1, args.rounds + 1):
-                    cpu = worker.cpu_s()
+                    cpu, threads = worker.cpu_s(), worker.thread_cpu_s()
                     for start in range(0, args.backlog, 10_000):
                         send(min(10_000, args.backlog - start))
                     producer.flush(60)
                     drain = caught_up(progress, sent, worker)
                     drained = (worker.cpu_s() - cpu) / args.backlog
                     row = [f"round {round_no}: drained {1000 * drained:.3f} ms/reading ({drain.rate:,.0f}/s)"]
+                    detail = [f"  drained, us a reading per thread: "
+                              f"{per_thread(threads, worker.thread_cpu_s(), args.backlog)}"]
                     for rate in args.rates:
-                        cpu, began, count = worker.cpu_s(), time.perf_counter(), 0
+                        cpu, threads, began, count = worker.cpu_s(), worker.thread_cpu_s(), time.perf_counter(), 0
                         while (elapsed := time.perf_counter() - began) < args.seconds:
                             due = int(elapsed * rate) - count
                             send(due)
@@ -90,7 +100,9 @@ def main() -> None:
                         caught_up(progress, sent, worker)
                         paced = (worker.cpu_s() - cpu) / count
                         row.append(f"paced {rate:,.0f}/s {1000 * paced:.3f} ms/reading (x{paced / drained:.2f})")
-                    print("  ".join(row), flush=True)
+                        detail.append(f"  paced {rate:,.0f}/s, us a reading per thread: "
+                                      f"{per_thread(threads, worker.thread_cpu_s(), count)}")
+                    print("  ".join(row), *detail, sep="\n", flush=True)
             finally:
                 progress.close()
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
-from bench import cluster
+from bench import cluster, paced_cost
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs to pin to one of them")
@@ -36,3 +37,35 @@ def test_a_worker_started_without_worker_cpus_keeps_the_callers(monkeypatch, tmp
         assert worker.proc is not None
         worker.proc.kill()
         worker.proc.wait()
+
+
+def test_thread_cpu_names_the_first_thread_main_and_others_by_their_kernel_name(tmp_path):
+    burn = ("import ctypes, threading, time\n"
+            "def spin():\n"
+            "    ctypes.CDLL(None).prctl(15, b'burner', 0, 0, 0)  # PR_SET_NAME, as librdkafka names its threads\n"
+            "    end = time.process_time() + 0.3\n"
+            "    while time.process_time() < end: pass\n"
+            "    time.sleep(30)\n"
+            "threading.Thread(target=spin, daemon=True).start()\n"
+            "time.sleep(30)\n")
+    worker = cluster.Worker("127.0.0.1:9", "ns", tmp_path / "w.log", command=("-c", burn)).start()
+    try:
+        assert worker.proc is not None
+        used: dict[str, float] = {}
+        for _ in range(100):
+            used = worker.thread_cpu_s()
+            if used.get("burner", 0.0) >= 0.2:
+                break
+            time.sleep(0.05)
+        assert set(used) == {"main", "burner"}
+        assert used["burner"] >= 0.2 > used["main"]  # the spinning thread, not the sleeping first one
+    finally:
+        assert worker.proc is not None
+        worker.proc.kill()
+        worker.proc.wait()
+
+
+def test_per_thread_lists_microseconds_a_reading_busiest_first_and_leaves_out_idle_threads():
+    before = {"main": 1.0, "rdk:main": 0.5, "idle": 0.2}
+    after = {"main": 1.3, "rdk:main": 0.52, "idle": 0.2, "new": 0.01}
+    assert paced_cost.per_thread(before, after, 10_000) == "main 30.0, rdk:main 2.0, new 1.0"
