@@ -23,10 +23,10 @@ from bench import workload
 from models.registry import worker_forecasters
 from monitor import compiled
 from monitor.config import WorkerTiming
-from monitor.poll_replay import partition_of, score_poll
+from monitor.poll_replay import score_poll
 from monitor.records import Reading, to_json
 from monitor.state_cache import StateCache
-from monitor.topics import PARTITIONS
+from monitor.topics import PARTITIONS, partition_of_key
 from monitor.worker_core import PartitionTables, StateWrites, WorkerCore, utc_now
 from monitor.worker_loop import FullCollections
 
@@ -53,7 +53,7 @@ def run_once(feed: list[Reading], batch: int, model_store: Path, evict_kib: int 
     cache = StateCache()
     writes = StateWrites(timing.state_write_s, int(timing.state_write_records), int(timing.state_write_patients))
     tables = {p: PartitionTables(cache, writes) for p in range(PARTITIONS)}
-    records = [(partition_of(r.patient_key), to_json(r)) for r in feed]
+    records = [(partition_of_key(r.patient_key), to_json(r)) for r in feed]
     outputs: Counter[str] = Counter()
     source, sink = bytes(evict_kib * 1024), bytearray(evict_kib * 1024)
     took = 0.0

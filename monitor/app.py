@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 import faust
-from aiokafka.partitioner import murmur2
 
 from monitor import topics
 from monitor.changelog_reader import read_committed
@@ -68,7 +67,7 @@ class Wiring:
 
 def partition_of_key(key: str) -> int:
     """The partition Kafka's default partitioner (murmur2, as every vigil producer) gives a patient key."""
-    return int(murmur2(key.encode()) & 0x7FFFFFFF) % PARTITIONS
+    return topics.partition_of_key(key, PARTITIONS)
 
 
 def _restored(app: faust.App, table: Any) -> RestoredTable:

@@ -23,11 +23,11 @@ from typing import Final
 from models.registry import worker_forecasters
 from monitor import compiled
 from monitor.config import WorkerTiming
-from monitor.poll_replay import partition_of, score
+from monitor.poll_replay import score
 from monitor.records import Reading, ReadingKind, Source, reading_id_for, to_json
 from monitor.state_cache import StateCache
 from monitor.synthetic_cohort import CohortSpec, generate
-from monitor.topics import PARTITIONS
+from monitor.topics import PARTITIONS, partition_of_key
 from monitor.worker_core import STATE, PartitionTables, StateWrites, WorkerCore, utc_now
 
 SECRET: Final = b"pgo-training-only"  # pseudonymous keys of synthetic patients: no real identity behind them
@@ -60,7 +60,7 @@ def feed(patients: int, days: int, seed: int = 5) -> list[tuple[int, bytes]]:
         if r.kind is ReadingKind.CGM and i % VITALS_EVERY == 0:
             with_vitals.append(_vitals(r, i // VITALS_EVERY, rng))
     with_vitals.sort(key=lambda r: r.measured_at)
-    records = [(partition_of(r.patient_key), to_json(r)) for r in with_vitals]
+    records = [(partition_of_key(r.patient_key), to_json(r)) for r in with_vitals]
     for i in range(1, len(records)):
         if rng.random() < 0.03:
             records[i - 1], records[i] = records[i], records[i - 1]

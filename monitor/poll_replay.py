@@ -5,20 +5,13 @@ same steps the worker takes, from one definition."""
 from __future__ import annotations
 
 import time
-import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from monitor.topics import PARTITIONS
 from monitor.worker_core import Origin, PartitionTables, WorkerCore, handle
 
 READINGS: Final = "readings"  # the kind worker_core.handle scores, and the topic its dead letters name
-
-
-def partition_of(patient_key: str) -> int:
-    """Any stable spread by patient, as Kafka's keyed records have: each patient's readings in one partition."""
-    return zlib.crc32(patient_key.encode()) % PARTITIONS
 
 
 def score_poll(records: Sequence[tuple[int, bytes]], start: int, stop: int, tables: dict[int, PartitionTables],

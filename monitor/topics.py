@@ -53,6 +53,35 @@ CONTRACT: Final[tuple[TopicSpec, ...]] = (
 )
 
 
+_M32: Final = 0xFFFFFFFF
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 (org.apache.kafka.common.utils.Utils.murmur2), as a signed 32-bit int like Java's: the
+    hash every vigil producer's default partitioner places a key with, here without a Kafka library."""
+    m, length = 0x5BD1E995, len(data)
+    h = (0x9747B28C ^ length) & _M32
+    for i in range(0, length - length % 4, 4):
+        k = (int.from_bytes(data[i:i + 4], "little") * m) & _M32
+        k = ((k ^ (k >> 24)) * m) & _M32
+        h = ((h * m) & _M32) ^ k
+    tail = length % 4
+    if tail:
+        rest = length - tail
+        h ^= int.from_bytes(data[rest:], "little")  # Java xors the 1-3 trailing bytes in, then multiplies
+        h = (h * m) & _M32
+    h ^= h >> 13
+    h = (h * m) & _M32
+    h ^= h >> 15
+    return h - (1 << 32) if h & 0x80000000 else h
+
+
+def partition_of_key(key: str, partitions: int = PARTITIONS) -> int:
+    """The partition Kafka's default partitioner gives a key (murmur2, positive, modulo the partitions): where
+    every vigil producer puts a patient's records."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
 def namespaced(name: str, namespace: str | None) -> str:
     """Prefixes a topic with a study namespace, so replays never mix with live data."""
     return f"{namespace}.{name}" if namespace else name

@@ -5,14 +5,14 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 
-from monitor import compiled, pgo_training
+from monitor import compiled, pgo_training, topics
 from monitor.records import Reading, ReadingKind, from_json
 
 
 def test_the_feed_keeps_each_patient_in_one_partition_and_carries_the_disorder_of_a_topic():
     records = pgo_training.feed(patients=4, days=1)
     readings = [(p, from_json(raw, Reading)) for p, raw in records if b"not a number" not in raw]
-    assert all(p == pgo_training.partition_of(r.patient_key) for p, r in readings)
+    assert all(p == topics.partition_of_key(r.patient_key) for p, r in readings)
     assert {r.kind for _, r in readings} >= {ReadingKind.CGM, ReadingKind.HEART_RATE, ReadingKind.SPO2,
                                              ReadingKind.BLOOD_PRESSURE}
     sent = Counter(r.reading_id for _, r in readings)

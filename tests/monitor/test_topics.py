@@ -46,3 +46,25 @@ def test_changelog_keys_are_faust_json_strings(raw, key):
 def test_a_changelog_key_that_is_no_json_string_is_refused(raw):
     with pytest.raises(ValueError):
         topics.key_of_changelog(raw)
+
+
+# Kafka's own test vectors (clients/src/test/java/org/apache/kafka/common/utils/UtilsTest.java, testMurmur2)
+@pytest.mark.parametrize(("key", "want"), [
+    (b"21", -973932308),
+    (b"foobar", -790332482),
+    (b"a-little-bit-long-string", -985981536),
+    (b"a-little-bit-longer-string", -1486304829),
+    (b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971),
+    (b"abc", 479470107),
+])
+def test_murmur2_is_kafkas(key, want):
+    assert topics.murmur2(key) == want
+
+
+def test_a_patient_key_lands_where_kafka_pythons_partitioner_puts_it():
+    from kafka.partitioner.default import murmur2 as kafka_python_murmur2
+
+    keys = [f"pk_{i:04x}" for i in range(300)] + ["", "a", "ab", "abc"]
+    assert [topics.partition_of_key(k) for k in keys] == [
+        (kafka_python_murmur2(k.encode()) & 0x7FFFFFFF) % topics.PARTITIONS for k in keys]
+    assert len({topics.partition_of_key(k) for k in keys}) == topics.PARTITIONS  # a spread, not one hot partition
