@@ -39,10 +39,10 @@ class Wiring:
     partitions: dict[str, int] = field(default_factory=dict)  # patient_key -> partition, computed once
 
     def partition_of(self, key: str) -> int:
-        """partition_of_key(key), computed once a key."""
+        """topics.partition_of_key(key), computed once a key."""
         cached = self.partitions.get(key)
         if cached is None:
-            cached = self.partitions[key] = partition_of_key(key)
+            cached = self.partitions[key] = topics.partition_of_key(key)
         return cached
 
     async def restored(self, event: Any) -> None:
@@ -63,11 +63,6 @@ class Wiring:
         value, name = now.isoformat().encode(), self.ticks.get_topic_name()
         for partition in range(PARTITIONS):
             await self.app.producer.send(name, f"tick-{partition}".encode(), value, partition, None, None)
-
-
-def partition_of_key(key: str) -> int:
-    """The partition Kafka's default partitioner (murmur2, as every vigil producer) gives a patient key."""
-    return topics.partition_of_key(key, PARTITIONS)
 
 
 def _restored(app: faust.App, table: Any) -> RestoredTable:
@@ -178,7 +173,7 @@ def create_app(settings: Settings, **overrides: Any) -> Wiring:
     restore = PartitionRestore(
         tables=[_restored(app, state), _restored(app, config)],
         inputs=frozenset(t.get_topic_name() for t in (readings, acks, patient_config, ticks)),
-        partition_of=partition_of_key,
+        partition_of=topics.partition_of_key,
         read=lambda tps: read_committed(settings.bootstrap, tps, security))
 
     async def on_assigned(_app: Any, /, *args: Any, signal: Any, **_: Any) -> None:

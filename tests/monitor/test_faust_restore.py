@@ -11,9 +11,10 @@ import pytest
 from aiokafka import TopicPartition
 
 from monitor import faust_restore
-from monitor.app import create_app, partition_of_key
+from monitor.app import create_app
 from monitor.config import Settings
 from monitor.faust_restore import PartitionRestore, RestoredTable, RestoreError
+from monitor.topics import partition_of_key
 
 READINGS = "unit.vigil.readings.v1"
 
