@@ -95,8 +95,8 @@ def thread_cpu_s(pid: int) -> dict[str, float]:
             comm, fields = (task / "stat").read_text().rsplit(")", 1)
         except OSError:  # the thread ended meanwhile
             continue
-        name = "main" if task.name == str(pid) else comm.split("(", 1)[1]
-        by_name[name] = by_name.get(name, 0.0) + (int(fields.split()[11]) + int(fields.split()[12])) / hz
+        name, ticks = "main" if task.name == str(pid) else comm.split("(", 1)[1], fields.split()
+        by_name[name] = by_name.get(name, 0.0) + (int(ticks[11]) + int(ticks[12])) / hz
     return by_name
 
 
