@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from monitor.kafka_local import KAFKA_VERSION, broker_properties
+from monitor.kafka_local import BROKER_GC_FLAGS, KAFKA_VERSION, broker_properties
 
 ROOT = Path(__file__).resolve().parents[1]
 # Settings that name hosts, ports or paths differ between a container and 127.0.0.1 by design.
@@ -29,11 +29,18 @@ def test_kafka_image_is_the_pinned_version():
 def test_broker_settings_match_the_local_broker():
     env = compose()["services"]["kafka"]["environment"]
     from_compose = {k.removeprefix("KAFKA_").lower().replace("_", "."): v for k, v in env.items()
-                    if k.startswith("KAFKA_") and k != "KAFKA_HEAP_OPTS"}
+                    if k.startswith("KAFKA_") and not k.endswith("_OPTS")}  # JVM options, not properties
     local = local_properties()
     assert {k: v for k, v in from_compose.items() if k not in ADDRESSING} == \
         {k: v for k, v in local.items() if k not in ADDRESSING}
     assert set(from_compose) == set(local)
+
+
+def test_broker_runs_on_the_local_brokers_collector():
+    jvm = compose()["services"]["kafka"]["environment"]["KAFKA_JVM_PERFORMANCE_OPTS"].split()
+    collector = [flag for flag in BROKER_GC_FLAGS if flag.startswith("-XX:+Use")]
+    assert collector == ["-XX:+UseZGC"]
+    assert [flag for flag in jvm if flag.startswith("-XX:+Use") and flag.endswith("GC")] == collector
 
 
 def test_topics_come_from_the_same_contract_command():

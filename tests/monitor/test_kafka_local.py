@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.kafka_local import LocalKafka, LocalKafkaError, broker_properties
+from monitor.kafka_local import BROKER_GC_FLAGS, LocalKafka, LocalKafkaError, broker_jvm_flags, broker_properties
 
 
 def test_single_node_kraft_properties(tmp_path):
@@ -19,6 +19,20 @@ def test_single_node_kraft_properties(tmp_path):
     assert props["controller.quorum.voters"] == "1@127.0.0.1:9093"
     assert props["log.dirs"] == str(tmp_path)
     assert props["auto.create.topics.enable"] == "false"
+
+
+def test_broker_runs_on_zgc_then_the_operators_flags():
+    assert broker_jvm_flags({}) == ("-XX:+UseZGC",)
+    flags = broker_jvm_flags({"VIGIL_BROKER_JVM_OPTS": "-XX:-UseZGC -XX:+UseG1GC '-Xlog:gc:file=/tmp/a b.log'"})
+    assert flags == (*BROKER_GC_FLAGS, "-XX:-UseZGC", "-XX:+UseG1GC", "-Xlog:gc:file=/tmp/a b.log")  # the last wins
+
+
+def test_broker_command_carries_the_flags_before_its_main_class(tmp_path):
+    command = LocalKafka(tmp_path)._java("kafka.Kafka", "server.properties", heap="1g", flags=BROKER_GC_FLAGS)
+    assert command[:3] == ["java", "-Xmx1g", "-XX:+UseZGC"]
+    assert "-XX:+UseG1GC" not in command  # two collectors chosen: the JVM would refuse to start
+    assert LocalKafka(tmp_path)._java("kafka.tools.StorageTool")[:3] == ["java", "-Xmx256m", "-XX:+UseG1GC"]
+    assert command[-2:] == ["kafka.Kafka", "server.properties"]
 
 
 def test_down_without_broker_and_with_stale_pid_file(tmp_path):
