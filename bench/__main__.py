@@ -87,6 +87,17 @@ def _cpu_latency_us(text: str) -> int | None:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _fetch_wait_ms(text: str) -> int:
+    """librdkafka's range for fetch.wait.max.ms, checked before a broker starts."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 300_000:
+        raise argparse.ArgumentTypeError(f"must be whole milliseconds from 0 to 300000, not {text!r}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -114,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="drains of the latency feed whose median rate is (d)'s 100 %% (default 3, --quick 1)")
     ap.add_argument("--feeder-linger-ms", type=float, default=latency.FEEDER_LINGER_MS,
                     help="linger.ms of (d)'s paced feeder (default %(default)g; the wait counts as latency)")
+    ap.add_argument("--clock-fetch-wait-ms", type=_fetch_wait_ms, default=latency.CLOCK_FETCH_WAIT_MS,
+                    help="fetch.wait.max.ms of (d)'s two alert clocks (default %(default)d)")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per worker drain")
     ap.add_argument("--compare", nargs="*", default=[], metavar="NAME=JSON[;module@rev,...]",
                     help="also run (b) with faust setting overrides and/or modules from an older commit "
@@ -171,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     if hot_path.compiled and not any(spec.startswith("pure-python=") for spec in args.compare):
         b_compare.append(f"pure-python=runtime:{args.runtime};{compiled.PURE_ENV}=1")  # what compiling gains
     params["feeder_linger_ms"] = args.feeder_linger_ms
+    params["clock_fetch_wait_ms"] = args.clock_fetch_wait_ms
     params["model_store"] = "empty (AR2)" if args.model_store is None else args.model_store
     params["worker_env"] = {k: v for k, v in sorted(os.environ.items())  # e.g. VIGIL_STATE_WRITE_SECONDS=0
                             if k.startswith(("VIGIL_STATE_WRITE", "VIGIL_TXN", "VIGIL_FETCH", "VIGIL_COMMIT",
@@ -298,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
                 with cluster.workers(boot, cluster.new_namespace(boot), 1, log_dir) as (worker,):
                     ns = worker.namespace
                     latency.measure(boot, namespaced(READINGS, ns), namespaced(ALERTS, ns), warm, rate, settle_s=1.0,
-                                    linger_ms=args.feeder_linger_ms)
+                                    linger_ms=args.feeder_linger_ms, clock_wait_ms=args.clock_fetch_wait_ms)
                 rows.append(("(d) broker warm-up, paced readings (not measured)", _fmt(len(warm)),
                              f"at {rate:,.0f}/s, before the measured runs"))
                 print(rows[-1], flush=True)
@@ -325,7 +339,8 @@ def main(argv: list[str] | None = None) -> int:
                         lats = latency.measure(boot, namespaced(READINGS, ns), namespaced(ALERTS, ns), lat_feed,
                                                rate, warmup=warm_feed, load=load,
                                                pids={"worker": worker.proc.pid, "broker": broker_pid},
-                                               linger_ms=args.feeder_linger_ms)
+                                               linger_ms=args.feeder_linger_ms,
+                                               clock_wait_ms=args.clock_fetch_wait_ms)
                         # paced readings each pay their own state write: compare with the drained CPU per reading
                         cpu_ms = 1000 * (worker.cpu_s() - cpu_before) / (len(lat_feed) + len(warm_feed))
                     result["d_latency"].append({"rate": rate, "share_of_b": share, "readings": len(lat_feed),

@@ -32,16 +32,21 @@ class Seen(NamedTuple):
     alert: Alert
 
 
+# The clocks' fetch.wait.max.ms: how long the broker may park a clock's fetch while no alert is visible. Short, so
+# a stamp never waits on the clock; each clock then asks 100-200 times a second (`--clock-fetch-wait-ms`).
+CLOCK_FETCH_WAIT_MS = 5
+
+
 class AlertClock(threading.Thread):
     """Reads the alerts topic from the start and stamps when each alert record became visible; records are parsed
     after the run (librdkafka fetches, and nothing but a stamp is done per batch: the probe shares the box)."""
 
-    def __init__(self, bootstrap: str, topic: str, isolation: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, isolation: str, fetch_wait_ms: int = CLOCK_FETCH_WAIT_MS) -> None:
         super().__init__(daemon=True)
         self.isolation = isolation
         self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"latency-clock-{isolation}",
                                   "enable.auto.commit": False, "isolation.level": isolation,
-                                  "fetch.wait.max.ms": 5, "fetch.min.bytes": 1})
+                                  "fetch.wait.max.ms": fetch_wait_ms, "fetch.min.bytes": 1})
         partitions = self.consumer.list_topics(topic, timeout=30).topics[topic].partitions
         self.consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(partitions)])
         self.raw: list[tuple[float, int, bytes]] = []  # arrival (perf_counter), the record's timestamp (ms), value
@@ -206,12 +211,12 @@ def summarize(isolation: str, seen: list[Seen], sent: dict[str, float],
 def measure(bootstrap: str, readings_topic: str, alerts_topic: str, readings: list[Reading], rate: float,
             settle_s: float = 3.0, warmup: list[Reading] | None = None,
             load: dict[str, float] | None = None, pids: dict[str, int] | None = None,
-            linger_ms: float = FEEDER_LINGER_MS) -> list[Latency]:
+            linger_ms: float = FEEDER_LINGER_MS, clock_wait_ms: int = CLOCK_FETCH_WAIT_MS) -> list[Latency]:
     """Runs the paced feed against a ready worker and returns latency for read_committed and read_uncommitted,
     then the same two for the warm-up: readings sent first in the same paced stream, whose alerts are not
     counted in the first two (a worker's first seconds: coordinator look-ups, the first transactions).
     `load` gets the machine's busy share and each of `pids`' cores while the feed was sent."""
-    clocks = [AlertClock(bootstrap, alerts_topic, iso) for iso in ("read_committed", "read_uncommitted")]
+    clocks = [AlertClock(bootstrap, alerts_topic, iso, clock_wait_ms) for iso in ("read_committed", "read_uncommitted")]
     for c in clocks:
         c.start()
     warmup = warmup or []

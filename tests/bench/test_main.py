@@ -38,3 +38,11 @@ def test_saturation_runs_below_one_are_refused_at_once(capsys, text):
         bench_main.main(["--saturation-runs", text])
     assert stopped.value.code == 2
     assert f"must be a whole number of at least 1, not {text!r}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ["-1", "300001", "5.5", "soon"])
+def test_a_clock_fetch_wait_librdkafka_would_refuse_is_refused_at_once(capsys, text):
+    with pytest.raises(SystemExit) as stopped:
+        bench_main.main(["--only", "latency", "--clock-fetch-wait-ms", text])
+    assert stopped.value.code == 2
+    assert f"must be whole milliseconds from 0 to 300000, not {text!r}" in capsys.readouterr().err
