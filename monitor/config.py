@@ -47,11 +47,11 @@ class WorkerTiming:
     txn_retry_backoff_s: float = 0.002
     txn_retry_backoff_max_s: float = 0.1
     txn_max_records: float = 20_000
-    # 20 ms and 10 ms took 19-21 ms off p50 and 6-35 ms off p99 at a quarter of the drained rate, but raised p99 at
-    # half by 21-27 ms in two runs of four (5-10 % more CPU a paced reading): the goal's load keeps 40 and 20
-    # (bench/README.md, twentieth session)
-    txn_min_interval_s: float = 0.04
-    fetch_max_wait_s: float = 0.02  # with fetch_min_bytes out of reach, a paced worker wakes every 20 ms, not 10
+    # 20 ms and 10 ms: with the broker on ZGC they took 46-112 ms off p99 at half the drained rate and 14-21 ms off
+    # p50 at both halves and quarters, in three runs of three (bench/README.md, twenty-first session). With G1
+    # pausing the broker, their extra broker work had cost that back at half load (twentieth session).
+    txn_min_interval_s: float = 0.02
+    fetch_max_wait_s: float = 0.01  # with fetch_min_bytes out of reach, a paced worker wakes every 10 ms
     fetch_min_bytes: float = 1_048_576  # (fewer wakes of an idle core: bench/README.md, fifteenth session)
     txn_timeout_s: float = 10.0
     session_timeout_s: float = 60.0
