@@ -47,8 +47,8 @@ class WorkerTiming:
     txn_retry_backoff_s: float = 0.002
     txn_retry_backoff_max_s: float = 0.1
     txn_max_records: float = 20_000
-    # 20 ms and 10 ms: with the broker on ZGC they took 46-112 ms off p99 at half the drained rate and 14-21 ms off
-    # p50 at both halves and quarters, in three runs of three (bench/README.md, twenty-first session). With G1
+    # 20 ms and 10 ms: with the broker on ZGC they took 46-112 ms off p99 at half the drained rate and 13-21 ms off
+    # p50 at half and at a quarter, in three runs of three (bench/README.md, twenty-first session). With G1
     # pausing the broker, their extra broker work had cost that back at half load (twentieth session).
     txn_min_interval_s: float = 0.02
     fetch_max_wait_s: float = 0.01  # with fetch_min_bytes out of reach, a paced worker wakes every 10 ms

@@ -58,7 +58,7 @@ def default_cache_dir() -> Path:
 # The broker's collector: ZGC, whose pauses stay under a millisecond. G1 (Kafka's start script's choice, with a
 # 20 ms pause goal, and the JVM's default) stopped a loaded broker for 10-30 ms one to three times a second
 # (48-83 ms at worst, 2.2-4.9 s of pauses in a 3-minute bench), and everything in flight waited; the alert
-# latency's p99 at a quarter load fell from 105-125 ms to 92-94 ms (bench/README.md, twenty-first session).
+# latency's p99 at a quarter load fell from 105-125 ms to 92-98 ms (bench/README.md, twenty-first session).
 BROKER_GC_FLAGS = ("-XX:+UseZGC",)
 
 
