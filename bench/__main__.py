@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -87,25 +89,31 @@ def _cpu_latency_us(text: str) -> int | None:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _fetch_wait_ms(text: str) -> int:
-    """librdkafka's range for fetch.wait.max.ms, checked before a broker starts."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 300_000:
-        raise argparse.ArgumentTypeError(f"must be whole milliseconds from 0 to 300000, not {text!r}")
-    return value
+def _whole(least: int, most: int | None = None) -> Callable[[str], int]:
+    """An argparse type for a whole number in [least, most], checked before a broker starts."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = least - 1
+        if value < least or (most is not None and value > most):
+            span = f"from {least} to {most}" if most is not None else f"of at least {least}"
+            raise argparse.ArgumentTypeError(f"must be a whole number {span}, not {text!r}")
+        return value
+    return parse
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
-    return value
+_fetch_wait_ms = _whole(0, 300_000)  # librdkafka's range for fetch.wait.max.ms
+_positive_int = _whole(1)
+
+
+def _broker_property(text: str) -> tuple[str, str]:
+    """KEY=VALUE for the bench's broker (server.properties), e.g. num.io.threads=2."""
+    key, sep, value = text.partition("=")
+    if not sep or not re.fullmatch(r"[a-z][a-z0-9._-]*", key) or not value.strip():
+        raise argparse.ArgumentTypeError(f"must be a broker property as KEY=VALUE, e.g. num.io.threads=2, "
+                                         f"not {text!r}")
+    return key, value.strip()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="linger.ms of (d)'s paced feeder (default %(default)g; the wait counts as latency)")
     ap.add_argument("--clock-fetch-wait-ms", type=_fetch_wait_ms, default=latency.CLOCK_FETCH_WAIT_MS,
                     help="fetch.wait.max.ms of (d)'s two alert clocks (default %(default)d)")
+    ap.add_argument("--broker-property", type=_broker_property, action="append", default=[], metavar="KEY=VALUE",
+                    help="a server.properties setting for the bench's broker, after vigil's own (repeatable; "
+                         "e.g. num.io.threads=2)")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per worker drain")
     ap.add_argument("--compare", nargs="*", default=[], metavar="NAME=JSON[;module@rev,...]",
                     help="also run (b) with faust setting overrides and/or modules from an older commit "
@@ -185,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         b_compare.append(f"pure-python=runtime:{args.runtime};{compiled.PURE_ENV}=1")  # what compiling gains
     params["feeder_linger_ms"] = args.feeder_linger_ms
     params["clock_fetch_wait_ms"] = args.clock_fetch_wait_ms
+    params["broker_properties"] = dict(args.broker_property)
     params["model_store"] = "empty (AR2)" if args.model_store is None else args.model_store
     params["worker_env"] = {k: v for k, v in sorted(os.environ.items())  # e.g. VIGIL_STATE_WRITE_SECONDS=0
                             if k.startswith(("VIGIL_STATE_WRITE", "VIGIL_TXN", "VIGIL_FETCH", "VIGIL_COMMIT",
@@ -199,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         print("bench: warning: the workers score in plain Python, about half the compiled speed; run "
               "`make compiled` first to measure what a deployment runs", file=sys.stderr, flush=True)
     started = time.monotonic()
-    with cluster.broker() as kafka:
+    with cluster.broker(properties=params["broker_properties"]) as kafka:
         boot = kafka.bootstrap
         broker_pid = kafka.pid()
         assert broker_pid is not None, "the broker it just started is not running"
@@ -338,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
                         load: dict[str, float] = {}  # the broker, the feed and the clocks share the machine
                         lats = latency.measure(boot, namespaced(READINGS, ns), namespaced(ALERTS, ns), lat_feed,
                                                rate, warmup=warm_feed, load=load,
-                                               pids={"worker": worker.proc.pid, "broker": broker_pid},
+                                               pids={"worker": worker.proc.pid, "broker": broker_pid,
+                                                     "clocks": os.getpid()},  # this process: the alert clocks
                                                linger_ms=args.feeder_linger_ms,
                                                clock_wait_ms=args.clock_fetch_wait_ms)
                         # paced readings each pay their own state write: compare with the drained CPU per reading
@@ -351,7 +364,8 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append((f"(d) {share:.0%} load ({rate:,.0f}/s), {label}, worker cpu ms/reading",
                                  f"{cpu_ms:.3f}", f"paced; while sent: machine {load['machine_busy']:.0%} busy of "
                                  f"{os.cpu_count()} cores, worker {load['worker_cores']:.2f}, "
-                                 f"broker {load['broker_cores']:.2f} cores; feeder "
+                                 f"broker {load['broker_cores']:.2f}, feeder {load['feeder_cores']:.2f}, "
+                                 f"clocks {load['clocks_cores']:.2f} cores; feeder "
                                  f"{load['feeder_requests_per_s']:,.0f} requests/s, "
                                  f"linger {args.feeder_linger_ms:g} ms"))
                     for x in lats:

@@ -27,12 +27,13 @@ READY_MARKS = tuple(line.encode() for line in READY_LINES)
 
 
 @contextmanager
-def broker(heap: str = "768m") -> Iterator[LocalKafka]:
-    """A fresh single-node broker on free ports in a temporary folder; stopped and deleted afterwards."""
+def broker(heap: str = "768m", properties: dict[str, str] | None = None) -> Iterator[LocalKafka]:
+    """A fresh single-node broker on free ports in a temporary folder (`properties` after vigil's own);
+    stopped and deleted afterwards."""
     state = Path(tempfile.mkdtemp(prefix="vigil-bench-kafka-"))
     kafka = LocalKafka(state, port=free_port(), controller_port=free_port(), heap=heap)
     try:
-        kafka.up()
+        kafka.up(extra_properties=properties)
         yield kafka
     finally:
         kafka.destroy()

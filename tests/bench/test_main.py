@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench import __main__ as bench_main
+from bench import cluster
 
 
 @pytest.mark.parametrize("text", ["-1", "1.5", "2000000001"])
@@ -45,4 +46,32 @@ def test_a_clock_fetch_wait_librdkafka_would_refuse_is_refused_at_once(capsys, t
     with pytest.raises(SystemExit) as stopped:
         bench_main.main(["--only", "latency", "--clock-fetch-wait-ms", text])
     assert stopped.value.code == 2
-    assert f"must be whole milliseconds from 0 to 300000, not {text!r}" in capsys.readouterr().err
+    assert f"must be a whole number from 0 to 300000, not {text!r}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ["num.io.threads", "=2", "Num.io.threads=2", "num.io.threads= ", "a b=1"])
+def test_a_broker_property_not_written_as_key_equals_value_is_refused_at_once(capsys, text):
+    with pytest.raises(SystemExit) as stopped:
+        bench_main.main(["--only", "latency", "--broker-property", text])
+    assert stopped.value.code == 2
+    assert f"must be a broker property as KEY=VALUE, e.g. num.io.threads=2, not {text!r}" in capsys.readouterr().err
+
+
+def test_broker_properties_reach_the_benchs_broker(monkeypatch, tmp_path):
+    started: list[dict[str, str] | None] = []
+
+    class FakeKafka:
+        def __init__(self, state, **_: object) -> None:
+            self.state = state
+
+        def up(self, extra_properties=None):
+            started.append(extra_properties)
+            return "127.0.0.1:1"
+
+        def destroy(self) -> None:
+            pass
+
+    monkeypatch.setattr(cluster, "LocalKafka", FakeKafka)
+    with cluster.broker(properties={"num.io.threads": "2"}):
+        pass
+    assert started == [{"num.io.threads": "2"}]
