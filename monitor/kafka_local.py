@@ -88,6 +88,10 @@ def broker_properties(port: int, controller_port: int, data_dir: Path, extra: di
         "group.initial.rebalance.delay.ms": "0",
         "auto.create.topics.enable": "false",
         "log.retention.check.interval.ms": "60000",
+        # two request handlers and one network thread (Kafka's are 8 and 3): a single node on a small machine
+        # shares its cores, and more threads only queue for them (bench/README.md, twenty-second session)
+        "num.io.threads": "2",
+        "num.network.threads": "1",
     }
     props.update(extra or {})
     return "".join(f"{k}={v}\n" for k, v in props.items())
