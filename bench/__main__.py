@@ -89,8 +89,10 @@ def _cpu_latency_us(text: str) -> int | None:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _whole(least: int, most: int | None = None) -> Callable[[str], int]:
-    """An argparse type for a whole number in [least, most], checked before a broker starts."""
+def _whole(least: int, most: int | None = None, unit: str = "number") -> Callable[[str], int]:
+    """An argparse type for a whole number (of `unit`) in [least, most], checked before a broker starts."""
+    what = "a whole number" if unit == "number" else f"whole {unit}"
+
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -98,12 +100,12 @@ def _whole(least: int, most: int | None = None) -> Callable[[str], int]:
             value = least - 1
         if value < least or (most is not None and value > most):
             span = f"from {least} to {most}" if most is not None else f"of at least {least}"
-            raise argparse.ArgumentTypeError(f"must be a whole number {span}, not {text!r}")
+            raise argparse.ArgumentTypeError(f"must be {what} {span}, not {text!r}")
         return value
     return parse
 
 
-_fetch_wait_ms = _whole(0, 300_000)  # librdkafka's range for fetch.wait.max.ms
+_fetch_wait_ms = _whole(0, 300_000, "milliseconds")  # librdkafka's range for fetch.wait.max.ms
 _positive_int = _whole(1)
 
 
