@@ -101,6 +101,16 @@ def thread_cpu_s(pid: int) -> dict[str, float]:
     return by_name
 
 
+JIT_THREADS = ("C1 CompilerThre", "C2 CompilerThre")  # HotSpot's compiler threads, as the kernel cuts their names
+
+
+def jit_cpu_s(by_name: dict[str, float]) -> float:
+    """The CPU seconds of a JVM's JIT compiler threads in a thread_cpu_s() snapshot: a fresh broker compiles
+    for minutes under a new load, and while it does its requests cost more (bench/README.md, twenty-third
+    session)."""
+    return sum(used for name, used in by_name.items() if name.startswith(JIT_THREADS))
+
+
 def machine_busy_s() -> tuple[float, float]:
     """(busy, total) CPU seconds of the whole machine so far, over all cores (Linux /proc/stat)."""
     ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]

@@ -73,13 +73,21 @@ def readings_for_step(group: list[Patient], step: int, rng: random.Random) -> It
 
 def readings(group: list[Patient], total: int, first_step: int = 0, seed: int = 11) -> list[Reading]:
     """At least `total` readings (whole steps), in event-time order across patients, as a live feed would be."""
+    return next(feed_chunks(group, total, first_step, seed))
+
+
+def feed_chunks(group: list[Patient], per_chunk: int, first_step: int = 0, seed: int = 11,
+                ) -> Iterator[list[Reading]]:
+    """Successive feeds of at least `per_chunk` readings (whole steps) each, going on in event time: one worker
+    can take them one after another, for as long as the caller needs (the broker's warm-up)."""
     rng = random.Random(seed)
-    out: list[Reading] = []
     step = first_step
-    while len(out) < total:
-        out.extend(readings_for_step(group, step, rng))
-        step += 1
-    return out
+    while True:
+        out: list[Reading] = []
+        while len(out) < per_chunk:
+            out.extend(readings_for_step(group, step, rng))
+            step += 1
+        yield out
 
 
 def readings_per_step(n_patients: int) -> float:

@@ -69,3 +69,10 @@ def test_per_thread_lists_microseconds_a_reading_busiest_first_and_leaves_out_id
     before = {"main": 1.0, "rdk:main": 0.5, "idle": 0.2}
     after = {"main": 1.3, "rdk:main": 0.52, "idle": 0.2, "new": 0.01}
     assert paced_cost.per_thread(before, after, 10_000) == "main 30.0, rdk:main 2.0, new 1.0"
+
+
+def test_jit_cpu_counts_only_the_jvms_compiler_threads():
+    by_name = {"main": 4.0, "C2 CompilerThre": 2.5, "C1 CompilerThre": 0.5, "data-plane-kafk": 9.0,
+               "ZWorker#0": 1.0}
+    assert cluster.jit_cpu_s(by_name) == 3.0
+    assert cluster.jit_cpu_s({"main": 1.0}) == 0.0

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import types
+
 import pytest
 
 from bench import __main__ as bench_main
-from bench import cluster
+from bench import cluster, workload
 
 
 @pytest.mark.parametrize("text", ["-1", "1.5", "2000000001"])
@@ -75,3 +79,57 @@ def test_broker_properties_reach_the_benchs_broker(monkeypatch):
     with cluster.broker(properties={"num.io.threads": "2"}):
         pass
     assert started == [{"num.io.threads": "2"}]
+
+
+@pytest.mark.parametrize("text", ["-1", "1.5", "long"])
+def test_a_broker_warmup_limit_that_is_not_whole_seconds_is_refused_at_once(capsys, text):
+    with pytest.raises(SystemExit) as stopped:
+        bench_main.main(["--only", "latency", "--broker-warmup-max-s", text])
+    assert stopped.value.code == 2
+    assert f"must be whole seconds of at least 0, not {text!r}" in capsys.readouterr().err
+
+
+class _WarmupFakes:
+    """A broker whose compiler threads used `jit_per_round` cores in each round, and a measure() that only counts."""
+
+    def __init__(self, monkeypatch, jit_per_round: list[float]) -> None:
+        self.rounds: list[int] = []
+        self.jit = 0.0
+        self.jit_per_round = list(jit_per_round)
+        self.now = 0.0
+
+        @contextlib.contextmanager
+        def workers(*_: object, **__: object):
+            yield (types.SimpleNamespace(namespace="ns"),)
+
+        def measure(bootstrap, readings_topic, alerts_topic, readings, rate, **_):
+            self.rounds.append(len(readings))
+            self.now += 30.0
+            self.jit += 30.0 * self.jit_per_round.pop(0)
+
+        monkeypatch.setattr(cluster, "workers", workers)
+        monkeypatch.setattr(cluster, "new_namespace", lambda boot: "ns")
+        monkeypatch.setattr(cluster, "thread_cpu_s", lambda pid: {"C2 CompilerThre": self.jit, "main": 1.0})
+        monkeypatch.setattr(bench_main.latency, "measure", measure)
+        monkeypatch.setattr(bench_main.time, "monotonic", lambda: self.now)
+
+    def run(self, most_s: float) -> dict:
+        params = {"broker_warmup_s": 30.0, "broker_warmup_max_s": most_s}
+        args = argparse.Namespace(feeder_linger_ms=20.0, clock_fetch_wait_ms=5)
+        return bench_main.broker_warmup("127.0.0.1:1", 1, workload.patients(10), 100.0, params, None, args)
+
+
+def test_the_broker_warmup_goes_on_until_the_jit_compiler_is_quiet(monkeypatch):
+    fakes = _WarmupFakes(monkeypatch, [0.3, 0.2, 0.04, 0.01])
+    warmup = fakes.run(most_s=360.0)
+    assert len(fakes.rounds) == 3
+    assert warmup["jit_cores"] == pytest.approx([0.3, 0.2, 0.04])
+    assert warmup["quiet"] is True
+    assert warmup["seconds"] == 90.0 and warmup["readings"] == sum(fakes.rounds)
+
+
+def test_the_broker_warmup_stops_at_its_limit_and_says_the_compiler_was_not_quiet(monkeypatch):
+    fakes = _WarmupFakes(monkeypatch, [0.3, 0.2, 0.2, 0.2])
+    warmup = fakes.run(most_s=60.0)
+    assert len(fakes.rounds) == 2
+    assert warmup["quiet"] is False
