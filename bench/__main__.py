@@ -137,7 +137,7 @@ def broker_warmup(bootstrap: str, broker_pid: int, patients: list[workload.Patie
             warm = next(rounds)
             jit_before, began = cluster.jit_cpu_s(cluster.thread_cpu_s(broker_pid)), time.monotonic()
             latency.measure(bootstrap, *topics, warm, rate, settle_s=1.0, linger_ms=args.feeder_linger_ms,
-                            clock_wait_ms=args.clock_fetch_wait_ms)
+                            clock_wait_ms=args.clock_fetch_wait_ms, isolations=tuple(params["clocks"]))
             took = time.monotonic() - began
             spent, sent = spent + took, sent + len(warm)
             jit_cores.append((cluster.jit_cpu_s(cluster.thread_cpu_s(broker_pid)) - jit_before) / took)
@@ -168,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="linger.ms of (d)'s paced feeder (default %(default)g; the wait counts as latency)")
     ap.add_argument("--clock-fetch-wait-ms", type=_fetch_wait_ms, default=latency.CLOCK_FETCH_WAIT_MS,
                     help="fetch.wait.max.ms of (d)'s two alert clocks (default %(default)d)")
+    ap.add_argument("--uncommitted-clock", action="store_true",
+                    help="(d) also stamps alerts with a read_uncommitted clock (how much of the delay is the "
+                         "commit); a second consumer on the broker's core")
     ap.add_argument("--broker-property", type=_broker_property, action="append", default=[], metavar="KEY=VALUE",
                     help="a server.properties setting for the bench's broker, after vigil's own (repeatable; "
                          "e.g. num.io.threads=2)")
@@ -234,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         params["broker_warmup_max_s"] = float(args.broker_warmup_max_s)
     params["feeder_linger_ms"] = args.feeder_linger_ms
     params["clock_fetch_wait_ms"] = args.clock_fetch_wait_ms
+    params["clocks"] = list(latency.BOTH_CLOCKS if args.uncommitted_clock else latency.CLOCKS)
     params["broker_properties"] = dict(args.broker_property)
     params["model_store"] = "empty (AR2)" if args.model_store is None else args.model_store
     params["worker_env"] = {k: v for k, v in sorted(os.environ.items())  # e.g. VIGIL_STATE_WRITE_SECONDS=0
@@ -388,7 +392,8 @@ def main(argv: list[str] | None = None) -> int:
                                                pids={"worker": worker.proc.pid, "broker": broker_pid,
                                                      "clocks": os.getpid()},  # this process: the alert clocks
                                                linger_ms=args.feeder_linger_ms,
-                                               clock_wait_ms=args.clock_fetch_wait_ms)
+                                               clock_wait_ms=args.clock_fetch_wait_ms,
+                                               isolations=tuple(params["clocks"]))
                         # paced readings each pay their own state write: compare with the drained CPU per reading
                         cpu_ms = 1000 * (worker.cpu_s() - cpu_before) / (len(lat_feed) + len(warm_feed))
                     result["d_latency"].append({"rate": rate, "share_of_b": share, "readings": len(lat_feed),

@@ -102,8 +102,9 @@ class _WarmupFakes:
         def workers(*_: object, **__: object):
             yield (types.SimpleNamespace(namespace="ns"),)
 
-        def measure(bootstrap, readings_topic, alerts_topic, readings, rate, **_):
+        def measure(bootstrap, readings_topic, alerts_topic, readings, rate, isolations=(), **_):
             self.rounds.append(len(readings))
+            self.isolations = isolations
             self.now += 30.0
             self.jit += 30.0 * self.jit_per_round.pop(0)
 
@@ -114,7 +115,7 @@ class _WarmupFakes:
         monkeypatch.setattr(bench_main.time, "monotonic", lambda: self.now)
 
     def run(self, most_s: float) -> dict:
-        params = {"broker_warmup_s": 30.0, "broker_warmup_max_s": most_s}
+        params = {"broker_warmup_s": 30.0, "broker_warmup_max_s": most_s, "clocks": ["read_committed"]}
         args = argparse.Namespace(feeder_linger_ms=20.0, clock_fetch_wait_ms=5)
         return bench_main.broker_warmup("127.0.0.1:1", 1, workload.patients(10), 100.0, params, None, args)
 
@@ -126,6 +127,7 @@ def test_the_broker_warmup_goes_on_until_the_jit_compiler_is_quiet(monkeypatch):
     assert warmup["jit_cores"] == pytest.approx([0.3, 0.2, 0.04])
     assert warmup["quiet"] is True
     assert warmup["seconds"] == 90.0 and warmup["readings"] == sum(fakes.rounds)
+    assert fakes.isolations == ("read_committed",)  # the clocks the measured runs use
 
 
 def test_the_broker_warmup_stops_at_its_limit_and_says_the_compiler_was_not_quiet(monkeypatch):
