@@ -119,7 +119,8 @@ def _broker_property(text: str) -> tuple[str, str]:
     return key, value.strip()
 
 
-JIT_QUIET_CORES = 0.05  # the broker's compiler threads' cores over a warm-up round below which it is warm
+JIT_QUIET_CORES = 0.05  # the broker's compiler threads' cores over a whole warm-up round (its set-up included)
+# below which the broker counts as warm
 
 
 def broker_warmup(bootstrap: str, broker_pid: int, patients: list[workload.Patient], rate: float,
@@ -167,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--feeder-linger-ms", type=float, default=latency.FEEDER_LINGER_MS,
                     help="linger.ms of (d)'s paced feeder (default %(default)g; the wait counts as latency)")
     ap.add_argument("--clock-fetch-wait-ms", type=_fetch_wait_ms, default=latency.CLOCK_FETCH_WAIT_MS,
-                    help="fetch.wait.max.ms of (d)'s two alert clocks (default %(default)d)")
+                    help="fetch.wait.max.ms of (d)'s alert clocks (default %(default)d)")
     ap.add_argument("--uncommitted-clock", action="store_true",
                     help="(d) also stamps alerts with a read_uncommitted clock (how much of the delay is the "
                          "commit); a second consumer on the broker's core")
@@ -175,8 +176,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="a server.properties setting for the bench's broker, after vigil's own (repeatable; "
                          "e.g. num.io.threads=2)")
     ap.add_argument("--broker-warmup-max-s", type=_whole(0, None, "seconds"), default=None, metavar="S",
-                    help="(d)'s paced broker warm-up goes on in 30-s rounds until the broker's JIT compiler is quiet "
-                         "or S seconds passed (default 360, --quick 5; 0: no warm-up)")
+                    help="(d)'s paced broker warm-up goes on in rounds of 30 s (--quick: 5) until the broker's JIT "
+                         "compiler is quiet or S seconds passed (default 360, --quick 5; 0: no warm-up)")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per worker drain")
     ap.add_argument("--compare", nargs="*", default=[], metavar="NAME=JSON[;module@rev,...]",
                     help="also run (b) with faust setting overrides and/or modules from an older commit "
