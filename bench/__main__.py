@@ -144,10 +144,10 @@ def broker_warmup(bootstrap: str, broker_pid: int, patients: list[workload.Patie
             jit_cores.append((cluster.jit_cpu_s(cluster.thread_cpu_s(broker_pid)) - jit_before) / took)
             print(f"bench: broker warm-up {spent:.0f} s: its JIT compiler used {jit_cores[-1]:.2f} cores "
                   f"(warm below {JIT_QUIET_CORES:g}, at most {params['broker_warmup_max_s']:g} s)", flush=True)
-            if jit_cores[-1] < JIT_QUIET_CORES or spent >= params["broker_warmup_max_s"]:
+            quiet = jit_cores[-1] < JIT_QUIET_CORES
+            if quiet or spent >= params["broker_warmup_max_s"]:
                 break
-    return {"readings": sent, "seconds": spent, "rate": rate, "jit_cores": jit_cores,
-            "quiet": jit_cores[-1] < JIT_QUIET_CORES}
+    return {"readings": sent, "seconds": spent, "rate": rate, "jit_cores": jit_cores, "quiet": quiet}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,8 +176,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="a server.properties setting for the bench's broker, after vigil's own (repeatable; "
                          "e.g. num.io.threads=2)")
     ap.add_argument("--broker-warmup-max-s", type=_whole(0, None, "seconds"), default=None, metavar="S",
-                    help="(d)'s paced broker warm-up goes on in rounds of 30 s (--quick: 5) until the broker's JIT "
-                         "compiler is quiet or S seconds passed (default 360, --quick 5; 0: no warm-up)")
+                    help=f"(d)'s paced broker warm-up goes on in rounds of {FULL['broker_warmup_s']:g} s (--quick: "
+                         f"{QUICK['broker_warmup_s']:g}) until the broker's JIT compiler is quiet or S seconds passed "
+                         f"(default {FULL['broker_warmup_max_s']:g}, --quick {QUICK['broker_warmup_max_s']:g}; 0: no "
+                         "warm-up)")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per worker drain")
     ap.add_argument("--compare", nargs="*", default=[], metavar="NAME=JSON[;module@rev,...]",
                     help="also run (b) with faust setting overrides and/or modules from an older commit "
