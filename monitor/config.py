@@ -35,6 +35,7 @@ WORKER_TIMING = (
     ("VIGIL_STATE_WRITE_PATIENTS", "state_write_patients", True, "patients"),  # ... and how many per partition
     ("VIGIL_GC_SECONDS", "gc_full_s", True, "seconds"),  # rdkafka: a full garbage collection this often (0: Python's)
     ("VIGIL_GIL_SWITCH", "gil_switch_s", False, "seconds"),  # rdkafka: Python's thread switch interval
+    ("VIGIL_SPIN_SECONDS", "spin_s", True, "seconds"),  # rdkafka: poll without sleeping this long after a record
 )
 
 
@@ -61,6 +62,7 @@ class WorkerTiming:
     state_write_patients: float = 5_000  # ~7.5 KB in memory each (bench/README.md, sixth session)
     gc_full_s: float = 60.0
     gil_switch_s: float = 0.0005  # Python's own is 0.005 (bench/README.md, eleventh session)
+    spin_s: float = 0.0  # off: a spinning worker keeps its core busy (bench/README.md, twenty-fourth session)
     slot: str | None = None  # VIGIL_WORKER_SLOT: the rdkafka runtime's stable transactional id per worker
     cpu_latency_us: int | None = None  # VIGIL_CPU_LATENCY_US: a PM QoS request held by the worker (cpu_latency.py)
 

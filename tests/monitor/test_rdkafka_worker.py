@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from monitor import engine, topics, worker_core
-from monitor.config import Settings
+from monitor.config import Settings, WorkerTiming
 from monitor.rdkafka_worker import (
     THROUGH_HEADER,
     TXN_ATTEMPTS,
@@ -99,6 +100,70 @@ def test_waiting_states_put_the_replay_offset_into_the_commit_and_a_moved_one_is
     outs, offsets = worker._flush([], [])
     assert sorted((p, o.key, o.through) for p, o in outs) == [(2, b'"p2"', 42), (5, b'"p5"', 9)]
     assert sorted((tp.partition, tp.offset, tp.metadata) for tp in offsets) == [(2, 43, ""), (5, 10, "")]
+
+
+class ScriptedConsumer:
+    """Hands out one scripted result per poll (then nothing) and notes each poll's timeout."""
+
+    def __init__(self, *polls: Message | None) -> None:
+        self.polls = list(polls)
+        self.timeouts: list[float] = []
+
+    def poll(self, timeout: float) -> Message | None:
+        self.timeouts.append(timeout)
+        return self.polls.pop(0) if self.polls else None
+
+    def consume(self, num_messages: int, timeout: float) -> list[Message]:
+        return []
+
+
+@pytest.fixture
+def spinning():
+    """A worker that spins `spin_s` after a record, its last record `ago` seconds back."""
+    forecaster = engine.default_forecaster()
+
+    def factory(spin_s: float, ago: float = 0.0) -> RdkafkaWorker:
+        core = WorkerCore(clock=FakeClock(), forecaster_for=lambda _key: forecaster)
+        worker = RdkafkaWorker(Settings(namespace=NS, timing=WorkerTiming(spin_s=spin_s)), core, clock=FakeClock())
+        worker.record_at = time.monotonic() - ago
+        return worker
+    return factory
+
+
+def test_a_spinning_worker_polls_without_blocking_until_a_record_comes(spinning):
+    worker, record = spinning(60.0), polled(1, [b"{}"])[0]
+    consumer = ScriptedConsumer(None, None, record)
+    assert worker._poll(consumer, 0.1) == [record]
+    assert consumer.timeouts == [0, 0, 0]
+    assert worker.record_at >= time.monotonic() - 1  # the spin window starts again from this record
+
+
+def test_once_the_spin_window_after_the_last_record_is_over_the_worker_blocks_as_usual(spinning):
+    consumer = ScriptedConsumer()
+    assert spinning(0.05, ago=10.0)._poll(consumer, 0.1) == []
+    assert consumer.timeouts == [0.1]
+
+
+def test_without_spinning_every_poll_blocks(spinning):
+    consumer = ScriptedConsumer()
+    assert spinning(0.0)._poll(consumer, 0.1) == []
+    assert consumer.timeouts == [0.1]
+
+
+def test_the_spin_ends_without_blocking_once_the_gathered_transaction_may_be_sent(spinning):
+    worker = spinning(60.0)
+    worker.next.add([], [((READINGS, 1), TopicPartition(READINGS, 1, 5))], 1, 0.0)  # nothing in flight, sent long ago
+    consumer = ScriptedConsumer()
+    assert worker._poll(consumer, 0.1) == []
+    assert consumer.timeouts == [0]
+
+
+def test_the_poll_timeout_bounds_the_spin_and_no_blocking_poll_follows(spinning):
+    consumer = ScriptedConsumer()
+    began = time.monotonic()
+    assert spinning(60.0)._poll(consumer, 0.02) == []
+    assert time.monotonic() - began >= 0.02
+    assert set(consumer.timeouts) == {0}
 
 
 def test_the_replay_offset_and_the_state_header_read_back_and_anything_else_means_none():
