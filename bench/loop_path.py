@@ -5,7 +5,7 @@ records, each poll-sized batch goes through `worker_core.handle()` once per part
 tables are flushed. Its numbers are the in-process column of bench/README.md (eighth and ninth sessions):
 what the compiled scoring costs alone, next to what `python -m bench` measures with a broker on the same box.
 Usage: python -m bench.loop_path [--patients 2000] [--dipping 0.3] [--readings 60000] [--rounds 3] [--batch 5000]
-       [--evict-kib N] [--idle-ms MS]
+       [--evict-kib N] [--idle-ms MS] [--spin-ms MS]
 """
 
 from __future__ import annotations
@@ -40,14 +40,16 @@ class Pass:
     outputs: Counter[str]
 
 
-def run_once(feed: list[Reading], batch: int, model_store: Path, evict_kib: int = 0, idle_ms: float = 0.0
-             ) -> Pass:
+def run_once(feed: list[Reading], batch: int, model_store: Path, evict_kib: int = 0, idle_ms: float = 0.0,
+             spin_ms: float = 0.0) -> Pass:
     """Scores the feed once through fresh tables, `batch` readings per poll; CPU time of the scoring only.
 
     evict_kib > 0 copies that much memory between two polls (not timed), so the patients' states are cold at each
     poll: a test of whether cold caches make a paced worker's reading dearer (bench/README.md, fourteenth session:
     only 0-3 us). idle_ms > 0 sleeps that long between two polls (not timed), as a paced worker waits for its next
-    fetch: the idle core is what makes its reading dearer on this box (bench/README.md, fifteenth session)."""
+    fetch: the idle core is what makes its reading dearer on this box (bench/README.md, fifteenth session).
+    spin_ms > 0 keeps the core busy that long between two polls instead, as a VIGIL_SPIN_SECONDS worker does
+    (twenty-fourth session)."""
     timing = WorkerTiming()
     core = WorkerCore(clock=utc_now, forecaster_for=worker_forecasters(model_store))
     cache = StateCache()
@@ -62,6 +64,10 @@ def run_once(feed: list[Reading], batch: int, model_store: Path, evict_kib: int 
             sink[:] = source  # through the caches: what other processes leave in them between two polls
         if idle_ms:
             time.sleep(idle_ms / 1000)  # the core idles, as a paced worker's does between two fetches
+        if spin_ms:
+            until = time.perf_counter() + spin_ms / 1000
+            while time.perf_counter() < until:  # the core stays busy, as a spinning worker's does
+                pass
         began = time.process_time()
         outputs.update(score_poll(records, start, min(start + batch, len(records)), tables, core))
         took += time.process_time() - began
@@ -83,17 +89,20 @@ def main(argv: list[str] | None = None) -> int:
                                                              "the states are cold at each poll (e.g. 8192)")
     ap.add_argument("--idle-ms", type=float, default=0.0, help="sleep between two polls, not timed, as a paced "
                                                                  "worker idles between fetches (e.g. 10)")
+    ap.add_argument("--spin-ms", type=float, default=0.0, help="busy wait between two polls, not timed, as a "
+                                                                 "worker with VIGIL_SPIN_SECONDS waits (e.g. 10)")
     args = ap.parse_args(argv)
-    if min(args.patients, args.readings, args.rounds, args.batch) < 1 or args.evict_kib < 0 or args.idle_ms < 0:
-        ap.error("--patients, --readings, --rounds and --batch must be at least 1, --evict-kib and --idle-ms at "
-                 "least 0")
+    if (min(args.patients, args.readings, args.rounds, args.batch) < 1
+            or min(args.evict_kib, args.idle_ms, args.spin_ms) < 0):
+        ap.error("--patients, --readings, --rounds and --batch must be at least 1, --evict-kib, --idle-ms and "
+                 "--spin-ms at least 0")
     print(f"scoring hot path: {compiled.status().describe()}", file=sys.stderr)
     feed = workload.readings(workload.patients(args.patients, seed=args.seed, dip_share=args.dipping),
                              args.readings, first_step=args.first_step)
     FullCollections(60).install()  # the worker's collector settings
     with tempfile.TemporaryDirectory() as empty_store:  # no promoted model: AR2, as in the bench
         for n in range(args.rounds):
-            result = run_once(feed, args.batch, Path(empty_store), args.evict_kib, args.idle_ms)
+            result = run_once(feed, args.batch, Path(empty_store), args.evict_kib, args.idle_ms, args.spin_ms)
             gc.collect()
             print(f"round {n + 1}/{args.rounds}: {result.us_per_reading:.2f} us a reading "
                   f"({result.readings:,} readings, {dict(result.outputs)})", flush=True)
