@@ -360,6 +360,7 @@ class RdkafkaWorker:
             now = time.monotonic()
             if first is not None or (self.next and self._may_send()) or now - began >= timeout:
                 return first, 0.0
+            os.sched_yield()  # librdkafka's threads share this core: the ones that fetch and commit go first
         return None, max(0.0, timeout - (now - began))
 
     def _score(self, messages: list[Message]) -> tuple[list[tuple[int, Out]], list[TopicPartition]]:
