@@ -349,9 +349,9 @@ class RdkafkaWorker:
         (then no more waiting), or VIGIL_SPIN_SECONDS have passed since the last record (then the caller blocks
         for what is left of `timeout`): returns the record, if any, and the seconds left to block.
 
-        A core that halts between two fetches scores the next batch slower: on this VM a paced reading cost
-        ~1.5x a drained one, and a poll that slept 1-10 ms before it cost as much more in process as one that
-        slept longer (bench/README.md, twenty-fourth session). Spinning keeps the core busy instead.
+        A core that halts between two fetches scores the next batch slower: on the bench's VM the loop scored a
+        paced reading for ~44-59 us halting and ~31-41 us spinning, and in process 1 ms asleep before a poll cost
+        as much as 10 ms (bench/README.md, twenty-fourth session). Spinning keeps the core busy instead.
         """
         began = now = time.monotonic()
         until = self.record_at + self.timing.spin_s
