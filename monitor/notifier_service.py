@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import socket
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -358,7 +359,17 @@ def cli_notifier(args: Any, settings: Any) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("twilio.http_client", "kafka"):  # request dumps and client chatter stay out of the log
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    service = build_service(settings)
+    config = NotifierConfig.from_env(settings)
+    try:  # bound before the Kafka clients take their ports from the ephemeral range, and before "ready" is printed
+        listening = socket.create_server((config.webhook_host, config.webhook_port))
+    except OSError as exc:
+        raise SystemExit(f"vigil notifier: cannot listen on {config.webhook_host}:{config.webhook_port}: "
+                         f"{exc.strerror} (set VIGIL_WEBHOOK_PORT)") from None
+    try:
+        service = build_service(settings)
+    except BaseException:
+        listening.close()
+        raise
     stop = threading.Event()
     engine = threading.Thread(target=service.run_engine, args=(stop,), name="notifier-engine", daemon=True)
     app = create_webhook_app(service.config.public_url, service.validate, service.on_reply, service.on_status)
@@ -370,8 +381,7 @@ def cli_notifier(args: Any, settings: Any) -> int:
 
     app.on_startup.append(started)
     try:
-        web.run_app(app, host=service.config.webhook_host, port=service.config.webhook_port, print=None,
-                    access_log=None)
+        web.run_app(app, sock=listening, print=None, access_log=None)
     finally:
         stop.set()
         engine.join(10)

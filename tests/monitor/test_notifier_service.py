@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from cryptography.fernet import Fernet
@@ -12,7 +14,7 @@ from cryptography.fernet import Fernet
 from monitor.audit import AuditLog
 from monitor.identity import IdentityStore, Member, StoredAssignment
 from monitor.notifier import Reason, Send, on_alert
-from monitor.notifier_service import NotifierConfig, NotifierService
+from monitor.notifier_service import NotifierConfig, NotifierService, cli_notifier
 from monitor.notify import TwilioSender
 from monitor.notify_ledger import Ledger
 from monitor.records import Ack, AckAction, DeadLetter, NotificationAttempt
@@ -285,3 +287,13 @@ def test_restart_sends_when_the_provider_cannot_be_asked(tmp_path: Path, sink: S
     service.recover()
     assert [m.body for m in sink.sink.messages] == ["body"]
     assert "reconcile_unavailable" in [e.event_type for e in service.audit.events("a_early")]
+
+
+def test_a_busy_webhook_port_stops_the_notifier_with_the_port_before_it_connects_anywhere(monkeypatch, tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        monkeypatch.setenv("VIGIL_WEBHOOK_PORT", str(port))
+        settings = SimpleNamespace(bootstrap="127.0.0.1:1", namespace=None, home=tmp_path)
+        with pytest.raises(SystemExit, match=f"cannot listen on 127.0.0.1:{port}: .*VIGIL_WEBHOOK_PORT"):
+            cli_notifier(SimpleNamespace(loglevel="warning"), settings)
+    assert not (tmp_path / "notifier").exists()  # nothing was built: no client, no ledger
