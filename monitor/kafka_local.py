@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import random
 import shlex
 import shutil
 import signal
@@ -107,7 +108,31 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def free_port() -> int:
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_handed_out: set[int] = set()  # free_port()'s answers in this process, not handed out twice
+
+
+def ephemeral_range(path: Path = EPHEMERAL_RANGE) -> tuple[int, int]:
+    """The ports the kernel gives outbound connections and bind(0); Linux's default when unreadable."""
+    try:
+        low, high = (int(x) for x in path.read_text().split())
+    except (OSError, ValueError):
+        return 32768, 60999
+    return low, high
+
+
+def free_port(ephemeral: tuple[int, int] | None = None) -> int:
+    """A port free now that a child process binds later: outside the ephemeral range when there is room, since
+    any client connection opened meanwhile takes its port from that range (a notifier's webhook port was taken
+    by a Kafka connection between the pick and the bind)."""
+    low, high = ephemeral or ephemeral_range()
+    spans = [(lo, hi) for lo, hi in ((10_000, low - 1), (high + 1, 65_535)) if hi - lo >= 1_000]
+    for _ in range(200 if spans else 0):
+        lo, hi = random.choice(spans)
+        port = random.randint(lo, hi)
+        if port not in _handed_out and _port_free(port):
+            _handed_out.add(port)
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from monitor.kafka_local import BROKER_GC_FLAGS, LocalKafka, LocalKafkaError, broker_jvm_flags, broker_properties
+from monitor.kafka_local import (
+    BROKER_GC_FLAGS,
+    LocalKafka,
+    LocalKafkaError,
+    broker_jvm_flags,
+    broker_properties,
+    ephemeral_range,
+    free_port,
+)
 
 
 def test_single_node_kraft_properties(tmp_path):
@@ -76,3 +84,19 @@ def test_unreachable_registry_is_reported(tmp_path, monkeypatch):
     broker = LocalKafka(tmp_path / "state", cache_dir=tmp_path / "cache")
     with pytest.raises(LocalKafkaError, match="Maven could not fetch"):
         broker.fetch(echo=False)
+
+
+def test_a_free_port_is_picked_outside_the_ephemeral_range_and_never_twice():
+    ports = [free_port((32768, 60999)) for _ in range(50)]
+    assert all(10_000 <= p < 32768 or p > 60999 for p in ports)
+    assert len(set(ports)) == len(ports)
+
+
+def test_without_room_outside_the_ephemeral_range_the_kernel_picks():
+    assert 1 <= free_port((1024, 65535)) <= 65535
+
+
+def test_the_ephemeral_range_is_read_from_the_kernel_or_linux_default(tmp_path):
+    (tmp_path / "range").write_text("40000\t50000\n")
+    assert ephemeral_range(tmp_path / "range") == (40000, 50000)
+    assert ephemeral_range(tmp_path / "missing") == (32768, 60999)
