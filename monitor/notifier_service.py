@@ -335,8 +335,7 @@ class NotifierService:
         return messages.render_reply("confirm_snooze", locale, reply.code, reply.minutes)
 
 
-def build_service(settings: Any) -> NotifierService:
-    config = NotifierConfig.from_env(settings)
+def build_service(settings: Any, config: NotifierConfig) -> NotifierService:
     missing = [n for n, v in (("TWILIO_ACCOUNT_SID", config.account_sid), ("TWILIO_AUTH_TOKEN", config.auth_token),
                               ("TWILIO_FROM_NUMBER", config.from_number)) if not v]
     if missing:
@@ -366,7 +365,7 @@ def cli_notifier(args: Any, settings: Any) -> int:
         raise SystemExit(f"vigil notifier: cannot listen on {config.webhook_host}:{config.webhook_port}: "
                          f"{exc.strerror} (set VIGIL_WEBHOOK_PORT)") from None
     try:
-        service = build_service(settings)
+        service = build_service(settings, config)
     except BaseException:
         listening.close()
         raise
