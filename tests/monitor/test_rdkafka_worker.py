@@ -46,9 +46,10 @@ def make_worker():
     """A worker that owns the given partitions (no client is created until run())."""
     forecaster = engine.default_forecaster()
 
-    def factory(*owned: int, writes: StateWrites = EVERY_CHANGE) -> RdkafkaWorker:
+    def factory(*owned: int, writes: StateWrites = EVERY_CHANGE, timing: WorkerTiming | None = None,
+                ) -> RdkafkaWorker:
         core = WorkerCore(clock=FakeClock(), forecaster_for=lambda _key: forecaster)
-        worker = RdkafkaWorker(Settings(namespace=NS), core, clock=FakeClock())
+        worker = RdkafkaWorker(Settings(namespace=NS, timing=timing or WorkerTiming()), core, clock=FakeClock())
         worker.tables = {p: PartitionTables(StateCache(), writes) for p in owned}
         return worker
     return factory
@@ -118,13 +119,11 @@ class ScriptedConsumer:
 
 
 @pytest.fixture
-def spinning():
+def spinning(make_worker):
     """A worker that spins `spin_s` after a record, its last record `ago` seconds back."""
-    forecaster = engine.default_forecaster()
 
     def factory(spin_s: float, ago: float = 0.0) -> RdkafkaWorker:
-        core = WorkerCore(clock=FakeClock(), forecaster_for=lambda _key: forecaster)
-        worker = RdkafkaWorker(Settings(namespace=NS, timing=WorkerTiming(spin_s=spin_s)), core, clock=FakeClock())
+        worker = make_worker(timing=WorkerTiming(spin_s=spin_s))
         worker.record_at = time.monotonic() - ago
         return worker
     return factory
