@@ -36,6 +36,7 @@ WORKER_TIMING = (
     ("VIGIL_GC_SECONDS", "gc_full_s", True, "seconds"),  # rdkafka: a full garbage collection this often (0: Python's)
     ("VIGIL_GIL_SWITCH", "gil_switch_s", False, "seconds"),  # rdkafka: Python's thread switch interval
     ("VIGIL_SPIN_SECONDS", "spin_s", True, "seconds"),  # rdkafka: poll without sleeping this long after a record
+    ("VIGIL_SPIN_BUSY", "spin_busy", True, "share"),  # ... while the loop works at least this share of the time
 )
 
 
@@ -63,6 +64,7 @@ class WorkerTiming:
     gc_full_s: float = 60.0
     gil_switch_s: float = 0.0005  # Python's own is 0.005 (bench/README.md, eleventh session)
     spin_s: float = 0.0  # off: a spinning worker keeps its core busy (bench/README.md, twenty-fourth session)
+    spin_busy: float = 0.0  # 0: spin whenever spin_s > 0; else only while the loop is at least this busy
     slot: str | None = None  # VIGIL_WORKER_SLOT: the rdkafka runtime's stable transactional id per worker
     cpu_latency_us: int | None = None  # VIGIL_CPU_LATENCY_US: a PM QoS request held by the worker (cpu_latency.py)
 
@@ -77,6 +79,8 @@ class WorkerTiming:
                 value = float(text)
             except ValueError:
                 raise ConfigError(f"{name} must be a number of {unit}, not {text!r}") from None
+            if unit == "share" and not 0 <= value <= 1:
+                raise ConfigError(f"{name} must be a share from 0 to 1, not {text!r}")
             if not (value >= 0 if zero_ok else value > 0) or value == float("inf"):
                 least = "zero or more" if zero_ok else "a positive number of"
                 raise ConfigError(f"{name} must be {least} {unit}, not {text!r}")

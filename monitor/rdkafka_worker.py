@@ -55,6 +55,7 @@ from monitor.state_cache import StateCache
 from monitor.worker_core import Origin, Out, PartitionTables, StateWrites, WorkerCore
 from monitor.worker_loop import (
     RDKAFKA_READY_LINE,
+    BusyShare,
     FullCollections,
     LoopStats,
     NextTransaction,
@@ -156,6 +157,7 @@ class RdkafkaWorker:
         self.next: NextTransaction[TopicPartition] = NextTransaction(int(self.timing.txn_max_records))
         self.sent_at = 0.0  # time.monotonic() of the last send
         self.record_at = 0.0  # time.monotonic() of the last poll that returned a record
+        self.busy = BusyShare(self.timing.spin_busy)  # whether to spin at all (VIGIL_SPIN_BUSY)
 
     # -- set-up -------------------------------------------------------------------------------------------------
 
@@ -333,7 +335,8 @@ class RdkafkaWorker:
     def _poll(self, consumer: Consumer, timeout: float) -> list[Message]:
         """Blocks up to `timeout` for the first record, then takes what is already fetched (no waiting for a full
         batch: that would be latency)."""
-        first, timeout = self._spin(consumer, timeout) if self.timing.spin_s > 0 else (None, timeout)
+        spinning = self.timing.spin_s > 0 and self.busy.spinning
+        first, timeout = self._spin(consumer, timeout) if spinning else (None, timeout)
         if first is None and timeout > 0:
             first = consumer.poll(timeout)
         if first is None:
@@ -513,16 +516,20 @@ class RdkafkaWorker:
                     outs.extend(self._tick())
                 outs, offsets = self._flush(outs, offsets)  # the states a tick changed go in its transaction
                 self._gather(outs, offsets, len(messages), time.perf_counter() - began)
-                if self.next and not self.next.full() and not self._may_send():
-                    continue  # score more while the broker commits the previous transaction
-                if self.next:
-                    waiting = time.perf_counter()
-                    self._settle()
-                    self.stats.waited(time.perf_counter() - waiting)
-                    self._send_next(consumer, committer)
-                collected = self.collections.collect()  # while the commit thread waits for the broker
-                if collected is not None:
-                    self.stats.collected(collected)
+                waited = 0.0
+                # else score more while the broker commits the previous transaction
+                if not self.next or self.next.full() or self._may_send():
+                    if self.next:
+                        waiting = time.perf_counter()
+                        self._settle()
+                        waited = time.perf_counter() - waiting
+                        self.stats.waited(waited)
+                        self._send_next(consumer, committer)
+                    collected = self.collections.collect()  # while the commit thread waits for the broker
+                    if collected is not None:
+                        self.stats.collected(collected)
+                self.busy.worked(time.perf_counter() - began - waited)
+                self.stats.busy(self.busy.share, self.busy.spinning)
             self._settle()
             self._write_waiting(consumer)
         finally:

@@ -122,8 +122,8 @@ class ScriptedConsumer:
 def spinning(make_worker):
     """A worker that spins `spin_s` after a record, its last record `ago` seconds back."""
 
-    def factory(spin_s: float, ago: float = 0.0) -> RdkafkaWorker:
-        worker = make_worker(timing=WorkerTiming(spin_s=spin_s))
+    def factory(spin_s: float, ago: float = 0.0, busy: float = 0.0) -> RdkafkaWorker:
+        worker = make_worker(timing=WorkerTiming(spin_s=spin_s, spin_busy=busy))
         worker.record_at = time.monotonic() - ago
         return worker
     return factory
@@ -147,6 +147,18 @@ def test_without_spinning_every_poll_blocks(spinning):
     consumer = ScriptedConsumer()
     assert spinning(0.0)._poll(consumer, 0.1) == []
     assert consumer.timeouts == [0.1]
+
+
+def test_a_worker_below_its_busy_share_blocks_and_spins_once_the_loop_was_busy_enough(spinning):
+    worker = spinning(60.0, busy=0.5)
+    consumer = ScriptedConsumer()
+    assert worker._poll(consumer, 0.1) == []
+    assert consumer.timeouts == [0.1]  # a fresh loop has worked nothing yet
+    worker.busy.since -= 1.0  # a whole window has passed, most of it scoring
+    worker.busy.worked(0.8)
+    consumer = ScriptedConsumer(None, polled(1, [b"{}"])[0])
+    assert len(worker._poll(consumer, 0.1)) == 1
+    assert consumer.timeouts == [0, 0]
 
 
 def test_the_spin_ends_without_blocking_once_the_gathered_transaction_may_be_sent(spinning):

@@ -6,11 +6,12 @@ from __future__ import annotations
 import gc
 import logging
 import sys
+from collections.abc import Callable
 
 import pytest
 
 from monitor.worker_core import ALERTS, STATE, Out
-from monitor.worker_loop import FullCollections, LoopStats, NextTransaction, quick_handoffs
+from monitor.worker_loop import BusyShare, FullCollections, LoopStats, NextTransaction, quick_handoffs
 
 
 def test_the_line_names_records_transactions_and_how_old_polled_records_were(caplog):
@@ -79,6 +80,75 @@ def test_the_line_counts_the_loops_full_collections(caplog):
     with caplog.at_level(logging.INFO, logger="monitor.worker_loop"):
         stats.txn(records=1, score_s=0.0, commit_s=0.0)
     assert caplog.messages[0].endswith("; 1 full garbage collection(s), 80 ms")
+
+
+def test_the_line_names_the_loops_busy_share_and_whether_it_spins(caplog):
+    stats = LoopStats(every_s=0.0)
+    stats.busy(0.624, spinning=True)
+    with caplog.at_level(logging.INFO, logger="monitor.worker_loop"):
+        stats.txn(records=1, score_s=0.0, commit_s=0.0)
+        stats.busy(0.2, spinning=False)
+        stats.txn(records=1, score_s=0.0, commit_s=0.0)
+    assert [m.rpartition("; ")[2] for m in caplog.messages] == ["loop busy 62 % (spinning)", "loop busy 20 %"]
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def busy_share():
+    """A BusyShare with threshold `on` on a clock the test moves; work(seconds busy, seconds passed) feeds it."""
+
+    def factory(on: float) -> tuple[BusyShare, Callable[[float, float], None]]:
+        clock = FakeClock()
+        share = BusyShare(on, window_s=1.0, clock=clock)
+
+        def work(busy_s: float, passed_s: float) -> None:
+            clock.now += passed_s
+            share.worked(busy_s)
+        return share, work
+    return factory
+
+
+def test_the_loop_spins_once_a_whole_window_was_busy_enough(busy_share):
+    share, work = busy_share(0.5)
+    assert not share.spinning
+    work(0.4, 0.6)
+    assert (share.share, share.spinning) == (0.0, False)  # the window is not over: no decision yet
+    work(0.2, 0.4)
+    assert share.share == pytest.approx(0.6)
+    assert share.spinning
+
+
+def test_spinning_stops_only_below_half_the_threshold(busy_share):
+    share, work = busy_share(0.5)
+    work(0.7, 1.0)
+    work(0.3, 1.0)  # spinning made the loop's work cheaper: still above 0.25, it goes on
+    assert share.spinning
+    work(0.2, 1.0)
+    assert (share.share, share.spinning) == (pytest.approx(0.2), False)
+    work(0.3, 1.0)  # and once stopped, it takes the whole threshold again
+    assert not share.spinning
+
+
+def test_an_idle_loop_stops_spinning_on_the_windows_its_empty_polls_close(busy_share):
+    share, work = busy_share(0.5)
+    work(0.9, 1.0)
+    for _ in range(11):
+        work(0.0, 0.1)
+    assert (share.share, share.spinning) == (0.0, False)
+
+
+def test_a_threshold_of_zero_spins_at_any_load(busy_share):
+    share, work = busy_share(0.0)
+    assert share.spinning
+    work(0.0, 5.0)
+    assert share.spinning
 
 
 def test_the_next_transaction_gathers_outputs_in_order_and_the_latest_offset_of_each_partition():
