@@ -210,6 +210,15 @@ def main(argv: list[str] | None = None) -> int:
         if not all(0 < share <= 1 for share in args.load_shares):
             ap.error("--load-shares must be in (0, 1]")
         params["load_shares"] = args.load_shares
+    for spec in args.compare:
+        name, eq, variant = spec.partition("=")
+        if not eq or not name:
+            ap.error(f"--compare {spec!r}: expected NAME=VARIANT")
+        try:
+            if variant.startswith("runtime:"):
+                cluster.runtime_variant(variant)
+        except ValueError as exc:
+            ap.error(f"--compare {name}: {exc}")
     parts = set(args.only or ["raw", "worker", "scale", "sweep", "publish", "latency", "memory"])
     result: dict[str, Any] = {"machine": report.machine(), "versions": report.versions(), "parameters": params}
     rows: list[tuple[str, str, str]] = []

@@ -19,6 +19,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from monitor import kafka_admin, topics
 from monitor.app import PARTITIONS, TICKS
+from monitor.config import ConfigError, WorkerTiming
 from monitor.kafka_local import LocalKafka, free_port
 from monitor.worker_loop import READY_LINES
 
@@ -211,6 +212,23 @@ class Worker:
             self.proc.wait()
 
 
+def runtime_variant(variant: str) -> tuple[str, dict[str, str]]:
+    """"runtime:<name>[;ENV=value,...]" read: the runtime and its environment; ValueError names what is wrong
+    (checked when the bench starts, not when the variant's worker exits minutes later)."""
+    name, _, settings = variant.removeprefix("runtime:").partition(";")
+    env: dict[str, str] = {}
+    for item in (i for i in settings.split(",") if i):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"{item!r} in {variant!r} is not ENV=value (settings are separated by commas)")
+        env[key.strip()] = value
+    try:
+        WorkerTiming.from_env(env)
+    except ConfigError as exc:
+        raise ValueError(f"{variant!r}: {exc} (settings are separated by commas)") from None
+    return name, env
+
+
 @contextmanager
 def workers(bootstrap: str, namespace: str, count: int, log_dir: Path, variant: str | None = None,
             **env: str) -> Iterator[list[Worker]]:
@@ -225,9 +243,9 @@ def workers(bootstrap: str, namespace: str, count: int, log_dir: Path, variant: 
     extra = dict(env)
     command: tuple[str, ...] = Worker.command
     if variant is not None and variant.startswith("runtime:"):  # "runtime:batch[;ENV=value,...]"
-        name, _, settings = variant.removeprefix("runtime:").partition(";")
+        name, settings = runtime_variant(variant)
         extra["VIGIL_WORKER_RUNTIME"] = name
-        extra.update({k: v for k, _, v in (item.partition("=") for item in settings.split(",") if item)})
+        extra.update(settings)
         variant = None
     if variant is not None and variant.startswith("memo:"):
         variant = variant.removeprefix("memo:")

@@ -76,3 +76,9 @@ def test_jit_cpu_counts_only_the_jvms_compiler_threads():
                "ZWorker#0": 1.0}
     assert cluster.jit_cpu_s(by_name) == 3.0
     assert cluster.jit_cpu_s({"main": 1.0}) == 0.0
+
+
+def test_a_runtime_variant_reads_its_runtime_and_comma_separated_settings():
+    assert cluster.runtime_variant("runtime:rdkafka;VIGIL_SPIN_SECONDS=0.05,VIGIL_TXN_MIN_INTERVAL=0.01") == (
+        "rdkafka", {"VIGIL_SPIN_SECONDS": "0.05", "VIGIL_TXN_MIN_INTERVAL": "0.01"})
+    assert cluster.runtime_variant("runtime:batch") == ("batch", {})

@@ -135,3 +135,18 @@ def test_the_broker_warmup_stops_at_its_limit_and_says_the_compiler_was_not_quie
     warmup = fakes.run(most_s=60.0)
     assert len(fakes.rounds) == 2
     assert warmup["quiet"] is False
+
+
+@pytest.mark.parametrize(("spec", "says"), [
+    ("txn10=runtime:rdkafka;VIGIL_SPIN_SECONDS=0.05;VIGIL_TXN_MIN_INTERVAL=0.01",
+     "VIGIL_SPIN_SECONDS must be a number of seconds, not '0.05;VIGIL_TXN_MIN_INTERVAL=0.01' "
+     "(settings are separated by commas)"),
+    ("spin=runtime:rdkafka;VIGIL_SPIN_SECONDS", "'VIGIL_SPIN_SECONDS' in 'runtime:rdkafka;VIGIL_SPIN_SECONDS' "
+     "is not ENV=value"),
+    ("runtime:rdkafka", "expected NAME=VARIANT"),
+])
+def test_a_compare_variant_the_worker_would_refuse_is_refused_at_once(capsys, spec, says):
+    with pytest.raises(SystemExit) as stopped:
+        bench_main.main(["--only", "latency", "--compare", spec])
+    assert stopped.value.code == 2
+    assert says in capsys.readouterr().err
