@@ -63,8 +63,10 @@ class WorkerTiming:
     state_write_patients: float = 5_000  # ~7.5 KB in memory each (bench/README.md, sixth session)
     gc_full_s: float = 60.0
     gil_switch_s: float = 0.0005  # Python's own is 0.005 (bench/README.md, eleventh session)
-    spin_s: float = 0.0  # off: a spinning worker keeps its core busy (bench/README.md, twenty-fourth session)
-    spin_busy: float = 0.0  # 0: spin whenever spin_s > 0; else only while the loop is at least this busy
+    # spinning between fetches while the loop is at least half busy: at half load p99 73 ms against 364 without
+    # and 234 spinning at any load (bench/README.md, twenty-fifth session); spin_busy 0 spins at any load
+    spin_s: float = 0.05
+    spin_busy: float = 0.5
     slot: str | None = None  # VIGIL_WORKER_SLOT: the rdkafka runtime's stable transactional id per worker
     cpu_latency_us: int | None = None  # VIGIL_CPU_LATENCY_US: a PM QoS request held by the worker (cpu_latency.py)
 

@@ -335,8 +335,7 @@ class RdkafkaWorker:
     def _poll(self, consumer: Consumer, timeout: float) -> list[Message]:
         """Blocks up to `timeout` for the first record, then takes what is already fetched (no waiting for a full
         batch: that would be latency)."""
-        spinning = self.timing.spin_s > 0 and self.busy.spinning
-        first, timeout = self._spin(consumer, timeout) if spinning else (None, timeout)
+        first, timeout = self._spin(consumer, timeout) if self._spinning() else (None, timeout)
         if first is None and timeout > 0:
             first = consumer.poll(timeout)
         if first is None:
@@ -346,6 +345,10 @@ class RdkafkaWorker:
         if millis > 0:
             self.stats.polled(max(0.0, time.time() - millis / 1000))
         return [first, *consumer.consume(num_messages=self.max_records - 1, timeout=0)]
+
+    def _spinning(self) -> bool:
+        """Whether the loop spins between fetches now: VIGIL_SPIN_SECONDS is set and the loop is busy enough."""
+        return self.timing.spin_s > 0 and self.busy.spinning
 
     def _spin(self, consumer: Consumer, timeout: float) -> tuple[Message | None, float]:
         """Polls without blocking until a record comes, the gathered transaction may be sent or `timeout` passes
@@ -529,7 +532,7 @@ class RdkafkaWorker:
                     if collected is not None:
                         self.stats.collected(collected)
                 self.busy.worked(time.perf_counter() - began - waited)
-                self.stats.busy(self.busy.share, self.busy.spinning)
+                self.stats.busy(self.busy.share, self._spinning())
             self._settle()
             self._write_waiting(consumer)
         finally:

@@ -145,8 +145,21 @@ def test_once_the_spin_window_after_the_last_record_is_over_the_worker_blocks_as
 
 def test_without_spinning_every_poll_blocks(spinning):
     consumer = ScriptedConsumer()
-    assert spinning(0.0)._poll(consumer, 0.1) == []
+    worker = spinning(0.0)
+    assert worker._poll(consumer, 0.1) == []
     assert consumer.timeouts == [0.1]
+    assert worker.busy.spinning and not worker._spinning()  # a busy share of 0 spins at any load, if at all
+
+
+def test_by_default_a_worker_blocks_while_idle_and_spins_once_its_loop_was_half_busy(make_worker):
+    worker = make_worker()
+    assert not worker._spinning()
+    worker.busy.since -= 1.0
+    worker.busy.worked(0.6)
+    assert worker._spinning()
+    worker.busy.since -= 1.0
+    worker.busy.worked(0.2)  # under half the threshold: it stops
+    assert not worker._spinning()
 
 
 def test_a_worker_below_its_busy_share_blocks_and_spins_once_the_loop_was_busy_enough(spinning):
