@@ -63,8 +63,8 @@ class WorkerTiming:
     state_write_patients: float = 5_000  # ~7.5 KB in memory each (bench/README.md, sixth session)
     gc_full_s: float = 60.0
     gil_switch_s: float = 0.0005  # Python's own is 0.005 (bench/README.md, eleventh session)
-    # spinning between fetches while the loop is at least half busy: at half load p99 73 ms against 364 without
-    # and 234 spinning at any load (bench/README.md, twenty-fifth session); spin_busy 0 spins at any load
+    # spinning between fetches while the loop is at least half busy: lower half-load p99 in three pairs of five
+    # (73 ms against 364 without), not in slow hours (bench/README.md, twenty-fifth session); 0 spins at any load
     spin_s: float = 0.05
     spin_busy: float = 0.5
     slot: str | None = None  # VIGIL_WORKER_SLOT: the rdkafka runtime's stable transactional id per worker
