@@ -92,20 +92,12 @@ def test_the_line_names_the_loops_busy_share_and_whether_it_spins(caplog):
     assert [m.rpartition("; ")[2] for m in caplog.messages] == ["loop busy 62 % (spinning)", "loop busy 20 %"]
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def busy_share():
     """A BusyShare with threshold `on` on a clock the test moves; work(seconds busy, seconds passed) feeds it."""
 
     def factory(on: float) -> tuple[BusyShare, Callable[[float, float], None]]:
-        clock = FakeClock()
+        clock = Clock()
         share = BusyShare(on, window_s=1.0, clock=clock)
 
         def work(busy_s: float, passed_s: float) -> None:
