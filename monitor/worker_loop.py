@@ -140,10 +140,11 @@ class BusyShare:
     """Whether the loop is busy enough to spin between fetches (VIGIL_SPIN_BUSY): the share of wall time it
     worked over each `window_s`, against `on` with hysteresis.
 
-    Spinning pays only where the loop's own speed decides the queue: at half load it lowered p99 in nine pairs of
-    ten, at a quarter in none (bench/README.md, twenty-fourth session), and a worker that gets a record every few
-    ms would otherwise keep its core busy at any load. Spinning makes scoring cheaper (~31-41 us a reading against
-    ~44-59), so it stops only below `on * OFF_RATIO`, not as soon as its own saving takes the share under `on`.
+    Spinning pays only where the loop's own speed decides the queue: at half load it lowered p99 in twelve pairs
+    of fifteen, at a quarter in none (bench/README.md, twenty-fourth and twenty-fifth sessions), and a worker that
+    gets a record every few ms would otherwise keep its core busy at any load. Spinning makes scoring cheaper
+    (~31-41 us a reading against ~44-59), so it stops only below `on * OFF_RATIO`, not as soon as its own saving
+    takes the share under `on`.
     on <= 0 spins always (whenever VIGIL_SPIN_SECONDS is set).
     """
 
@@ -177,14 +178,14 @@ class LoopStats:
 
     def __init__(self, every_s: float = 10.0) -> None:
         self.every_s = every_s
+        self.busy_share: float | None = None  # the loop's latest, not summed per line: kept across lines
+        self.spinning = False
         self._reset(time.monotonic())
 
     def _reset(self, now: float) -> None:
         self.since, self.txns, self.records, self.score_s, self.commit_s, self.commit_max_s = now, 0, 0, 0.0, 0.0, 0.0
         self.polls, self.age_s, self.age_max_s, self.wait_s = 0, 0.0, 0.0, 0.0
         self.collections, self.collection_max_s = 0, 0.0
-        self.busy_share: float | None = None
-        self.spinning = False
 
     def collected(self, seconds: float) -> None:
         """A full garbage collection the loop ran (FullCollections)."""
