@@ -531,8 +531,8 @@ class RdkafkaWorker:
                     collected = self.collections.collect()  # while the commit thread waits for the broker
                     if collected is not None:
                         self.stats.collected(collected)
-                self.busy.worked(time.perf_counter() - began - waited)
-                self.stats.busy(self.busy.share, self._spinning())
+                if self.busy.worked(time.perf_counter() - began - waited):  # a window closed: once a second
+                    self.stats.busy(self.busy.share, self._spinning())
             self._settle()
             self._write_waiting(consumer)
         finally:

@@ -159,18 +159,19 @@ class BusyShare:
         self.share = 0.0  # over the last whole window
         self.spinning = on <= 0
 
-    def worked(self, seconds: float) -> None:
+    def worked(self, seconds: float) -> bool:
         """Counts `seconds` of the loop's work (scoring, sending; not its waits) and decides again once a window
-        is over."""
+        is over; returns whether it did (share and spinning are new)."""
         self.busy_s += seconds
         now = self.clock()
         elapsed = now - self.since
         if elapsed < self.window_s:
-            return
+            return False
         self.share = self.busy_s / elapsed
         self.busy_s, self.since = 0.0, now
         if self.on > 0:
             self.spinning = self.share >= (self.on * self.OFF_RATIO if self.spinning else self.on)
+        return True
 
 
 class LoopStats:

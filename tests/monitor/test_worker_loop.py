@@ -96,13 +96,13 @@ def test_the_line_names_the_loops_busy_share_and_whether_it_spins(caplog):
 def busy_share():
     """A BusyShare with threshold `on` on a clock the test moves; work(seconds busy, seconds passed) feeds it."""
 
-    def factory(on: float) -> tuple[BusyShare, Callable[[float, float], None]]:
+    def factory(on: float) -> tuple[BusyShare, Callable[[float, float], bool]]:
         clock = Clock()
         share = BusyShare(on, window_s=1.0, clock=clock)
 
-        def work(busy_s: float, passed_s: float) -> None:
+        def work(busy_s: float, passed_s: float) -> bool:
             clock.now += passed_s
-            share.worked(busy_s)
+            return share.worked(busy_s)
         return share, work
     return factory
 
@@ -110,9 +110,9 @@ def busy_share():
 def test_the_loop_spins_once_a_whole_window_was_busy_enough(busy_share):
     share, work = busy_share(0.5)
     assert not share.spinning
-    work(0.4, 0.6)
+    assert not work(0.4, 0.6)
     assert (share.share, share.spinning) == (0.0, False)  # the window is not over: no decision yet
-    work(0.2, 0.4)
+    assert work(0.2, 0.4)
     assert share.share == pytest.approx(0.6)
     assert share.spinning
 
