@@ -225,7 +225,8 @@ def runtime_variant(variant: str) -> tuple[str, dict[str, str]]:
     try:
         WorkerTiming.from_env(env)
     except ConfigError as exc:
-        raise ValueError(f"{variant!r}: {exc} (settings are separated by commas)") from None
+        hint = " (settings are separated by commas)" if ";" in settings else ""
+        raise ValueError(f"{variant!r}: {exc}{hint}") from None
     return name, env
 
 

@@ -82,3 +82,10 @@ def test_a_runtime_variant_reads_its_runtime_and_comma_separated_settings():
     assert cluster.runtime_variant("runtime:rdkafka;VIGIL_SPIN_SECONDS=0.05,VIGIL_TXN_MIN_INTERVAL=0.01") == (
         "rdkafka", {"VIGIL_SPIN_SECONDS": "0.05", "VIGIL_TXN_MIN_INTERVAL": "0.01"})
     assert cluster.runtime_variant("runtime:batch") == ("batch", {})
+
+
+def test_a_runtime_variant_with_a_value_the_worker_refuses_names_it_without_a_separator_hint():
+    with pytest.raises(ValueError) as refused:
+        cluster.runtime_variant("runtime:rdkafka;VIGIL_SPIN_BUSY=2")
+    assert str(refused.value) == ("'runtime:rdkafka;VIGIL_SPIN_BUSY=2': VIGIL_SPIN_BUSY must be a share from 0 to 1, "
+                                  "not '2'")
