@@ -51,10 +51,23 @@ def worker_runtime(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failing worker test shows the end of each worker's log: CI keeps no files, only this output."""
+    report = yield
+    if report.failed and call.when == "call":
+        for worker in getattr(item, "vigil_workers", ()):
+            if worker.log_path.exists():
+                report.sections.append((f"worker log {worker.log_path.name} (last 60 lines)", worker.tail(60)))
+    return report
+
+
 @pytest.fixture
-def make_worker(kafka_bootstrap: str, tmp_path: Path, worker_runtime: str) -> Iterator[object]:
+def make_worker(kafka_bootstrap: str, tmp_path: Path, worker_runtime: str,
+                request: pytest.FixtureRequest) -> Iterator[object]:
     """Factory of real worker processes bound to this test's namespace; all are stopped at the end."""
     workers: list[WorkerProcess] = []
+    request.node.vigil_workers = workers
 
     def factory(namespace: str, **env: str) -> WorkerProcess:
         # Scoring tests run without the consent gate; privacy tests pass vigil_consent_required="1".

@@ -101,8 +101,10 @@ def test_consent_gate_and_no_identity_on_any_topic(kafka_bootstrap, namespace, m
     assert len(gated) == 6 and {d.reason for d in gated} == {"no_consent"}
     assert {from_json(d.raw, Reading).patient_key for d in gated} == {refused_key}
 
-    # revocation reaches the running worker within a minute: the next readings are refused, not scored
+    # revocation reaches the running worker within a minute (docs/privacy.md): from then on readings are refused
     assert vigil(["consent", "revoke", CONSENTED["enrolment"], "--by", "nurse-1"]) == 0
+    learnt = f"consent update applied: {consented_key} monitoring revoke"
+    assert wait_until(lambda: learnt in Path(worker.log_path).read_text(errors="replace"), timeout_s=60)
     late = low_series(CONSENTED["enrolment"], 60)
     publish(kafka_bootstrap, namespace, late)
     assert wait_until(lambda: sum(d.stage == "consent" for d in letters(kafka_bootstrap, namespace, 0)) >= 12,
