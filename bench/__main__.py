@@ -27,12 +27,12 @@ from monitor.topics import ALERTS, READINGS, namespaced
 FULL = {"patients": 2000, "readings": 240000, "publish": 30000, "latency_s": 20.0, "warmup_s": 5.0, "scale": [1, 2, 4],
         "sweep": [1000, 10000, 100000], "memory": [10000, 100000], "sample_patients": 200, "sample_steps": 72,
         "commit_intervals": [None, 1.0], "load_shares": [0.5, 0.25],
-        "broker_warmup_s": 30.0, "broker_warmup_max_s": 360.0, "warm_readings": 60000}
+        "broker_warmup_s": 30.0, "broker_warmup_max_s": 360.0, "warm_readings": 60000, "rehearsals": 1}
 QUICK = {"patients": 300, "readings": 45000, "publish": 5000, "latency_s": 8.0, "warmup_s": 2.0, "scale": [1, 2],
          "sweep": [300, 3000], "memory": [2000], "sample_patients": 40, "sample_steps": 36,
         "commit_intervals": [None], "load_shares": [0.5], "broker_warmup_s": 5.0,
          "broker_warmup_max_s": 5.0,
-         "warm_readings": 3000}
+         "warm_readings": 3000, "rehearsals": 0}
 
 
 def worker_run(bootstrap: str, feed: list[Reading], workers: int, log_dir: Path, timeout_s: float,
@@ -150,6 +150,21 @@ def broker_warmup(bootstrap: str, broker_pid: int, patients: list[workload.Patie
     return {"readings": sent, "seconds": spent, "rate": rate, "jit_cores": jit_cores, "quiet": quiet}
 
 
+def latency_runs(share: float, params: dict[str, Any],
+                 compare: list[str]) -> list[tuple[float | None, str | None, str]]:
+    """(d)'s runs at one load share, in order, as (commit interval, variant, label): the rehearsals (first share
+    only; printed, and kept in the JSON with "rehearsal": true), the worker's own settings, a forced commit interval
+    (faust), then each --compare variant."""
+    runs: list[tuple[float | None, str | None, str]] = []
+    if share == params["load_shares"][0]:
+        runs += [(None, None, f"rehearsal {i + 1} (not measured)") for i in range(params["rehearsals"])]
+    runs.append((None, None, "commit as configured"))
+    if params["runtime"] == "faust":  # the batch runtime commits once per poll batch, no interval
+        runs += [(i, None, f"commit {i:g} s") for i in params["commit_intervals"] if i is not None]
+    runs += [(None, spec.partition("=")[2], f"variant {spec.partition('=')[0]}") for spec in compare]
+    return runs
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="a small run (about 3 minutes) that exercises every part")
@@ -180,6 +195,11 @@ def main(argv: list[str] | None = None) -> int:
                          f"{QUICK['broker_warmup_s']:g}) until the broker's JIT compiler is quiet or S seconds passed "
                          f"(default {FULL['broker_warmup_max_s']:g}, --quick {QUICK['broker_warmup_max_s']:g}; 0: no "
                          "warm-up)")
+    ap.add_argument("--rehearsals", type=_whole(0, None, "runs"), default=None, metavar="N",
+                    help=f"(d) first runs its whole procedure N times with the worker's own settings, at the first "
+                         f"load share, unmeasured: the first run after the broker's warm-up paid the most in five "
+                         f"pairs of six (twenty-fifth session) (default {FULL['rehearsals']}, --quick "
+                         f"{QUICK['rehearsals']})")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per worker drain")
     ap.add_argument("--compare", nargs="*", default=[], metavar="NAME=JSON[;module@rev,...]",
                     help="also run (b) with faust setting overrides and/or modules from an older commit "
@@ -245,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     result["versions"]["hot_path"] = hot_path.describe()  # the workers inherit the same decision
     if hot_path.compiled and not any(spec.startswith("pure-python=") for spec in args.compare):
         b_compare.append(f"pure-python=runtime:{args.runtime};{compiled.PURE_ENV}=1")  # what compiling gains
+    if args.rehearsals is not None:
+        params["rehearsals"] = args.rehearsals
     if args.broker_warmup_max_s is not None:
         params["broker_warmup_max_s"] = float(args.broker_warmup_max_s)
     params["feeder_linger_ms"] = args.feeder_linger_ms
@@ -387,12 +409,7 @@ def main(argv: list[str] | None = None) -> int:
                 # a worker's first transaction that wrote the summaries partitions was followed by offset commits
                 # of 270-440 ms (eighth session), a once-per-worker cost that fell in the measured seconds
                 warm_feed = workload.readings(warm_patients, int(rate * params["warmup_s"]), first_step=256)
-                # the worker's own settings, a forced commit interval, and each --compare variant, one after another
-                runs = [(None, None, "commit as configured")]
-                if params["runtime"] == "faust":  # the batch runtime commits once per poll batch, no interval
-                    runs += [(i, None, f"commit {i:g} s") for i in params["commit_intervals"] if i is not None]
-                runs += [(None, spec.partition("=")[2], f"variant {spec.partition('=')[0]}") for spec in args.compare]
-                for interval, variant, label in runs:
+                for interval, variant, label in latency_runs(share, params, args.compare):
                     env: dict[str, str] = {} if interval is None else {"BROKER_COMMIT_INTERVAL": str(interval)}
                     ns = cluster.new_namespace(boot)
                     with cluster.workers(boot, ns, 1, log_dir, variant, **env) as (worker,):
@@ -411,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
                     result["d_latency"].append({"rate": rate, "share_of_b": share, "readings": len(lat_feed),
                                                 "commit_interval_s": interval, "variant": label,
                                                 "warmup_readings": len(warm_feed), "worker_cpu_ms_per_reading": cpu_ms,
-                                                "machine": load,
+                                                "machine": load, "rehearsal": label.startswith("rehearsal"),
                                                 "results": [asdict(x) for x in lats]})
                     rows.append((f"(d) {share:.0%} load ({rate:,.0f}/s), {label}, worker cpu ms/reading",
                                  f"{cpu_ms:.3f}", f"paced; while sent: machine {load['machine_busy']:.0%} busy of "

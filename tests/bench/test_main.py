@@ -150,3 +150,23 @@ def test_a_compare_variant_the_worker_would_refuse_is_refused_at_once(capsys, sp
         bench_main.main(["--only", "latency", "--compare", spec])
     assert stopped.value.code == 2
     assert says in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ["-1", "one", "0.5"])
+def test_rehearsals_that_are_not_a_whole_count_are_refused_at_once(capsys, text):
+    with pytest.raises(SystemExit) as stopped:
+        bench_main.main(["--rehearsals", text])
+    assert stopped.value.code == 2
+    assert f"must be whole runs of at least 0, not {text!r}" in capsys.readouterr().err
+
+
+def test_the_rehearsals_come_first_and_only_at_the_first_load_share():
+    params = {"load_shares": [0.5, 0.25], "rehearsals": 2, "runtime": "rdkafka", "commit_intervals": [None, 1.0]}
+    compare = ["nospin=runtime:rdkafka;VIGIL_SPIN_SECONDS=0"]
+    assert bench_main.latency_runs(0.5, params, compare) == [
+        (None, None, "rehearsal 1 (not measured)"), (None, None, "rehearsal 2 (not measured)"),
+        (None, None, "commit as configured"), (None, "runtime:rdkafka;VIGIL_SPIN_SECONDS=0", "variant nospin")]
+    assert bench_main.latency_runs(0.25, params, compare) == [
+        (None, None, "commit as configured"), (None, "runtime:rdkafka;VIGIL_SPIN_SECONDS=0", "variant nospin")]
+    assert bench_main.latency_runs(0.5, {**params, "rehearsals": 0, "runtime": "faust"}, []) == [
+        (None, None, "commit as configured"), (1.0, None, "commit 1 s")]
