@@ -189,9 +189,9 @@ class ConsentGate:
     """The worker's question before scoring: may this reading be processed? None, or the dead-letter reason.
 
     Fails closed: while the view is not loaded, or not confirmed current within `max_age_s` (a revocation takes
-    effect within a minute, docs/privacy.md), readings are refused. A stale view gets one short chance to confirm
-    (`confirm_wait_s`); after a failed chance, readings are refused at once for `confirm_every_s`, so a lost
-    broker never makes every reading wait.
+    effect within a minute, docs/privacy.md), readings are refused (check). A stale view gets one short chance to
+    confirm (`confirm_wait_s`); after a failed chance, readings are refused at once for `confirm_every_s`, so a
+    lost broker never makes every reading wait.
     """
 
     def __init__(self, view: ConsentView, ready_timeout_s: float = 60.0, max_age_s: float = 30.0,
@@ -243,8 +243,10 @@ class ConsentGate:
 
     def monitored(self, patient_key: str, now: datetime) -> bool:
         """Whether monitoring consent holds now: a withdrawn or erased patient's state is no longer written, and
-        no wall-clock alert (no data) is raised for them. False while the view is not current (fail closed)."""
-        if not self.current():
+        no wall-clock alert (no data) is raised for them. False while the view is not loaded (fail closed). A
+        loaded view that is stale answers from what it knows: False here forgets the patient's state, which only a
+        known withdrawal may do (readings are refused while it is stale, in check)."""
+        if not self.view.ready.is_set():
             return False
         state = self.view.get(patient_key)
         return state is not None and state.active(Scope.MONITORING, now)

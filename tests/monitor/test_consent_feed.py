@@ -122,7 +122,8 @@ def test_a_stale_view_gets_one_short_chance_then_refuses_at_once_for_a_while(loa
     assert gate.check(reading(), T0) is None and asked == []  # 30 s old is still current
     clock.now += 1
     assert gate.check(reading(), T0) == CONSENT_STALE and asked == [0.01]
-    assert gate.check(reading(1), T0) == CONSENT_STALE and gate.monitored(KEY, T0) is False
+    assert gate.check(reading(1), T0) == CONSENT_STALE
+    assert gate.monitored(KEY, T0) is True  # what it knows: a stale view must not make the worker forget states
     assert asked == [0.01]  # no second wait within confirm_every_s
     clock.now += loaded_view.confirm_every_s
     assert gate.check(reading(2), T0) == CONSENT_STALE and asked == [0.01, 0.01]
