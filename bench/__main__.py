@@ -27,7 +27,7 @@ from monitor.topics import ALERTS, READINGS, namespaced
 FULL = {"patients": 2000, "readings": 240000, "publish": 30000, "latency_s": 20.0, "warmup_s": 5.0, "scale": [1, 2, 4],
         "sweep": [1000, 10000, 100000], "memory": [10000, 100000], "sample_patients": 200, "sample_steps": 72,
         "commit_intervals": [None, 1.0], "load_shares": [0.5, 0.25],
-        "broker_warmup_s": 30.0, "broker_warmup_max_s": 360.0, "warm_readings": 60000, "rehearsals": 1}
+        "broker_warmup_s": 30.0, "broker_warmup_max_s": 360.0, "warm_readings": 60000, "rehearsals": 0}
 QUICK = {"patients": 300, "readings": 45000, "publish": 5000, "latency_s": 8.0, "warmup_s": 2.0, "scale": [1, 2],
          "sweep": [300, 3000], "memory": [2000], "sample_patients": 40, "sample_steps": 36,
         "commit_intervals": [None], "load_shares": [0.5], "broker_warmup_s": 5.0,
@@ -197,9 +197,8 @@ def main(argv: list[str] | None = None) -> int:
                          "warm-up)")
     ap.add_argument("--rehearsals", type=_whole(0, None, "runs"), default=None, metavar="N",
                     help=f"(d) first runs its whole procedure N times with the worker's own settings, at the first "
-                         f"load share, unmeasured: the first run after the broker's warm-up paid the most in five "
-                         f"pairs of six (twenty-fifth session) (default {FULL['rehearsals']}, --quick "
-                         f"{QUICK['rehearsals']})")
+                         f"load share, unmeasured and printed (default {FULL['rehearsals']}: in the twenty-sixth "
+                         f"session the rehearsal was the quickest run; each worker's first seconds pay, bench/README)")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per worker drain")
     ap.add_argument("--compare", nargs="*", default=[], metavar="NAME=JSON[;module@rev,...]",
                     help="also run (b) with faust setting overrides and/or modules from an older commit "

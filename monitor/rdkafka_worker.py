@@ -73,6 +73,7 @@ _REFUSED = frozenset({KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AU
 TXN_ATTEMPTS = 5  # calls of one transactional step while its error is retriable
 THROUGH_HEADER = "vigil-through"  # on a state record: the last readings offset of its partition the state holds
 REPLAY_FROM = "vigil-replay-from="  # offset metadata of a readings partition: where a new owner scores again
+SLOW_COMMIT_S = 0.25  # a transaction that takes this long to commit is logged on its own
 
 
 def replay_metadata(offset: int | None) -> str:
@@ -438,9 +439,11 @@ class RdkafkaWorker:
         producer = self.producer
         assert producer is not None
         began = time.perf_counter()
+        sent_offsets = began
         try:
             if offsets:
                 retried(lambda: producer.send_offsets_to_transaction(offsets, group), "sending the offsets")
+                sent_offsets = time.perf_counter()
             retried(producer.commit_transaction, "committing")
         except KafkaException as exc:
             error = exc.args[0]
@@ -452,7 +455,11 @@ class RdkafkaWorker:
                 raise TransactionError(f"transaction failed: {error}; the abort failed too: {failed.args[0]}"
                                        ) from exc
             raise TransactionError(f"transaction aborted: {error}") from exc
-        self.stats.txn(records, score_s, time.perf_counter() - began)
+        took = time.perf_counter() - began
+        if took >= SLOW_COMMIT_S:  # one such commit in a worker's first seconds made p99 (bench/README)
+            log.info("slow transaction: %.0f ms to commit, %.0f ms of it sending %d offsets; %d readings",
+                     1000 * took, 1000 * (sent_offsets - began), len(offsets), records)
+        self.stats.txn(records, score_s, took)
 
     def _settle(self) -> None:
         """Waits for the transaction in flight; its failure stops the worker (raised here, in the loop)."""

@@ -3,14 +3,16 @@ input offsets of one transaction (confluent-kafka's Message objects are built di
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import socket
 import time
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
-from monitor import engine, topics, worker_core
+from monitor import engine, rdkafka_worker, topics, worker_core
 from monitor.config import Settings, WorkerTiming
 from monitor.rdkafka_worker import (
     THROUGH_HEADER,
@@ -269,3 +271,12 @@ def test_a_failed_abort_is_reported_with_the_error_that_caused_it(committing):
     producer = ScriptedProducer(commit=[FENCED], abort=[FATAL])
     with pytest.raises(TransactionError, match=r"fenced.*the abort failed too"):
         committing(producer)
+
+
+def test_a_slow_commit_is_logged_with_its_parts_and_a_quick_one_is_not(committing, monkeypatch, caplog):
+    with caplog.at_level(logging.INFO, logger="monitor.rdkafka_worker"):
+        committing(ScriptedProducer())
+        assert "slow transaction" not in caplog.text
+        monkeypatch.setattr(rdkafka_worker, "SLOW_COMMIT_S", 0.0)
+        committing(ScriptedProducer())
+    assert re.search(r"slow transaction: \d+ ms to commit, \d+ ms of it sending 1 offsets; 3 readings", caplog.text)
