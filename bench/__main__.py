@@ -190,6 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--broker-property", type=_broker_property, action="append", default=[], metavar="KEY=VALUE",
                     help="a server.properties setting for the bench's broker, after vigil's own (repeatable; "
                          "e.g. num.io.threads=2)")
+    ap.add_argument("--broker-dir", type=Path, default=None, metavar="DIR",
+                    help=f"where the bench's broker keeps its data (default: {cluster.MEMORY_ROOT} when it is a "
+                         f"tmpfs with {cluster.MEMORY_ROOT_MIN_FREE >> 30} GiB free, else the system's temporary "
+                         "folder; on this VM's disk a fresh topic's first index writes stalled the broker for up "
+                         "to 1.25 s, bench/README.md)")
     ap.add_argument("--broker-warmup-max-s", type=_whole(0, None, "seconds"), default=None, metavar="S",
                     help=f"(d)'s paced broker warm-up goes on in rounds of {FULL['broker_warmup_s']:g} s (--quick: "
                          f"{QUICK['broker_warmup_s']:g}) until the broker's JIT compiler is quiet or S seconds passed "
@@ -272,6 +277,10 @@ def main(argv: list[str] | None = None) -> int:
     params["clock_fetch_wait_ms"] = args.clock_fetch_wait_ms
     params["clocks"] = list(latency.BOTH_CLOCKS if args.uncommitted_clock else latency.CLOCKS)
     params["broker_properties"] = dict(args.broker_property)
+    broker_root = args.broker_dir or cluster.default_broker_root()
+    if not broker_root.is_dir():
+        ap.error(f"--broker-dir {broker_root}: not a folder")
+    params["broker_dir"] = {"path": str(broker_root), "filesystem": cluster.filesystem_at(broker_root)}
     params["model_store"] = "empty (AR2)" if args.model_store is None else args.model_store
     params["worker_env"] = {k: v for k, v in sorted(os.environ.items())  # e.g. VIGIL_STATE_WRITE_SECONDS=0
                             if k.startswith(("VIGIL_STATE_WRITE", "VIGIL_TXN", "VIGIL_FETCH", "VIGIL_COMMIT",
@@ -282,11 +291,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench: {len(feed)} readings from {params['patients']} patients; worker logs in {log_dir}", flush=True)
     print(f"bench: interpreter {report.describe_interpreter(result['machine']['interpreter'])}", flush=True)
     print(f"bench: scoring hot path {hot_path.describe()}", flush=True)
+    print(f"bench: broker data under {broker_root} ({params['broker_dir']['filesystem']})", flush=True)
     if not hot_path.compiled and not compiled.pure_requested():  # not chosen: e.g. a stale build
         print("bench: warning: the workers score in plain Python, about half the compiled speed; run "
               "`make compiled` first to measure what a deployment runs", file=sys.stderr, flush=True)
     started = time.monotonic()
-    with cluster.broker(properties=params["broker_properties"]) as kafka:
+    with cluster.broker(properties=params["broker_properties"], root=broker_root) as kafka:
         boot = kafka.bootstrap
         broker_pid = kafka.pid()
         assert broker_pid is not None, "the broker it just started is not running"

@@ -25,13 +25,52 @@ from monitor.worker_loop import READY_LINES
 
 ROOT = Path(__file__).resolve().parents[1]
 READY_MARKS = tuple(line.encode() for line in READY_LINES)
+# the broker's data folder: in memory when the machine has one with room (bench/README.md, twenty-seventh session:
+# on this VM's ext4 disk, the first write to a fresh topic's memory-mapped index page stalled the broker's request
+# handler for up to 1.25 s, and every measurement starts on fresh topics)
+MEMORY_ROOT = Path("/dev/shm")
+MEMORY_ROOT_MIN_FREE = 8 << 30  # bytes; the latency part alone held up to 1.75 GB (twenty-seventh session)
+
+
+def filesystem_of(path: Path, mounts: str) -> str:
+    """The type of the filesystem holding `path`, from /proc/mounts' text (its longest mount point above it)."""
+    best, kind = "", "unknown"
+    resolved = str(path.resolve())
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")
+        inside = resolved == point or resolved.startswith(point.rstrip("/") + "/")
+        if inside and len(point) > len(best):
+            best, kind = point, fields[2]
+    return kind
+
+
+def filesystem_at(path: Path) -> str:
+    """The type of the filesystem holding `path` ("unknown" without /proc/mounts)."""
+    try:
+        return filesystem_of(path, Path("/proc/mounts").read_text())
+    except OSError:
+        return "unknown"
+
+
+def default_broker_root(candidate: Path = MEMORY_ROOT, min_free: int = MEMORY_ROOT_MIN_FREE) -> Path:
+    """`candidate` when it is a writable tmpfs with `min_free` bytes free, else the system's temporary folder."""
+    try:
+        usable = candidate.is_dir() and os.access(candidate, os.W_OK | os.X_OK)
+        roomy = usable and shutil.disk_usage(candidate).free >= min_free
+    except OSError:
+        roomy = False
+    return candidate if roomy and filesystem_at(candidate) == "tmpfs" else Path(tempfile.gettempdir())
 
 
 @contextmanager
-def broker(heap: str = "768m", properties: dict[str, str] | None = None) -> Iterator[LocalKafka]:
-    """A fresh single-node broker on free ports in a temporary folder (`properties` after vigil's own);
-    stopped and deleted afterwards."""
-    state = Path(tempfile.mkdtemp(prefix="vigil-bench-kafka-"))
+def broker(heap: str = "768m", properties: dict[str, str] | None = None,
+           root: Path | None = None) -> Iterator[LocalKafka]:
+    """A fresh single-node broker on free ports in a temporary folder under `root` (default:
+    `default_broker_root()`; `properties` after vigil's own); stopped and deleted afterwards."""
+    state = Path(tempfile.mkdtemp(prefix="vigil-bench-kafka-", dir=root or default_broker_root()))
     kafka = LocalKafka(state, port=free_port(), controller_port=free_port(), heap=heap)
     try:
         kafka.up(extra_properties=properties)

@@ -170,3 +170,10 @@ def test_the_rehearsals_come_first_and_only_at_the_first_load_share():
         (None, None, "commit as configured"), (None, "runtime:rdkafka;VIGIL_SPIN_SECONDS=0", "variant nospin")]
     assert bench_main.latency_runs(0.5, {**params, "rehearsals": 0, "runtime": "faust"}, []) == [
         (None, None, "commit as configured"), (1.0, None, "commit 1 s")]
+
+
+def test_a_broker_dir_that_is_not_a_folder_is_refused_at_once(capsys, tmp_path):
+    with pytest.raises(SystemExit) as stopped:
+        bench_main.main(["--only", "latency", "--broker-dir", str(tmp_path / "nowhere")])
+    assert stopped.value.code == 2
+    assert f"--broker-dir {tmp_path / 'nowhere'}: not a folder" in capsys.readouterr().err
