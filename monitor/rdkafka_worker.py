@@ -525,7 +525,9 @@ class RdkafkaWorker:
                     next_tick = time.monotonic() + self.tick_seconds
                     outs.extend(self._tick())
                 outs, offsets = self._flush(outs, offsets)  # the states a tick changed go in its transaction
-                self._gather(outs, offsets, len(messages), time.perf_counter() - began)
+                scored = time.perf_counter() - began
+                self._gather(outs, offsets, len(messages), scored)
+                self.stats.turn(len(messages), scored)
                 waited = 0.0
                 # else score more while the broker commits the previous transaction
                 if not self.next or self.next.full() or self._may_send():

@@ -187,6 +187,13 @@ class LoopStats:
         self.since, self.txns, self.records, self.score_s, self.commit_s, self.commit_max_s = now, 0, 0, 0.0, 0.0, 0.0
         self.polls, self.age_s, self.age_max_s, self.wait_s = 0, 0.0, 0.0, 0.0
         self.collections, self.collection_max_s = 0, 0.0
+        self.turn_max_s, self.turn_records = 0.0, 0
+
+    def turn(self, records: int, seconds: float) -> None:
+        """One turn of the loop: `records` polled, scored in `seconds`; the longest is logged (a reading polled
+        behind a long turn waits for all of it)."""
+        if seconds > self.turn_max_s:
+            self.turn_max_s, self.turn_records = seconds, records
 
     def collected(self, seconds: float) -> None:
         """A full garbage collection the loop ran (FullCollections)."""
@@ -218,6 +225,8 @@ class LoopStats:
             extra = "" if not self.polls else (
                 f"; oldest record of a poll {1000 * self.age_s / self.polls:.0f} ms old on average (max "
                 f"{1000 * self.age_max_s:.0f} ms); loop waited {1000 * self.wait_s:.0f} ms for commits")
+            if self.turn_max_s:
+                extra += f"; longest turn {1000 * self.turn_max_s:.0f} ms ({self.turn_records} records)"
             if self.collections:
                 extra += f"; {self.collections} full garbage collection(s), {1000 * self.collection_max_s:.0f} ms"
             if self.busy_share is not None:

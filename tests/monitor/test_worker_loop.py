@@ -82,6 +82,18 @@ def test_the_line_counts_the_loops_full_collections(caplog):
     assert caplog.messages[0].endswith("; 1 full garbage collection(s), 80 ms")
 
 
+def test_the_line_names_the_loops_longest_turn_and_its_records(caplog):
+    stats = LoopStats(every_s=0.0)
+    stats.turn(records=300, seconds=0.008)
+    stats.turn(records=4000, seconds=0.104)
+    stats.turn(records=5000, seconds=0.090)  # more records, a shorter turn: not the longest
+    with caplog.at_level(logging.INFO, logger="monitor.worker_loop"):
+        stats.txn(records=1, score_s=0.0, commit_s=0.0)
+        stats.txn(records=1, score_s=0.0, commit_s=0.0)  # a new line starts counting again
+    assert caplog.messages[0].endswith("; longest turn 104 ms (4000 records)")
+    assert "longest turn" not in caplog.messages[1]
+
+
 def test_the_line_names_the_loops_busy_share_and_whether_it_spins(caplog):
     stats = LoopStats(every_s=0.0)
     stats.busy(0.624, spinning=True)
