@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import clients, cluster, latency, report, state_cost, workload
-from monitor import compiled
+from monitor import compiled, kafka_local
 from monitor.__main__ import RUNTIMES
 from monitor.config import ConfigError, cpu_latency_us_of
 from monitor.records import Reading
@@ -191,8 +191,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="a server.properties setting for the bench's broker, after vigil's own (repeatable; "
                          "e.g. num.io.threads=2)")
     ap.add_argument("--broker-dir", type=Path, default=None, metavar="DIR",
-                    help=f"where the bench's broker keeps its data (default: {cluster.MEMORY_ROOT} when it is a "
-                         f"tmpfs with {cluster.MEMORY_ROOT_MIN_FREE >> 30} GiB free, else the system's temporary "
+                    help=f"where the bench's broker keeps its data (default: {kafka_local.MEMORY_ROOT} when it is "
+                         f"a tmpfs with {cluster.BROKER_MIN_FREE >> 30} GiB free, else the system's temporary "
                          "folder; on this VM's disk a fresh topic's first index writes stalled the broker for up "
                          "to 1.25 s, bench/README.md)")
     ap.add_argument("--broker-warmup-max-s", type=_whole(0, None, "seconds"), default=None, metavar="S",
@@ -280,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     broker_root = args.broker_dir or cluster.default_broker_root()
     if not broker_root.is_dir():
         ap.error(f"--broker-dir {broker_root}: not a folder")
-    params["broker_dir"] = {"path": str(broker_root), "filesystem": cluster.filesystem_at(broker_root)}
+    params["broker_dir"] = {"path": str(broker_root), "filesystem": kafka_local.filesystem_at(broker_root)}
     params["model_store"] = "empty (AR2)" if args.model_store is None else args.model_store
     params["worker_env"] = {k: v for k, v in sorted(os.environ.items())  # e.g. VIGIL_STATE_WRITE_SECONDS=0
                             if k.startswith(("VIGIL_STATE_WRITE", "VIGIL_TXN", "VIGIL_FETCH", "VIGIL_COMMIT",

@@ -20,49 +20,17 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from monitor import kafka_admin, topics
 from monitor.app import PARTITIONS, TICKS
 from monitor.config import ConfigError, WorkerTiming
-from monitor.kafka_local import LocalKafka, free_port
+from monitor.kafka_local import LocalKafka, free_port, scratch_root
 from monitor.worker_loop import READY_LINES
 
 ROOT = Path(__file__).resolve().parents[1]
 READY_MARKS = tuple(line.encode() for line in READY_LINES)
-# the broker's data folder: in memory when the machine has one with room (bench/README.md, twenty-seventh session:
-# on this VM's ext4 disk, the first write to a fresh topic's memory-mapped index page stalled the broker's request
-# handler for up to 1.25 s, and every measurement starts on fresh topics)
-MEMORY_ROOT = Path("/dev/shm")
-MEMORY_ROOT_MIN_FREE = 8 << 30  # bytes; the latency part alone held up to 1.75 GB (twenty-seventh session)
+BROKER_MIN_FREE = 8 << 30  # bytes in /dev/shm to keep the broker's data there; the latency part held up to 1.75 GB
 
 
-def filesystem_of(path: Path, mounts: str) -> str:
-    """The type of the filesystem holding `path`, from /proc/mounts' text (its longest mount point above it)."""
-    best, kind = "", "unknown"
-    resolved = str(path.resolve())
-    for line in mounts.splitlines():
-        fields = line.split()
-        if len(fields) < 3:
-            continue
-        point = fields[1].replace("\\040", " ")
-        inside = resolved == point or resolved.startswith(point.rstrip("/") + "/")
-        if inside and len(point) > len(best):
-            best, kind = point, fields[2]
-    return kind
-
-
-def filesystem_at(path: Path) -> str:
-    """The type of the filesystem holding `path` ("unknown" without /proc/mounts)."""
-    try:
-        return filesystem_of(path, Path("/proc/mounts").read_text())
-    except OSError:
-        return "unknown"
-
-
-def default_broker_root(candidate: Path = MEMORY_ROOT, min_free: int = MEMORY_ROOT_MIN_FREE) -> Path:
-    """`candidate` when it is a writable tmpfs with `min_free` bytes free, else the system's temporary folder."""
-    try:
-        usable = candidate.is_dir() and os.access(candidate, os.W_OK | os.X_OK)
-        roomy = usable and shutil.disk_usage(candidate).free >= min_free
-    except OSError:
-        roomy = False
-    return candidate if roomy and filesystem_at(candidate) == "tmpfs" else Path(tempfile.gettempdir())
+def default_broker_root() -> Path:
+    """/dev/shm when it is a tmpfs with room (kafka_local.scratch_root), else the system's temporary folder."""
+    return scratch_root(BROKER_MIN_FREE)
 
 
 @contextmanager

@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Mapping
@@ -61,6 +62,48 @@ def default_cache_dir() -> Path:
 # (48-83 ms at worst, 2.2-4.9 s of pauses in a 3-minute bench), and everything in flight waited; the alert
 # latency's p99 at a quarter load fell from 105-125 ms to 92-98 ms (bench/README.md, twenty-first session).
 BROKER_GC_FLAGS = ("-XX:+UseZGC",)
+
+
+# The bench's broker keeps its data in memory when the machine has room there: on this VM's ext4 disk the first
+# write to a fresh topic's memory-mapped index page stalled the broker's request handler for up to 1.25 s, and the
+# bench makes fresh topics for every measurement (bench/README.md, twenty-seventh session). The integration tests'
+# broker stays on disk: in memory their slowest module took as long (151 and 151 s). A deployment keeps its data
+# on its own disks.
+MEMORY_ROOT = Path("/dev/shm")
+
+
+def filesystem_of(path: Path, mounts: str) -> str:
+    """The type of the filesystem holding `path`, from /proc/mounts' text (its longest mount point above it)."""
+    best, kind = "", "unknown"
+    resolved = str(path.resolve())
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")
+        inside = resolved == point or resolved.startswith(point.rstrip("/") + "/")
+        if inside and len(point) > len(best):
+            best, kind = point, fields[2]
+    return kind
+
+
+def filesystem_at(path: Path) -> str:
+    """The type of the filesystem holding `path` ("unknown" without /proc/mounts)."""
+    try:
+        return filesystem_of(path, Path("/proc/mounts").read_text())
+    except OSError:
+        return "unknown"
+
+
+def scratch_root(min_free: int, candidate: Path = MEMORY_ROOT) -> Path:
+    """Where a throwaway broker keeps its data: `candidate` when it is a writable tmpfs with `min_free` bytes
+    free, else the system's temporary folder."""
+    try:
+        usable = candidate.is_dir() and os.access(candidate, os.W_OK | os.X_OK)
+        roomy = usable and shutil.disk_usage(candidate).free >= min_free
+    except OSError:
+        roomy = False
+    return candidate if roomy and filesystem_at(candidate) == "tmpfs" else Path(tempfile.gettempdir())
 
 
 def broker_jvm_flags(env: Mapping[str, str] = os.environ) -> tuple[str, ...]:

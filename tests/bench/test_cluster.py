@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -91,37 +90,6 @@ def test_a_runtime_variant_with_a_value_the_worker_refuses_names_it_without_a_se
         cluster.runtime_variant("runtime:rdkafka;VIGIL_SPIN_BUSY=2")
     assert str(refused.value) == ("'runtime:rdkafka;VIGIL_SPIN_BUSY=2': VIGIL_SPIN_BUSY must be a share from 0 to 1, "
                                   "not '2'")
-
-
-MOUNTS = """/dev/vda / ext4 rw,relatime,discard 0 0
-tmpfs /dev/shm tmpfs rw,nosuid,nodev 0 0
-proc /proc proc rw 0 0
-/dev/vdb /data/kafka\\040logs xfs rw 0 0
-"""
-
-
-@pytest.mark.parametrize(("path", "kind"), [
-    ("/dev/shm", "tmpfs"),
-    ("/dev/shm/vigil-bench-kafka-x", "tmpfs"),
-    ("/dev/shmother", "ext4"),  # a sibling whose name starts the same is not inside
-    ("/tmp", "ext4"),
-    ("/data/kafka logs/x", "xfs"),  # /proc/mounts writes a space as \040
-])
-def test_filesystem_of_takes_the_longest_mount_point_above_the_path(path, kind):
-    assert cluster.filesystem_of(Path(path), MOUNTS) == kind
-
-
-def test_the_broker_keeps_its_data_in_memory_when_a_roomy_tmpfs_is_there(monkeypatch, tmp_path):
-    monkeypatch.setattr(cluster, "filesystem_at", lambda path: "tmpfs" if path == tmp_path else "ext4")
-    assert cluster.default_broker_root(tmp_path, min_free=1) == tmp_path
-
-
-@pytest.mark.parametrize("why", ["not tmpfs", "too small", "missing"])
-def test_the_broker_keeps_its_data_in_the_temporary_folder_otherwise(monkeypatch, tmp_path, why):
-    monkeypatch.setattr(cluster, "filesystem_at", lambda path: "ext4" if why == "not tmpfs" else "tmpfs")
-    candidate = tmp_path / "gone" if why == "missing" else tmp_path
-    min_free = 1 << 62 if why == "too small" else 1
-    assert cluster.default_broker_root(candidate, min_free=min_free) == Path(tempfile.gettempdir())
 
 
 def test_the_broker_state_folder_is_made_under_the_root_it_is_given_and_removed_after(monkeypatch, tmp_path):

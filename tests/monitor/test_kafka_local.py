@@ -1,14 +1,16 @@
-"""The local broker's configuration and its PID handling, without starting Java."""
+"""The local broker's configuration, its PID handling and where a throwaway one keeps its data, without Java."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
+from monitor import kafka_local
 from monitor.kafka_local import (
     BROKER_GC_FLAGS,
     LocalKafka,
@@ -100,3 +102,35 @@ def test_the_ephemeral_range_is_read_from_the_kernel_or_linux_default(tmp_path):
     (tmp_path / "range").write_text("40000\t50000\n")
     assert ephemeral_range(tmp_path / "range") == (40000, 50000)
     assert ephemeral_range(tmp_path / "missing") == (32768, 60999)
+
+
+MOUNTS = """/dev/vda / ext4 rw,relatime,discard 0 0
+tmpfs /dev/shm tmpfs rw,nosuid,nodev 0 0
+proc /proc proc rw 0 0
+/dev/vdb /data/kafka\\040logs xfs rw 0 0
+"""
+
+
+@pytest.mark.parametrize(("path", "kind"), [
+    ("/dev/shm", "tmpfs"),
+    ("/dev/shm/vigil-bench-kafka-x", "tmpfs"),
+    ("/dev/shmother", "ext4"),  # a sibling whose name starts the same is not inside
+    ("/tmp", "ext4"),
+    ("/data/kafka logs/x", "xfs"),  # /proc/mounts writes a space as \040
+])
+def test_filesystem_of_takes_the_longest_mount_point_above_the_path(path, kind):
+    assert kafka_local.filesystem_of(Path(path), MOUNTS) == kind
+
+
+def test_a_throwaway_broker_keeps_its_data_in_memory_when_a_roomy_tmpfs_is_there(monkeypatch, tmp_path):
+    monkeypatch.setattr(kafka_local, "filesystem_at", lambda path: "tmpfs" if path == tmp_path else "ext4")
+    assert kafka_local.scratch_root(1, tmp_path) == tmp_path
+
+
+@pytest.mark.parametrize("why", ["not tmpfs", "too small", "missing"])
+def test_a_throwaway_broker_keeps_its_data_in_the_temporary_folder_otherwise(monkeypatch, tmp_path, why):
+    monkeypatch.setattr(kafka_local, "filesystem_at", lambda path: "ext4" if why == "not tmpfs" else "tmpfs")
+    candidate = tmp_path / "gone" if why == "missing" else tmp_path
+    min_free = 1 << 62 if why == "too small" else 1
+    assert kafka_local.scratch_root(min_free, candidate) == Path(tempfile.gettempdir())
+
