@@ -59,6 +59,7 @@ from monitor.worker_loop import (
     FullCollections,
     LoopStats,
     NextTransaction,
+    SpreadTicks,
     TopicNames,
     quick_handoffs,
 )
@@ -140,6 +141,7 @@ class RdkafkaWorker:
         self.client = KafkaSecurity.from_env().librdkafka() | {"bootstrap.servers": settings.bootstrap}
         self.timing = settings.timing
         self.tick_seconds = tick_seconds or self.timing.tick_s
+        self.ticks = SpreadTicks(self.tick_seconds, time.monotonic())  # begun again when run() starts its loop
         self.max_records = max_records
         self.txn_timeout_ms = int(self.timing.txn_timeout_s * 1000)
         self.cache = StateCache()
@@ -412,8 +414,19 @@ class RdkafkaWorker:
         return outs, offsets
 
     def _tick(self) -> list[tuple[int, Out]]:
+        """The wall-clock checks due in this turn (SpreadTicks: every patient once a period, a slice a turn)."""
+        due = self.ticks.due(time.monotonic(), self._patients)
+        if not due:
+            return []
         now = self.clock()
-        return [(p, out) for p, tables in self.tables.items() for out in self.core.tick(tables, now)]
+        by_partition: dict[int, list[str]] = {}
+        for partition, key in due:
+            by_partition.setdefault(partition, []).append(key)
+        return [(p, out) for p, keys in by_partition.items() if (tables := self.tables.get(p)) is not None
+                for out in self.core.tick(tables, now, keys)]  # a partition revoked since the round began: skipped
+
+    def _patients(self) -> list[tuple[int, str]]:
+        return [(p, key) for p, tables in self.tables.items() for key in tables.patients()]
 
     def _send(self, outs: list[tuple[int, Out]]) -> None:
         """Opens a transaction and queues its records: the outputs and the changed table values."""
@@ -513,7 +526,7 @@ class RdkafkaWorker:
         consumer = self._consumer()
         consumer.subscribe(list(self.names.kind), on_assign=self._on_assign, on_revoke=self._on_revoke,
                            on_lost=self._on_revoke)
-        next_tick = time.monotonic() + self.tick_seconds
+        self.ticks = SpreadTicks(self.tick_seconds, time.monotonic())
         committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vigil-commit")
         try:
             while not self.stopping.is_set():
@@ -521,9 +534,7 @@ class RdkafkaWorker:
                 messages = self._poll(consumer, 0.005 if self.next else 0.1)
                 began = time.perf_counter()
                 outs, offsets = self._score(messages)
-                if time.monotonic() >= next_tick:
-                    next_tick = time.monotonic() + self.tick_seconds
-                    outs.extend(self._tick())
+                outs.extend(self._tick())  # the wall-clock checks due now: a slice of every patient a period
                 outs, offsets = self._flush(outs, offsets)  # the states a tick changed go in its transaction
                 scored = time.perf_counter() - began
                 self._gather(outs, offsets, len(messages), scored)

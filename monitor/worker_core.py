@@ -283,10 +283,11 @@ class WorkerCore:
         tables.set_config(config.patient_key, raw)
         return []
 
-    def tick(self, tables: PartitionTables, now: datetime) -> list[Out]:
-        """The wall-clock check for every patient of the partition; only changed states are written."""
+    def tick(self, tables: PartitionTables, now: datetime, keys: Iterable[str] | None = None) -> list[Out]:
+        """The wall-clock check for every patient of the partition (or for `keys`, a slice of them: a patient no
+        longer there is skipped); only changed states are written."""
         out: list[Out] = []
-        for key in tables.patients():
+        for key in tables.patients() if keys is None else keys:
             if self.monitored is not None and not self.monitored(key, now):
                 continue  # withdrawn or erased: no alert about a patient vigil no longer monitors
             try:

@@ -174,6 +174,35 @@ class BusyShare:
         return True
 
 
+class SpreadTicks:
+    """Every patient's wall-clock check once a period, spread over it: each loop turn checks the share of the
+    round that is due by then, never all patients in one turn (the readings polled behind a turn wait for it; a
+    whole tick of 100,000 patients took 1.1-1.3 s, bench/README.md, twenty-seventh session).
+
+    A round checks the patients there were when it began, in that order; one seen later is checked in the next
+    round, so at most two periods after it appeared. The first round begins one period after the loop, when the
+    whole tick used to run."""
+
+    def __init__(self, period_s: float, now_s: float) -> None:
+        self.period_s = period_s
+        self.began = now_s  # the current round's start (before the first round: the loop's)
+        self.round: list[tuple[int, str]] = []
+        self.done = 0  # how many of `round` were handed out
+
+    def due(self, now_s: float, patients: Callable[[], list[tuple[int, str]]]) -> list[tuple[int, str]]:
+        """The (partition, patient) pairs to check in this turn: what the round owes by `now_s`. A new round
+        takes `patients()` once a period and begins with what the last one had left."""
+        left: list[tuple[int, str]] = []
+        if now_s - self.began >= self.period_s:
+            left = self.round[self.done:]
+            self.round, self.done = patients(), 0
+            self.began += self.period_s * ((now_s - self.began) // self.period_s)  # late turns skip no round
+        owed = min(len(self.round), -(-len(self.round) * (now_s - self.began) // self.period_s))
+        owed = max(int(owed), self.done)
+        slice_, self.done = self.round[self.done:owed], owed
+        return left + slice_
+
+
 class LoopStats:
     """Where the lanes' time goes, logged every `every_s` seconds at INFO (operators read it to tune)."""
 

@@ -115,6 +115,17 @@ def test_a_tick_opens_no_data_once_and_rewrites_only_changed_states(make_core, t
     assert core.tick(tables, clock()) == []
 
 
+def test_a_tick_of_some_keys_checks_only_those_and_skips_a_patient_no_longer_there(make_core, tables, clock):
+    core = make_core()
+    handle(core, tables, "readings", [(to_json(r), ORIGIN) for r in cgm_series([120, 121, 122])])
+    tables.flush()
+    clock.advance(minutes=25)
+    assert core.tick(tables, clock(), keys=["someone-else"]) == []  # not in this partition: skipped
+    assert core.tick(tables, clock(), keys=[]) == []  # p1's silence is not checked in this slice
+    opened = alerts_of(core.tick(tables, clock(), keys=["p1"]))
+    assert [(a.kind, a.state.value) for a in opened] == [("no_data", "open")]
+
+
 def test_restored_bytes_are_the_state_and_a_tombstone_forgets_it(tables):
     state = replace(engine.initial("p1"))
     tables.restore(worker_core.STATE, "p1", engine.dump_state(state))

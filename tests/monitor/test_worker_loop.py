@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 
 from monitor.worker_core import ALERTS, STATE, Out
-from monitor.worker_loop import BusyShare, FullCollections, LoopStats, NextTransaction, quick_handoffs
+from monitor.worker_loop import BusyShare, FullCollections, LoopStats, NextTransaction, SpreadTicks, quick_handoffs
 
 
 def test_the_line_names_records_transactions_and_how_old_polled_records_were(caplog):
@@ -190,3 +190,50 @@ def test_quick_handoffs_sets_the_switch_interval_and_returns_the_one_before():
         assert quick_handoffs(0.004) == pytest.approx(0.0005)
     finally:
         sys.setswitchinterval(before)
+
+
+def patients_of(*names: str):
+    """A `patients()` for SpreadTicks that counts its calls: partition 0 holds `names`."""
+    calls: list[int] = []
+
+    def patients() -> list[tuple[int, str]]:
+        calls.append(1)
+        return [(0, name) for name in names]
+    return patients, calls
+
+
+def test_no_patient_is_checked_before_the_first_period_is_over():
+    ticks = SpreadTicks(60.0, now_s=1000.0)
+    patients, calls = patients_of("a", "b")
+    assert ticks.due(1000.0, patients) == []
+    assert ticks.due(1059.9, patients) == []
+    assert calls == []  # the patients are not even listed
+
+
+def test_a_round_hands_out_its_patients_in_shares_of_the_period():
+    ticks = SpreadTicks(60.0, now_s=0.0)
+    patients, calls = patients_of(*"abcdef")
+    assert ticks.due(60.0, patients) == []  # the round begins: nothing owed yet
+    assert ticks.due(60.1, patients) == [(0, "a")]  # each patient's share begins: its check is owed
+    assert ticks.due(70.0, patients) == []  # a sixth of the period: still one of six
+    assert ticks.due(70.1, patients) == [(0, "b")]
+    assert ticks.due(95.0, patients) == [(0, "c"), (0, "d")]  # 35 s: ceil(3.5) = 4 owed
+    assert ticks.due(119.9, patients) == [(0, "e"), (0, "f")]
+    assert calls == [1]  # listed once, when the round began
+
+
+def test_a_new_round_first_hands_out_what_the_last_one_left():
+    ticks = SpreadTicks(60.0, now_s=0.0)
+    patients, calls = patients_of("a", "b", "c")
+    ticks.due(60.0, patients)
+    assert ticks.due(80.0, patients) == [(0, "a")]
+    assert ticks.due(121.0, patients) == [(0, "b"), (0, "c"), (0, "a")]  # the rest, then 1 s of the new round
+    assert len(calls) == 2
+
+
+def test_a_loop_late_by_more_than_a_period_skips_no_patient_and_keeps_its_schedule():
+    ticks = SpreadTicks(10.0, now_s=0.0)
+    patients, _ = patients_of("a", "b")
+    ticks.due(10.0, patients)
+    assert ticks.due(35.0, patients) == [(0, "a"), (0, "b"), (0, "a")]  # the round that began at 30: half owed
+    assert ticks.due(39.0, patients) == [(0, "b")]
