@@ -441,7 +441,8 @@ def main(argv: list[str] | None = None) -> int:
                                                 "results": [asdict(x) for x in lats]})
                     rows.append((f"(d) {share:.0%} load ({rate:,.0f}/s), {label}, worker cpu ms/reading",
                                  f"{cpu_ms:.3f}", f"paced; while sent: machine {load['machine_busy']:.0%} busy of "
-                                 f"{os.cpu_count()} cores, worker {load['worker_cores']:.2f}, "
+                                 f"{os.cpu_count()} cores ({load['machine_stolen']:.1%} stolen), "
+                                 f"worker {load['worker_cores']:.2f}, "
                                  f"broker {load['broker_cores']:.2f}, feeder {load['feeder_cores']:.2f}, "
                                  f"clocks {load['clocks_cores']:.2f} cores; feeder "
                                  f"{load['feeder_requests_per_s']:,.0f} requests/s, "

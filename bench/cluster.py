@@ -119,12 +119,13 @@ def jit_cpu_s(by_name: dict[str, float]) -> float:
     return sum(used for name, used in by_name.items() if name.startswith(JIT_THREADS))
 
 
-def machine_busy_s() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine so far, over all cores (Linux /proc/stat)."""
+def machine_cpu_s() -> tuple[float, float, float]:
+    """(busy, total, stolen) CPU seconds of the whole machine so far, over all cores (Linux /proc/stat); stolen
+    is time the hypervisor ran something else while a core of this VM had work (part of busy)."""
     ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = ticks[3] + ticks[4]  # idle + iowait
     hz = os.sysconf("SC_CLK_TCK")
-    return (sum(ticks[:8]) - idle) / hz, sum(ticks[:8]) / hz
+    return (sum(ticks[:8]) - idle) / hz, sum(ticks[:8]) / hz, ticks[7] / hz
 
 
 @dataclass(frozen=True)
@@ -134,17 +135,20 @@ class CpuSnapshot:
     busy_s: float
     total_s: float
     processes_s: dict[str, float]
+    stolen_s: float = 0.0
 
     @classmethod
     def take(cls, pids: dict[str, int]) -> CpuSnapshot:
-        busy, total = machine_busy_s()
-        return cls(busy, total, {name: cpu_s(pid) for name, pid in pids.items()})
+        busy, total, stolen = machine_cpu_s()
+        return cls(busy, total, {name: cpu_s(pid) for name, pid in pids.items()}, stolen)
 
     def load_since(self, earlier: CpuSnapshot) -> dict[str, float]:
-        """The machine's busy share, and each process's cores ("<name>_cores"), between the two snapshots."""
+        """The machine's busy and stolen shares, and each process's cores ("<name>_cores"), between the two
+        snapshots."""
         total = self.total_s - earlier.total_s
         seconds = total / (os.cpu_count() or 1)  # wall seconds in between
-        load = {"machine_busy": (self.busy_s - earlier.busy_s) / total if total > 0 else 0.0}
+        load = {"machine_busy": (self.busy_s - earlier.busy_s) / total if total > 0 else 0.0,
+                "machine_stolen": (self.stolen_s - earlier.stolen_s) / total if total > 0 else 0.0}
         load.update({f"{name}_cores": (used - earlier.processes_s[name]) / seconds if seconds > 0 else 0.0
                      for name, used in self.processes_s.items()})
         return load

@@ -26,6 +26,7 @@ WORKER_TIMING = (
     ("VIGIL_TXN_MIN_INTERVAL", "txn_min_interval_s", True, "seconds"),  # rdkafka: least time between two sends
     ("VIGIL_FETCH_MAX_WAIT", "fetch_max_wait_s", True, "seconds"),  # the broker's wait for more records
     ("VIGIL_FETCH_MIN_BYTES", "fetch_min_bytes", False, "bytes"),  # rdkafka: ... unless this much is there
+    ("VIGIL_POLL_RECORDS", "poll_records", False, "records"),  # rdkafka: input records one loop turn scores at most
     ("VIGIL_TXN_TIMEOUT", "txn_timeout_s", False, "seconds"),  # rdkafka: a dead worker's open transaction ends
     ("BROKER_SESSION_TIMEOUT", "session_timeout_s", False, "seconds"),  # group membership (faust's names)
     ("BROKER_HEARTBEAT_INTERVAL", "heartbeat_interval_s", False, "seconds"),
@@ -55,6 +56,7 @@ class WorkerTiming:
     txn_min_interval_s: float = 0.02
     fetch_max_wait_s: float = 0.01  # with fetch_min_bytes out of reach, a paced worker wakes every 10 ms
     fetch_min_bytes: float = 1_048_576  # (fewer wakes of an idle core: bench/README.md, fifteenth session)
+    poll_records: float = 5_000
     txn_timeout_s: float = 10.0
     session_timeout_s: float = 60.0
     heartbeat_interval_s: float = 3.0

@@ -109,3 +109,17 @@ def test_the_broker_state_folder_is_made_under_the_root_it_is_given_and_removed_
     with cluster.broker(root=tmp_path):
         assert states[0].parent == tmp_path and states[0].is_dir()
     assert not states[0].exists()
+
+
+def test_the_load_between_two_snapshots_gives_busy_and_stolen_shares_of_the_machine_and_each_process_cores():
+    cores = os.cpu_count() or 1
+    before = cluster.CpuSnapshot(busy_s=10.0, total_s=100.0, processes_s={"worker": 1.0}, stolen_s=0.5)
+    after = cluster.CpuSnapshot(busy_s=10.0 + cores, total_s=100.0 + 2 * cores, processes_s={"worker": 1.5},
+                                stolen_s=0.5 + 0.2 * cores)  # two wall seconds, half busy, a tenth stolen
+    assert after.load_since(before) == pytest.approx({"machine_busy": 0.5, "machine_stolen": 0.1,
+                                                      "worker_cores": 0.25})
+
+
+def test_the_machine_cpu_seconds_read_now_hold_stolen_within_busy_within_total():
+    busy, total, stolen = cluster.machine_cpu_s()
+    assert 0 <= stolen <= busy <= total and total > 0

@@ -21,11 +21,11 @@ def test_every_timing_variable_is_read():
            "BROKER_HEARTBEAT_INTERVAL": "1", "VIGIL_WORKER_SLOT": " w3 ", "VIGIL_STATE_WRITE_SECONDS": "0",
            "VIGIL_STATE_WRITE_RECORDS": "1000", "VIGIL_STATE_WRITE_PATIENTS": "50", "VIGIL_GC_SECONDS": "0",
            "VIGIL_GIL_SWITCH": "0.002", "VIGIL_CPU_LATENCY_US": " 20 ", "VIGIL_SPIN_SECONDS": "0.05",
-           "VIGIL_SPIN_BUSY": "0.4"}
+           "VIGIL_SPIN_BUSY": "0.4", "VIGIL_POLL_RECORDS": "800"}
     assert Settings.from_env(env).timing == WorkerTiming(
         tick_s=2.0, commit_interval_s=0.1, txn_retry_backoff_s=0.005, txn_retry_backoff_max_s=0.02,
         txn_max_records=0.0, txn_min_interval_s=0.0, fetch_min_bytes=1.0,
-        fetch_max_wait_s=0.02, txn_timeout_s=30.0,
+        fetch_max_wait_s=0.02, poll_records=800.0, txn_timeout_s=30.0,
         session_timeout_s=10.0, heartbeat_interval_s=1.0, state_write_s=0.0, state_write_records=1000.0,
         state_write_patients=50.0, gc_full_s=0.0, gil_switch_s=0.002, spin_s=0.05, spin_busy=0.4, slot="w3",
         cpu_latency_us=20)

@@ -108,16 +108,18 @@ def test_waiting_states_put_the_replay_offset_into_the_commit_and_a_moved_one_is
 class ScriptedConsumer:
     """Hands out one scripted result per poll (then nothing) and notes each poll's timeout."""
 
-    def __init__(self, *polls: Message | None) -> None:
+    def __init__(self, *polls: Message | None, fetched: list[Message] | None = None) -> None:
         self.polls = list(polls)
         self.timeouts: list[float] = []
+        self.fetched = fetched or []  # what consume() finds already fetched after a poll's record
 
     def poll(self, timeout: float) -> Message | None:
         self.timeouts.append(timeout)
         return self.polls.pop(0) if self.polls else None
 
     def consume(self, num_messages: int, timeout: float) -> list[Message]:
-        return []
+        taken, self.fetched = self.fetched[:num_messages], self.fetched[num_messages:]
+        return taken
 
 
 @pytest.fixture
@@ -190,6 +192,15 @@ def test_the_poll_timeout_bounds_the_spin_and_no_blocking_poll_follows(spinning)
     assert spinning(60.0)._poll(consumer, 0.02) == []
     assert time.monotonic() - began >= 0.02
     assert set(consumer.timeouts) == {0}
+
+
+def test_a_turn_takes_at_most_vigil_poll_records_and_leaves_the_rest_for_the_next(make_worker):
+    records = polled(1, [b"{}"] * 7)
+    worker = make_worker(timing=WorkerTiming(poll_records=3, spin_s=0))
+    consumer = ScriptedConsumer(records[0], records[3], fetched=records[1:3] + records[4:])
+    assert worker._poll(consumer, 0.1) == records[:3]
+    assert worker._poll(consumer, 0.1) == records[3:6]
+    assert make_worker().max_records == 5000
 
 
 def test_the_replay_offset_and_the_state_header_read_back_and_anything_else_means_none():
