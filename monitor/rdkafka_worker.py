@@ -532,13 +532,13 @@ class RdkafkaWorker:
             while not self.stopping.is_set():
                 # while scored records wait for a commit or the least interval, look back soon: they go then
                 messages = self._poll(consumer, 0.005 if self.next else 0.1)
-                began = time.perf_counter()
+                began, began_cpu = time.perf_counter(), time.thread_time()
                 outs, offsets = self._score(messages)
                 outs.extend(self._tick())  # the wall-clock checks due now: a slice of every patient a period
                 outs, offsets = self._flush(outs, offsets)  # the states a tick changed go in its transaction
                 scored = time.perf_counter() - began
                 self._gather(outs, offsets, len(messages), scored)
-                self.stats.turn(len(messages), scored)
+                self.stats.turn(len(messages), scored, time.thread_time() - began_cpu)
                 waited = 0.0
                 # else score more while the broker commits the previous transaction
                 if not self.next or self.next.full() or self._may_send():

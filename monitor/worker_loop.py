@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -197,8 +198,7 @@ class SpreadTicks:
             left = self.round[self.done:]
             self.round, self.done = patients(), 0
             self.began += self.period_s * ((now_s - self.began) // self.period_s)  # late turns skip no round
-        owed = min(len(self.round), -(-len(self.round) * (now_s - self.began) // self.period_s))
-        owed = max(int(owed), self.done)
+        owed = max(self.done, min(len(self.round), math.ceil(len(self.round) * (now_s - self.began) / self.period_s)))
         slice_, self.done = self.round[self.done:owed], owed
         return left + slice_
 
@@ -216,13 +216,18 @@ class LoopStats:
         self.since, self.txns, self.records, self.score_s, self.commit_s, self.commit_max_s = now, 0, 0, 0.0, 0.0, 0.0
         self.polls, self.age_s, self.age_max_s, self.wait_s = 0, 0.0, 0.0, 0.0
         self.collections, self.collection_max_s = 0, 0.0
-        self.turn_max_s, self.turn_records = 0.0, 0
+        self.turn_max_s, self.turn_records, self.turn_cpu_s = 0.0, 0, 0.0
+        self.turns_s, self.turns_cpu_s = 0.0, 0.0  # every turn's time, and the loop thread's CPU time in them
 
-    def turn(self, records: int, seconds: float) -> None:
-        """One turn of the loop: `records` polled, scored in `seconds`; the longest is logged (a reading polled
-        behind a long turn waits for all of it)."""
+    def turn(self, records: int, seconds: float, cpu_s: float | None = None) -> None:
+        """One turn of the loop: `records` polled, scored in `seconds`, `cpu_s` of them on the CPU (the loop
+        thread's CPU time; the rest it was not running: other threads or processes had its core); the longest is
+        logged (a reading polled behind a long turn waits for all of it)."""
         if seconds > self.turn_max_s:
-            self.turn_max_s, self.turn_records = seconds, records
+            self.turn_max_s, self.turn_records, self.turn_cpu_s = seconds, records, cpu_s or 0.0
+        if cpu_s is not None:
+            self.turns_s += seconds
+            self.turns_cpu_s += cpu_s
 
     def collected(self, seconds: float) -> None:
         """A full garbage collection the loop ran (FullCollections)."""
@@ -255,7 +260,10 @@ class LoopStats:
                 f"; oldest record of a poll {1000 * self.age_s / self.polls:.0f} ms old on average (max "
                 f"{1000 * self.age_max_s:.0f} ms); loop waited {1000 * self.wait_s:.0f} ms for commits")
             if self.turn_max_s:
-                extra += f"; longest turn {1000 * self.turn_max_s:.0f} ms ({self.turn_records} records)"
+                extra += f"; longest turn {1000 * self.turn_max_s:.0f} ms ({self.turn_records} records"
+                extra += f", {1000 * self.turn_cpu_s:.0f} ms on the CPU)" if self.turns_s else ")"
+            if self.turns_s:
+                extra += f"; turns off the CPU {1000 * max(0.0, self.turns_s - self.turns_cpu_s):.0f} ms"
             if self.collections:
                 extra += f"; {self.collections} full garbage collection(s), {1000 * self.collection_max_s:.0f} ms"
             if self.busy_share is not None:

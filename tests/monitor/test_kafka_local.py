@@ -133,4 +133,3 @@ def test_a_throwaway_broker_keeps_its_data_in_the_temporary_folder_otherwise(mon
     candidate = tmp_path / "gone" if why == "missing" else tmp_path
     min_free = 1 << 62 if why == "too small" else 1
     assert kafka_local.scratch_root(min_free, candidate) == Path(tempfile.gettempdir())
-

@@ -94,6 +94,16 @@ def test_the_line_names_the_loops_longest_turn_and_its_records(caplog):
     assert "longest turn" not in caplog.messages[1]
 
 
+def test_the_line_names_the_longest_turns_cpu_time_and_how_long_turns_were_off_the_cpu(caplog):
+    stats = LoopStats(every_s=0.0)
+    stats.turn(records=300, seconds=0.008, cpu_s=0.007)
+    stats.turn(records=339, seconds=0.038, cpu_s=0.012)  # the loop thread ran 12 ms of its 38
+    with caplog.at_level(logging.INFO, logger="monitor.worker_loop"):
+        stats.txn(records=1, score_s=0.0, commit_s=0.0)
+    assert caplog.messages[0].endswith("; longest turn 38 ms (339 records, 12 ms on the CPU); "
+                                       "turns off the CPU 27 ms")
+
+
 def test_the_line_names_the_loops_busy_share_and_whether_it_spins(caplog):
     stats = LoopStats(every_s=0.0)
     stats.busy(0.624, spinning=True)
