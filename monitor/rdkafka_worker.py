@@ -529,8 +529,10 @@ class RdkafkaWorker:
         self.ticks = SpreadTicks(self.tick_seconds, time.monotonic())
         committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vigil-commit")
         try:
+            ended = time.perf_counter()  # the last turn's end
             while not self.stopping.is_set():
                 # while scored records wait for a commit or the least interval, look back soon: they go then
+                polling = time.perf_counter()
                 messages = self._poll(consumer, 0.005 if self.next else 0.1)
                 began, began_cpu = time.perf_counter(), time.thread_time()
                 outs, offsets = self._score(messages)
@@ -538,7 +540,8 @@ class RdkafkaWorker:
                 outs, offsets = self._flush(outs, offsets)  # the states a tick changed go in its transaction
                 scored = time.perf_counter() - began
                 self._gather(outs, offsets, len(messages), scored)
-                self.stats.turn(len(messages), scored, time.thread_time() - began_cpu)
+                self.stats.turn(len(messages), scored, time.thread_time() - began_cpu, began - ended, began - polling)
+                ended = began + scored
                 waited = 0.0
                 # else score more while the broker commits the previous transaction
                 if not self.next or self.next.full() or self._may_send():

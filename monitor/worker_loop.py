@@ -217,14 +217,20 @@ class LoopStats:
         self.polls, self.age_s, self.age_max_s, self.wait_s = 0, 0.0, 0.0, 0.0
         self.collections, self.collection_max_s = 0, 0.0
         self.turn_max_s, self.turn_records, self.turn_cpu_s = 0.0, 0, 0.0
+        self.turn_before_s: float | None = None  # the longest turn's start after the end of the one before
+        self.turn_polling_s = 0.0  # ... and how much of that its poll took (waiting, spinning)
         self.turns_s, self.turns_cpu_s = 0.0, 0.0  # every turn's time, and the loop thread's CPU time in them
 
-    def turn(self, records: int, seconds: float, cpu_s: float | None = None) -> None:
+    def turn(self, records: int, seconds: float, cpu_s: float | None = None, before_s: float | None = None,
+             polling_s: float = 0.0) -> None:
         """One turn of the loop: `records` polled, scored in `seconds`, `cpu_s` of them on the CPU (the loop
-        thread's CPU time; the rest it was not running: other threads or processes had its core); the longest is
-        logged (a reading polled behind a long turn waits for all of it)."""
+        thread's CPU time; the rest it was not running: other threads or processes had its core), begun `before_s`
+        after the turn before ended, `polling_s` of that in its poll (the rest: sending, a collection). The longest
+        is logged: a reading polled behind a long turn waits for all of it, and what came before says why it was
+        long (a slow fetch, or the loop busy elsewhere)."""
         if seconds > self.turn_max_s:
             self.turn_max_s, self.turn_records, self.turn_cpu_s = seconds, records, cpu_s or 0.0
+            self.turn_before_s, self.turn_polling_s = before_s, polling_s
         if cpu_s is not None:
             self.turns_s += seconds
             self.turns_cpu_s += cpu_s
@@ -261,7 +267,11 @@ class LoopStats:
                 f"{1000 * self.age_max_s:.0f} ms); loop waited {1000 * self.wait_s:.0f} ms for commits")
             if self.turn_max_s:
                 extra += f"; longest turn {1000 * self.turn_max_s:.0f} ms ({self.turn_records} records"
-                extra += f", {1000 * self.turn_cpu_s:.0f} ms on the CPU)" if self.turns_s else ")"
+                extra += f", {1000 * self.turn_cpu_s:.0f} ms on the CPU" if self.turns_s else ""
+                extra += "" if self.turn_before_s is None else (
+                    f", begun {1000 * self.turn_before_s:.0f} ms after the turn before, "
+                    f"{1000 * self.turn_polling_s:.0f} of them polling")
+                extra += ")"
             if self.turns_s:
                 extra += f"; turns off the CPU {1000 * max(0.0, self.turns_s - self.turns_cpu_s):.0f} ms"
             if self.collections:

@@ -94,6 +94,16 @@ def test_the_line_names_the_loops_longest_turn_and_its_records(caplog):
     assert "longest turn" not in caplog.messages[1]
 
 
+def test_the_line_says_how_long_after_the_turn_before_the_longest_turn_began_and_how_much_was_its_poll(caplog):
+    stats = LoopStats(every_s=0.0)
+    stats.turn(records=300, seconds=0.008, cpu_s=0.008, before_s=0.004, polling_s=0.004)
+    stats.turn(records=2452, seconds=0.095, cpu_s=0.091, before_s=0.080, polling_s=0.072)
+    with caplog.at_level(logging.INFO, logger="monitor.worker_loop"):
+        stats.txn(records=1, score_s=0.0, commit_s=0.0)
+    assert caplog.messages[0].endswith("; longest turn 95 ms (2452 records, 91 ms on the CPU, begun 80 ms after the "
+                                       "turn before, 72 of them polling); turns off the CPU 4 ms")
+
+
 def test_the_line_names_the_longest_turns_cpu_time_and_how_long_turns_were_off_the_cpu(caplog):
     stats = LoopStats(every_s=0.0)
     stats.turn(records=300, seconds=0.008, cpu_s=0.007)
