@@ -94,24 +94,20 @@ def test_the_line_names_the_loops_longest_turn_and_its_records(caplog):
     assert "longest turn" not in caplog.messages[1]
 
 
-def test_the_line_says_how_long_after_the_turn_before_the_longest_turn_began_and_how_much_was_its_poll(caplog):
+@pytest.mark.parametrize(("turns", "tail"), [
+    pytest.param([(300, 0.008, 0.007, None, 0.0), (339, 0.038, 0.012, None, 0.0)],  # the loop ran 12 ms of its 38
+                 "; longest turn 38 ms (339 records, 12 ms on the CPU); turns off the CPU 27 ms", id="on the CPU"),
+    pytest.param([(300, 0.008, 0.008, 0.004, 0.004), (2452, 0.095, 0.091, 0.080, 0.072)],
+                 "; longest turn 95 ms (2452 records, 91 ms on the CPU, begun 80 ms after the turn before, 72 of them "
+                 "polling); turns off the CPU 4 ms", id="after the turn before"),
+])
+def test_the_line_says_what_the_longest_turn_was_on_the_cpu_and_what_came_before_it(caplog, turns, tail):
     stats = LoopStats(every_s=0.0)
-    stats.turn(records=300, seconds=0.008, cpu_s=0.008, before_s=0.004, polling_s=0.004)
-    stats.turn(records=2452, seconds=0.095, cpu_s=0.091, before_s=0.080, polling_s=0.072)
+    for records, seconds, cpu_s, before_s, polling_s in turns:
+        stats.turn(records, seconds, cpu_s, before_s, polling_s)
     with caplog.at_level(logging.INFO, logger="monitor.worker_loop"):
         stats.txn(records=1, score_s=0.0, commit_s=0.0)
-    assert caplog.messages[0].endswith("; longest turn 95 ms (2452 records, 91 ms on the CPU, begun 80 ms after the "
-                                       "turn before, 72 of them polling); turns off the CPU 4 ms")
-
-
-def test_the_line_names_the_longest_turns_cpu_time_and_how_long_turns_were_off_the_cpu(caplog):
-    stats = LoopStats(every_s=0.0)
-    stats.turn(records=300, seconds=0.008, cpu_s=0.007)
-    stats.turn(records=339, seconds=0.038, cpu_s=0.012)  # the loop thread ran 12 ms of its 38
-    with caplog.at_level(logging.INFO, logger="monitor.worker_loop"):
-        stats.txn(records=1, score_s=0.0, commit_s=0.0)
-    assert caplog.messages[0].endswith("; longest turn 38 ms (339 records, 12 ms on the CPU); "
-                                       "turns off the CPU 27 ms")
+    assert caplog.messages[0].endswith(tail)
 
 
 def test_the_line_names_the_loops_busy_share_and_whether_it_spins(caplog):
