@@ -135,7 +135,7 @@ class CpuSnapshot:
     busy_s: float
     total_s: float
     processes_s: dict[str, float]
-    stolen_s: float = 0.0
+    stolen_s: float
 
     @classmethod
     def take(cls, pids: dict[str, int]) -> CpuSnapshot:

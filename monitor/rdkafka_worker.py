@@ -133,7 +133,7 @@ class RdkafkaWorker:
     """Consumes the input topics in one group and commits each poll's batch with one transactional producer."""
 
     def __init__(self, settings: Settings, core: WorkerCore, *, clock: Callable[[], datetime],
-                 tick_seconds: float | None = None, max_records: int | None = None) -> None:
+                 tick_seconds: float | None = None) -> None:
         self.core = core
         self.clock = clock
         self.names = TopicNames(settings)
@@ -142,7 +142,7 @@ class RdkafkaWorker:
         self.timing = settings.timing
         self.tick_seconds = tick_seconds or self.timing.tick_s
         self.ticks = SpreadTicks(self.tick_seconds, time.monotonic())  # begun again when run() starts its loop
-        self.max_records = max_records or max(1, int(self.timing.poll_records))  # a turn scores at most these
+        self.max_records = max(1, int(self.timing.poll_records))  # a turn scores at most these (VIGIL_POLL_RECORDS)
         self.txn_timeout_ms = int(self.timing.txn_timeout_s * 1000)
         self.cache = StateCache()
         self.writes = StateWrites(self.timing.state_write_s, int(self.timing.state_write_records),
