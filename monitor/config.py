@@ -38,6 +38,7 @@ WORKER_TIMING = (
     ("VIGIL_GIL_SWITCH", "gil_switch_s", False, "seconds"),  # rdkafka: Python's thread switch interval
     ("VIGIL_SPIN_SECONDS", "spin_s", True, "seconds"),  # rdkafka: poll without sleeping this long after a record
     ("VIGIL_SPIN_BUSY", "spin_busy", True, "share"),  # ... while the loop works at least this share of the time
+    ("VIGIL_RDKAFKA_STATS", "rdkafka_stats_s", True, "seconds"),  # rdkafka: log librdkafka's statistics (0: never)
 )
 
 
@@ -69,6 +70,7 @@ class WorkerTiming:
     # (73 ms against 364 without), not in slow hours (bench/README.md, twenty-fifth session); 0 spins at any load
     spin_s: float = 0.05
     spin_busy: float = 0.5
+    rdkafka_stats_s: float = 0.0  # a diagnostic: each interval a line per client (rdkafka_stats.py)
     slot: str | None = None  # VIGIL_WORKER_SLOT: the rdkafka runtime's stable transactional id per worker
     cpu_latency_us: int | None = None  # VIGIL_CPU_LATENCY_US: a PM QoS request held by the worker (cpu_latency.py)
 

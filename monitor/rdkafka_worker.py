@@ -26,6 +26,7 @@ no metadata and would miss what waited: stop rdkafka workers with SIGTERM before
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -48,7 +49,7 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # not in its __all__
 
-from monitor import topics, worker_core
+from monitor import rdkafka_stats, topics, worker_core
 from monitor.config import Settings
 from monitor.security import KafkaSecurity
 from monitor.state_cache import StateCache
@@ -123,6 +124,15 @@ def retried(call: Callable[[], object], what: str, attempts: int = TXN_ATTEMPTS)
             log.warning("%s: %s (retriable, attempt %d of %d)", what, error, attempt, attempts)
 
 
+def log_statistics(raw: str) -> None:
+    """librdkafka's statistics (VIGIL_RDKAFKA_STATS) as one line; an unreadable document is logged, never raised
+    into the poll that served it."""
+    try:
+        log.info(rdkafka_stats.describe(rdkafka_stats.client_window(json.loads(raw))))
+    except (ValueError, TypeError, AttributeError) as exc:
+        log.warning("unreadable librdkafka statistics (%s: %s)", type(exc).__name__, exc)
+
+
 def transactional_id(group: str, slot: str | None) -> str:
     """Stable per worker slot (VIGIL_WORKER_SLOT, else host and pid): a restarted slot fences its predecessor at
     once; a new slot's predecessor transaction is aborted by the coordinator after transaction.timeout.ms."""
@@ -140,6 +150,9 @@ class RdkafkaWorker:
         self.group = settings.worker_group
         self.client = KafkaSecurity.from_env().librdkafka() | {"bootstrap.servers": settings.bootstrap}
         self.timing = settings.timing
+        # VIGIL_RDKAFKA_STATS, for the worker's consumer and producer: served by their polls, logged there
+        self.statistics: dict[str, Any] = {} if self.timing.rdkafka_stats_s <= 0 else {
+            "statistics.interval.ms": max(1, int(self.timing.rdkafka_stats_s * 1000)), "stats_cb": log_statistics}
         self.tick_seconds = tick_seconds or self.timing.tick_s
         self.ticks = SpreadTicks(self.tick_seconds, time.monotonic())  # begun again when run() starts its loop
         self.max_records = max(1, int(self.timing.poll_records))  # a turn scores at most these (VIGIL_POLL_RECORDS)
@@ -178,7 +191,7 @@ class RdkafkaWorker:
                     raise
 
     def _consumer(self) -> Consumer:
-        return Consumer(self.client | {
+        return Consumer(self.client | self.statistics | {
             "group.id": self.group, "client.id": f"{self.group}-eos",
             "enable.auto.commit": False, "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest", "isolation.level": "read_committed",
@@ -194,7 +207,7 @@ class RdkafkaWorker:
         })
 
     def _producer(self) -> Producer:
-        return Producer(self.client | {
+        return Producer(self.client | self.statistics | {
             "transactional.id": transactional_id(self.group, self.timing.slot), "client.id": f"{self.group}-eos",
             "enable.idempotence": True, "acks": "all", "linger.ms": 2,
             "transaction.timeout.ms": self.txn_timeout_ms,

@@ -19,6 +19,7 @@ from monitor.rdkafka_worker import (
     TXN_ATTEMPTS,
     RdkafkaWorker,
     TransactionError,
+    log_statistics,
     replay_metadata,
     replay_start,
     through_of,
@@ -291,3 +292,19 @@ def test_a_slow_commit_is_logged_with_its_parts_and_a_quick_one_is_not(committin
         monkeypatch.setattr(rdkafka_worker, "SLOW_COMMIT_S", 0.0)
         committing(ScriptedProducer())
     assert re.search(r"slow transaction: \d+ ms to commit, \d+ ms of it sending 1 offsets; 3 readings", caplog.text)
+
+
+def test_librdkafka_statistics_are_asked_for_only_with_vigil_rdkafka_stats(make_worker):
+    assert make_worker().statistics == {}
+    asked = make_worker(timing=WorkerTiming(rdkafka_stats_s=2.5)).statistics
+    assert asked == {"statistics.interval.ms": 2500, "stats_cb": log_statistics}
+
+
+def test_statistics_are_logged_and_an_unreadable_document_is_a_warning_not_an_error(caplog):
+    caplog.set_level(logging.INFO, logger="monitor.rdkafka_worker")
+    log_statistics('{"name": "c#consumer-1", "type": "consumer", "brokers": {}}')
+    log_statistics("{not json")
+    log_statistics('{"name": "c", "brokers": {"b": {"nodeid": "one"}}}')
+    assert [(r.levelname, r.getMessage().split(" (")[0]) for r in caplog.records] == [
+        ("INFO", "librdkafka consumer c#consumer-1: no broker connection; 0 records fetched and not yet polled"),
+        ("WARNING", "unreadable librdkafka statistics"), ("WARNING", "unreadable librdkafka statistics")]
