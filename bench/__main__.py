@@ -446,7 +446,9 @@ def main(argv: list[str] | None = None) -> int:
                                  f"broker {load['broker_cores']:.2f}, feeder {load['feeder_cores']:.2f}, "
                                  f"clocks {load['clocks_cores']:.2f} cores; feeder "
                                  f"{load['feeder_requests_per_s']:,.0f} requests/s, "
-                                 f"linger {args.feeder_linger_ms:g} ms"))
+                                 f"linger {args.feeder_linger_ms:g} ms (records queued p99 "
+                                 f"{load['feeder_queued_p99_ms']:.0f} ms), produce round trip p99 "
+                                 f"{load['feeder_rtt_p99_ms']:.0f} max {load['feeder_rtt_max_ms']:.0f} ms"))
                     for x in lats:
                         rows.append((f"(d) {share:.0%} load ({rate:,.0f}/s), {label}, {x.isolation}, ms",
                                      f"{x.p50_ms:.0f}/{x.p95_ms:.0f}/{x.p99_ms:.0f}",

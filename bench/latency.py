@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from bench import cluster
+from monitor.rdkafka_stats import client_window
 from monitor.records import Alert, Reading, from_json, to_json
 
 
@@ -116,15 +117,24 @@ WINDOW_S = 5.0
 FEEDER_LINGER_MS = 20.0
 
 
-class _RequestCount:
-    """The producer's requests sent so far, from librdkafka's statistics (the feeder's load on the broker)."""
+class _FeederStats:
+    """The feeder's requests sent so far and its slowest produce round trips, from librdkafka's statistics (its
+    load on the broker, and whether the broker answered it late)."""
 
     def __init__(self) -> None:
         self.sent = 0
+        self.rtt_max_ms = 0.0  # the longest produce round trip of any interval
+        self.rtt_p99_ms = 0.0  # the highest interval's p99
+        self.queued_p99_ms = 0.0  # ... of a record's wait in the producer (the linger) before its request
 
     def __call__(self, raw: str) -> None:
-        brokers = json.loads(raw).get("brokers", {}).values()
+        stats = json.loads(raw)
+        brokers = stats.get("brokers", {}).values()
         self.sent = sum(b.get("tx", 0) for b in brokers if b.get("nodeid", -1) >= 0)  # not the bootstrap entry
+        for b in client_window(stats).brokers:
+            self.rtt_max_ms = max(self.rtt_max_ms, b.rtt_max_ms)
+            self.rtt_p99_ms = max(self.rtt_p99_ms, b.rtt_p99_ms)
+            self.queued_p99_ms = max(self.queued_p99_ms, b.queued_p99_ms)
 
 
 def _feeder(bootstrap: str, topic: str, readings: list[Reading], rate: float, pids: dict[str, int], out: Any,
@@ -142,7 +152,7 @@ def paced_send(bootstrap: str, topic: str, readings: list[Reading], rate: float,
     `load` gets the machine's busy share and each of `pids`' cores from the first send to the last delivery: not
     the seconds before, when the feeder starts and encodes its payloads (until 2026-11-26 11:30 they were counted,
     and made the box look idle and the worker short of CPU)."""
-    requests = _RequestCount()
+    requests = _FeederStats()
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
                          "linger.ms": linger_ms, "partitioner": "murmur2_random",
                          "statistics.interval.ms": 1000, "stats_cb": requests})
@@ -167,6 +177,8 @@ def paced_send(bootstrap: str, topic: str, readings: list[Reading], rate: float,
     if load is not None:
         load.update(cluster.CpuSnapshot.take(pids).load_since(before))
         load["feeder_requests_per_s"] = requests.sent / max(time.perf_counter() - start, 1e-9)
+        load |= {"feeder_rtt_max_ms": requests.rtt_max_ms, "feeder_rtt_p99_ms": requests.rtt_p99_ms,
+                 "feeder_queued_p99_ms": requests.queued_p99_ms}
     return sent
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pytest
 
-from bench.latency import WINDOW_S, Seen, _RequestCount, percentile, summarize
+from bench.latency import WINDOW_S, Seen, _FeederStats, percentile, summarize
 
 
 @dataclass(frozen=True)
@@ -48,9 +49,18 @@ def test_no_alert_gives_zeros_not_an_error():
 
 
 def test_feeder_request_count_sums_the_brokers_but_not_the_bootstrap_entry():
-    count = _RequestCount()
+    count = _FeederStats()
     count('{"brokers": {"127.0.0.1:9092/bootstrap": {"nodeid": -1, "tx": 3}, "localhost:9092/1": {"nodeid": 1, '
           '"tx": 40}, "localhost:9093/2": {"nodeid": 2, "tx": 2}}}')
     assert count.sent == 42
     count('{"brokers": {}}')
     assert count.sent == 0
+
+
+def test_the_feeder_keeps_its_slowest_interval_of_produce_round_trips_and_queued_records():
+    stats = _FeederStats()
+    for rtt_max, rtt_p99, queued in ((40_000, 9_000, 21_000), (12_000, 11_000, 20_500)):
+        broker = {"nodeid": 1, "tx": 5, "rtt": {"cnt": 5, "max": rtt_max, "p99": rtt_p99},
+                  "int_latency": {"p99": queued}}
+        stats(json.dumps({"brokers": {"b/1": broker}}))
+    assert (stats.sent, stats.rtt_max_ms, stats.rtt_p99_ms, stats.queued_p99_ms) == (5, 40.0, 11.0, 21.0)
