@@ -455,9 +455,11 @@ def main(argv: list[str] | None = None) -> int:
                                      f"p50/p95/p99, max {x.max_ms:.0f}, n={x.samples}; p99 per "
                                      f"{latency.WINDOW_S:g} s sent: "
                                      + " ".join(f"{w:.0f}" for w in x.p99_by_window_ms)
-                                     + f"; to the worker's send {x.to_send_p50_ms:.0f}/{x.to_send_p99_ms:.0f}, "
+                                     + f"; to the broker {x.to_broker_p50_ms:.0f}/{x.to_broker_p99_ms:.0f}, "
+                                     f"to the worker's send {x.to_send_p50_ms:.0f}/{x.to_send_p99_ms:.0f}, "
                                      f"after it {x.after_send_p50_ms:.0f}/{x.after_send_p99_ms:.0f} (p50/p99); "
-                                     f"slowest 1 %: {x.tail_to_send_ms:.0f} + {x.tail_after_send_ms:.0f}"))
+                                     f"slowest 1 %: {x.tail_to_send_ms:.0f} ({x.tail_to_broker_ms:.0f} of it to "
+                                     f"the broker) + {x.tail_after_send_ms:.0f}"))
                     print(*rows[-len(lats) - 1:], sep="\n", flush=True)
         if "memory" in parts:
             sizes = state_cost.sample_states(params["sample_patients"], params["sample_steps"])

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, TIMESTAMP_LOG_APPEND_TIME, Consumer, KafkaError, Producer, TopicPartition
 
 from bench import cluster
 from monitor.rdkafka_stats import client_window
@@ -107,6 +107,12 @@ class Latency:
     after_send_p99_ms: float = 0.0
     tail_to_send_ms: float = 0.0
     tail_after_send_ms: float = 0.0
+    # the first part of to_send, split where the broker appended the newest reading (its LogAppendTime, ms; read
+    # back after the run): the feeder's linger and request, and the broker's append. The rest of to_send is the
+    # worker's fetch, scoring and wait for its transaction
+    to_broker_p50_ms: float = 0.0
+    to_broker_p99_ms: float = 0.0
+    tail_to_broker_ms: float = 0.0
 
 
 WINDOW_S = 5.0
@@ -197,21 +203,53 @@ def paced_send_elsewhere(bootstrap: str, topic: str, readings: list[Reading], ra
     return sent, load
 
 
+def append_times(bootstrap: str, topic: str, wall_minus_perf: float, timeout_s: float = 120.0) -> dict[str, float]:
+    """Each reading's broker append time on the perf_counter clock, read back after the run (no load on the
+    measurement). The bench's readings topic keeps LogAppendTime (cluster.APPEND_TIME); a record with another
+    timestamp (a CreateTime: the feeder's own stamp) is left out."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "latency-append-times",
+                         "enable.auto.commit": False, "enable.partition.eof": True})
+    partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(partitions)])
+    pending, times = set(partitions), {}
+    deadline = time.monotonic() + timeout_s
+    try:
+        while pending and time.monotonic() < deadline:
+            for m in consumer.consume(num_messages=10_000, timeout=0.5):
+                error, value = m.error(), m.value()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        pending.discard(m.partition())
+                    continue
+                kind, millis = m.timestamp()
+                if kind == TIMESTAMP_LOG_APPEND_TIME and value:
+                    times[from_json(value, Reading).reading_id] = millis / 1000 - wall_minus_perf
+    finally:
+        consumer.close()
+    return times
+
+
 def summarize(isolation: str, seen: list[Seen], sent: dict[str, float],
-              measured: set[str] | None = None) -> Latency:
-    """Latency of the alerts caused by `measured` readings (all sent ones when None)."""
+              measured: set[str] | None = None, appended: dict[str, float] | None = None) -> Latency:
+    """Latency of the alerts caused by `measured` readings (all sent ones when None); `appended` (reading id ->
+    the broker's append time) splits the way to the worker's send at the broker."""
     delays: list[float] = []
     legs: list[tuple[float, float, float]] = []  # (delay, to_send, after_send) of the alerts with a timestamp
+    to_broker: list[tuple[float, float]] = []  # (delay, to the broker) of the alerts whose reading has an append time
     windows: dict[int, list[float]] = {}
+    appended = appended or {}
     first = min((at for rid, at in sent.items() if measured is None or rid in measured), default=0.0)
     for arrived, produced, alert in seen:
-        stamps = [sent[rid] for rid in alert.reading_ids if rid in sent]
-        if stamps and (measured is None or any(rid in measured for rid in alert.reading_ids)):
-            delay = (arrived - max(stamps)) * 1000
+        newest = max((rid for rid in alert.reading_ids if rid in sent), key=sent.__getitem__, default=None)
+        if newest is not None and (measured is None or any(rid in measured for rid in alert.reading_ids)):
+            stamp = sent[newest]
+            delay = (arrived - stamp) * 1000
             delays.append(delay)
-            windows.setdefault(int((max(stamps) - first) // WINDOW_S), []).append(delay)
+            windows.setdefault(int((stamp - first) // WINDOW_S), []).append(delay)
             if produced is not None:
-                legs.append((delay, (produced - max(stamps)) * 1000, (arrived - produced) * 1000))
+                legs.append((delay, (produced - stamp) * 1000, (arrived - produced) * 1000))
+            if newest in appended:
+                to_broker.append((delay, (appended[newest] - stamp) * 1000))
     if not delays:
         return Latency(isolation, 0, 0.0, 0.0, 0.0, 0.0)
     by_window = tuple(percentile(windows[w], 99) if windows.get(w) else 0.0 for w in range(max(windows) + 1))
@@ -224,6 +262,11 @@ def summarize(isolation: str, seen: list[Seen], sent: dict[str, float],
                  "after_send_p99_ms": percentile([a for _, _, a in legs], 99),
                  "tail_to_send_ms": sum(t for _, t, _ in tail) / len(tail),
                  "tail_after_send_ms": sum(a for _, _, a in tail) / len(tail)}
+    if to_broker:
+        slowest = sorted(to_broker)[-max(1, len(to_broker) // 100):]
+        split |= {"to_broker_p50_ms": percentile([b for _, b in to_broker], 50),
+                  "to_broker_p99_ms": percentile([b for _, b in to_broker], 99),
+                  "tail_to_broker_ms": sum(b for _, b in slowest) / len(slowest)}
     return Latency(isolation, len(delays), percentile(delays, 50), percentile(delays, 95), percentile(delays, 99),
                    max(delays), by_window, **split)
 
@@ -257,5 +300,6 @@ def measure(bootstrap: str, readings_topic: str, alerts_topic: str, readings: li
         c.join()
     measured, early = {r.reading_id for r in readings}, {r.reading_id for r in warmup}
     seen = [(c.isolation, c.alerts()) for c in clocks]  # each clock's records parsed once
-    return [*(summarize(iso, alerts, sent, measured) for iso, alerts in seen),
-            *(summarize(f"{iso}, warm-up", alerts, sent, early) for iso, alerts in seen if warmup)]
+    appended = append_times(bootstrap, readings_topic, clocks[0].wall_minus_perf)
+    return [*(summarize(iso, alerts, sent, measured, appended) for iso, alerts in seen),
+            *(summarize(f"{iso}, warm-up", alerts, sent, early, appended) for iso, alerts in seen if warmup)]

@@ -64,3 +64,19 @@ def test_the_feeder_keeps_its_slowest_interval_of_produce_round_trips_and_queued
                   "int_latency": {"p99": queued}}
         stats(json.dumps({"brokers": {"b/1": broker}}))
     assert (stats.sent, stats.rtt_max_ms, stats.rtt_p99_ms, stats.queued_p99_ms) == (5, 40.0, 11.0, 21.0)
+
+
+def test_the_way_to_the_worker_splits_where_the_broker_appended_the_newest_reading():
+    sent = {f"r{i}": float(i) for i in range(100)} | {"old": -1.0}  # older than each: never the newest
+    appended = {f"r{i}": i + (0.09 if i == 99 else 0.02) for i in range(100)}  # r99 waited 90 ms for the broker
+    seen = [Seen(i + (0.2 if i == 99 else 0.15), i + 0.1, Alerted(("old", f"r{i}"))) for i in range(100)]
+    seen.append(Seen(100.0, 99.99, Alerted(("missing",))))  # no stamp: not an alert of the feed
+    got = summarize("read_committed", seen, sent, appended=appended)  # type: ignore[arg-type]
+    assert got.samples == 100
+    assert (round(got.to_broker_p50_ms), round(got.to_broker_p99_ms), round(got.tail_to_broker_ms)) == (20, 20, 90)
+    assert (round(got.to_send_p50_ms), round(got.after_send_p50_ms)) == (100, 50)
+
+
+def test_without_append_times_the_broker_leg_is_zero():
+    got = summarize("read_committed", [Seen(1.1, 1.05, Alerted(("a",)))], {"a": 1.0})  # type: ignore[arg-type]
+    assert (got.samples, got.to_broker_p50_ms, got.tail_to_broker_ms) == (1, 0.0, 0.0)
