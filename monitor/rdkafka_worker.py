@@ -564,8 +564,7 @@ class RdkafkaWorker:
                         waited = time.perf_counter() - waiting
                         self.stats.waited(waited)
                         self._send_next(consumer, committer)
-                    # while the commit thread waits for the broker, and the loop is quiet
-                    collected = self.collections.collect(self.busy.share)
+                    collected = self.collections.collect()  # while the commit thread waits for the broker
                     if collected is not None:
                         self.stats.collected(collected)
                 if self.busy.worked(time.perf_counter() - began - waited):  # a window closed: once a second

@@ -107,17 +107,10 @@ class FullCollections:
     Vigil's states hold no reference cycles, so reference counting frees them: the full collection only finds
     the rare cycle (an exception's frames), and once a minute is enough for that. every_s=0 leaves Python's
     collector as it is.
-
-    A due collection waits for a quiet second (the loop under QUIET_SHARE busy), at most WAIT_ROUNDS periods: at
-    80 % busy a 15-53 ms pause left a queue that took hundreds of ms to drain, and in five goal runs the 5-s window
-    that held it had the run's highest p99 (bench/README.md, twenty-ninth session). With little cyclic garbage a
-    later collection costs no more.
     """
 
     NEVER: int = 1 << 30  # collections of the younger generation before an automatic one of the older
     YOUNG: int = 50_000  # allocations (net of frees) between two collections of the youngest generation
-    QUIET_SHARE: float = 0.5  # the loop's busy share under which a due collection runs
-    WAIT_ROUNDS: float = 4.0  # ... and after how many periods past due it runs anyway
 
     def __init__(self, every_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.every_s = every_s
@@ -134,13 +127,9 @@ class FullCollections:
         if self.every_s > 0:
             gc.freeze()
 
-    def collect(self, busy_share: float = 0.0) -> float | None:
-        """A full collection if one is due and the loop was quiet (`busy_share` of its last second), or has waited
-        WAIT_ROUNDS periods for that; returns how long it took (seconds), None if none ran."""
-        now = self.clock()
-        if self.every_s <= 0 or now < self.next:
-            return None
-        if busy_share >= self.QUIET_SHARE and now < self.next + self.WAIT_ROUNDS * self.every_s:
+    def collect(self) -> float | None:
+        """A full collection if one is due; returns how long it took (seconds), None if none was due."""
+        if self.every_s <= 0 or self.clock() < self.next:
             return None
         began = time.perf_counter()
         gc.collect()

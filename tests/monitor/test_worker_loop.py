@@ -64,22 +64,6 @@ def test_full_collections_run_when_due_and_not_on_their_own(python_gc):
     assert collections.collect() is None and collections.next == clock.now + 60
 
 
-@pytest.mark.parametrize(("busy", "waited_s", "runs"), [
-    pytest.param(0.49, 0.0, True, id="quiet: as soon as due"),
-    pytest.param(0.8, 0.0, False, id="busy: waits"),
-    pytest.param(0.8, 4 * 60.0 - 1, False, id="busy: still waits"),
-    pytest.param(0.8, 4 * 60.0, True, id="busy for four periods past due: runs anyway"),
-])
-def test_a_due_collection_waits_for_a_quiet_loop_at_most_four_periods(python_gc, busy, waited_s, runs):
-    clock = Clock()
-    collections = FullCollections(60.0, clock)
-    collections.install()
-    clock.now += 60 + waited_s
-    assert (collections.collect(busy) is not None) is runs
-    if runs:  # the next one is due a period after this one
-        assert collections.next == clock.now + 60
-
-
 def test_zero_seconds_leaves_pythons_collector_alone(python_gc):
     before = gc.get_threshold()
     clock = Clock()
