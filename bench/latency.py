@@ -6,8 +6,10 @@ import json
 import math
 import multiprocessing
 import os
+import queue
 import threading
 import time
+from array import array
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -134,38 +136,40 @@ class _FeederStats:
         self.queued_p99_ms = 0.0  # ... of a record's wait in the producer (the linger) before its request
 
     def __call__(self, raw: str) -> None:
-        stats = json.loads(raw)
-        brokers = stats.get("brokers", {}).values()
-        self.sent = sum(b.get("tx", 0) for b in brokers if b.get("nodeid", -1) >= 0)  # not the bootstrap entry
-        for b in client_window(stats).brokers:
+        brokers = client_window(json.loads(raw)).brokers  # the real brokers: not the bootstrap entry
+        self.sent = sum(b.sent_total for b in brokers)
+        for b in brokers:
             self.rtt_max_ms = max(self.rtt_max_ms, b.rtt_max_ms)
             self.rtt_p99_ms = max(self.rtt_p99_ms, b.rtt_p99_ms)
             self.queued_p99_ms = max(self.queued_p99_ms, b.queued_p99_ms)
 
 
 def _feeder(bootstrap: str, topic: str, readings: list[Reading], rate: float, pids: dict[str, int], out: Any,
-            linger_ms: float) -> None:
+            linger_ms: float, release: Any) -> None:
     load: dict[str, float] = {}
-    out.put((paced_send(bootstrap, topic, readings, rate, pids, load, linger_ms), load))
+    stamps = paced_send(bootstrap, topic, readings, rate, pids, load, linger_ms)
+    out.put(load)
+    release.wait()  # the parent has stopped its clocks
+    out.put(stamps.tobytes())
 
 
 def paced_send(bootstrap: str, topic: str, readings: list[Reading], rate: float, pids: dict[str, int] | None = None,
-               load: dict[str, float] | None = None, linger_ms: float = FEEDER_LINGER_MS) -> dict[str, float]:
+               load: dict[str, float] | None = None, linger_ms: float = FEEDER_LINGER_MS) -> array:
     """Sends readings at `rate` per second: every 5 ms the due readings are handed to a librdkafka producer
-    (idempotent, acks=all, Java's murmur2 partitioner), each stamped when handed over; returns reading_id -> send
-    time. (A kafka-python producer costs ~70 us a record and aiokafka's record batches ~15 us of Python; librdkafka
-    ~2 us: the feeder shares the box's two cores with the worker and the broker, and its CPU is not vigil's.)
-    `load` gets the machine's busy share and each of `pids`' cores from the first send to the last delivery: not
-    the seconds before, when the feeder starts and encodes its payloads (until 2026-11-26 11:30 they were counted,
-    and made the box look idle and the worker short of CPU)."""
+    (idempotent, acks=all, Java's murmur2 partitioner), each stamped when handed over; returns the send times in
+    feed order. (A kafka-python producer costs ~70 us a record and aiokafka's record batches ~15 us of Python;
+    librdkafka ~2 us: the feeder shares the box's two cores with the worker and the broker, and its CPU is not
+    vigil's.) `load` gets the machine's busy share and each of `pids`' cores from the first send to the last
+    delivery: not the seconds before, when the feeder starts and encodes its payloads (until 2026-11-26 11:30 they
+    were counted, and made the box look idle and the worker short of CPU)."""
     requests = _FeederStats()
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
                          "linger.ms": linger_ms, "partitioner": "murmur2_random",
                          "statistics.interval.ms": 1000, "stats_cb": requests})
-    payloads = [(r.reading_id, r.patient_key.encode(), to_json(r)) for r in readings]
-    # stamps in a list made beforehand: a dict of stamps grown while sending stalled the feeder on each resize, 47 ms
-    # at 699,050 readings, and sent the readings of the stall at once (twenty-ninth session)
-    stamps = [0.0] * len(payloads)
+    payloads = [(r.patient_key.encode(), to_json(r)) for r in readings]
+    # stamps in an array made beforehand: a dict of stamps grown while sending stalled the feeder on each resize,
+    # 47 ms at 699,050 readings, and sent the readings of the stall at once (twenty-ninth session)
+    stamps = array("d", bytes(8 * len(payloads)))
     pids = {**(pids or {}), "feeder": os.getpid()}  # the feeder's own core share, beside the others'
     before = cluster.CpuSnapshot.take(pids)
     start = time.perf_counter()
@@ -174,7 +178,7 @@ def paced_send(bootstrap: str, topic: str, readings: list[Reading], rate: float,
         due = min(len(payloads), int((time.perf_counter() - start) * rate) + 1)
         now = time.perf_counter()
         while i < due:
-            _, key, value = payloads[i]
+            key, value = payloads[i]
             producer.produce(topic, value, key)
             stamps[i] = now
             i += 1
@@ -187,22 +191,50 @@ def paced_send(bootstrap: str, topic: str, readings: list[Reading], rate: float,
         load["feeder_requests_per_s"] = requests.sent / max(time.perf_counter() - start, 1e-9)
         load |= {"feeder_rtt_max_ms": requests.rtt_max_ms, "feeder_rtt_p99_ms": requests.rtt_p99_ms,
                  "feeder_queued_p99_ms": requests.queued_p99_ms}
-    return {rid: at for (rid, _, _), at in zip(payloads, stamps, strict=True)}
+    return stamps
 
 
-def paced_send_elsewhere(bootstrap: str, topic: str, readings: list[Reading], rate: float,
-                         pids: dict[str, int] | None = None, linger_ms: float = FEEDER_LINGER_MS
-                         ) -> tuple[dict[str, float], dict[str, float]]:
+class PacedFeeder:
     """paced_send in a child process, so the feeder and the alert clocks never wait for each other's GIL
-    (perf_counter is CLOCK_MONOTONIC on Linux: one clock for all processes); returns its stamps and load."""
-    ctx = multiprocessing.get_context("spawn")  # the parent already runs consumer threads
-    out = ctx.Queue()
-    child = ctx.Process(target=_feeder, args=(bootstrap, topic, readings, rate, pids or {}, out, linger_ms),
-                        daemon=True)
-    child.start()
-    sent, load = out.get()
-    child.join()
-    return sent, load
+    (perf_counter is CLOCK_MONOTONIC on Linux: one clock for all processes). The stamps are handed over only
+    when asked, after the clocks stopped: until the thirtieth session the child built and pickled a dict of
+    600-750k stamps as soon as the feed was delivered, on the shared cores, and this process unpickled it while
+    its clock thread was still stamping the last alerts."""
+
+    def __init__(self, bootstrap: str, topic: str, readings: list[Reading], rate: float,
+                 pids: dict[str, int] | None = None, linger_ms: float = FEEDER_LINGER_MS) -> None:
+        ctx = multiprocessing.get_context("spawn")  # the parent already runs consumer threads
+        self.reading_ids = [r.reading_id for r in readings]
+        self._out, self._release = ctx.Queue(), ctx.Event()
+        self._child = ctx.Process(target=_feeder, daemon=True, args=(
+            bootstrap, topic, readings, rate, pids or {}, self._out, linger_ms, self._release))
+        self._child.start()
+
+    def delivered(self) -> dict[str, float]:
+        """Waits until the whole feed was delivered; returns the machine's load while it was sent."""
+        load: dict[str, float] = self._next()
+        return load
+
+    def stamps(self) -> dict[str, float]:
+        """reading_id -> send time (perf_counter), once the measurement is over."""
+        self._release.set()
+        stamps = array("d")
+        stamps.frombytes(self._next())
+        self._child.join()
+        return dict(zip(self.reading_ids, stamps, strict=True))
+
+    def _next(self) -> Any:
+        """The child's next hand-over; an error, not a hang, when the child died without one."""
+        while True:
+            try:
+                return self._out.get(timeout=1.0)
+            except queue.Empty:
+                if not self._child.is_alive():
+                    try:
+                        return self._out.get(timeout=1.0)  # put just before it exited
+                    except queue.Empty:
+                        raise RuntimeError(f"the paced feeder exited ({self._child.exitcode}) without its "
+                                           "results: its error is above") from None
 
 
 def append_times(bootstrap: str, topic: str, wall_minus_perf: float, timeout_s: float = 120.0) -> dict[str, float]:
@@ -286,7 +318,8 @@ def measure(bootstrap: str, readings_topic: str, alerts_topic: str, readings: li
     for c in clocks:
         c.start()
     warmup = warmup or []
-    sent, sending = paced_send_elsewhere(bootstrap, readings_topic, [*warmup, *readings], rate, pids, linger_ms)
+    feeder = PacedFeeder(bootstrap, readings_topic, [*warmup, *readings], rate, pids, linger_ms)
+    sending = feeder.delivered()
     if load is not None:
         load.update(sending)
     deadline = time.monotonic() + settle_s + 10
@@ -300,6 +333,7 @@ def measure(bootstrap: str, readings_topic: str, alerts_topic: str, readings: li
     for c in clocks:
         c.stopping.set()
         c.join()
+    sent = feeder.stamps()
     measured, early = {r.reading_id for r in readings}, {r.reading_id for r in warmup}
     seen = [(c.isolation, c.alerts()) for c in clocks]  # each clock's records parsed once
     appended = append_times(bootstrap, readings_topic, clocks[0].wall_minus_perf)

@@ -21,6 +21,7 @@ class BrokerWindow:
     queued_p99_ms: float  # int_latency: a produced record's wait in the client before it joined a request
     outbuf_p99_ms: float  # outbuf_latency: a request's wait for the socket
     waiting: int  # requests sent and not answered at the snapshot
+    sent_total: int = 0  # requests sent since the client started (librdkafka's tx)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +48,7 @@ def _broker(stats: Mapping[str, Any]) -> BrokerWindow:
         rtt_max_ms=_window_ms(stats, "rtt", "max"),
         queued_p99_ms=_window_ms(stats, "int_latency", "p99"),
         outbuf_p99_ms=_window_ms(stats, "outbuf_latency", "p99"),
-        waiting=int(stats.get("waitresp_cnt", 0)))
+        waiting=int(stats.get("waitresp_cnt", 0)), sent_total=int(stats.get("tx", 0)))
 
 
 def client_window(stats: Mapping[str, Any]) -> ClientWindow:
