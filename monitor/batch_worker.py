@@ -171,7 +171,7 @@ class BatchWorker:
         self.stopping = asyncio.Event()
         self.room = asyncio.Event()  # set after each commit: the poll may go on when it waited for room
         self.failed: BaseException | None = None
-        self.stats = LoopStats()
+        self.stats = LoopStats(self.timing.loop_stats_s)
 
     def fail(self, exc: BaseException) -> None:
         log.error("transaction failed, stopping: %s: %s", type(exc).__name__, exc)

@@ -39,6 +39,7 @@ WORKER_TIMING = (
     ("VIGIL_SPIN_SECONDS", "spin_s", True, "seconds"),  # rdkafka: poll without sleeping this long after a record
     ("VIGIL_SPIN_BUSY", "spin_busy", True, "share"),  # ... while the loop works at least this share of the time
     ("VIGIL_RDKAFKA_STATS", "rdkafka_stats_s", True, "seconds"),  # rdkafka: log librdkafka's statistics (0: never)
+    ("VIGIL_LOOP_STATS", "loop_stats_s", False, "seconds"),  # rdkafka, batch: how often the loop logs where time went
 )
 
 
@@ -71,6 +72,7 @@ class WorkerTiming:
     spin_s: float = 0.05
     spin_busy: float = 0.5
     rdkafka_stats_s: float = 0.0  # a diagnostic: each interval a line per client (rdkafka_stats.py)
+    loop_stats_s: float = 10.0  # the loop's own line (worker_loop.LoopStats); 1 lines it up with (d)'s seconds
     slot: str | None = None  # VIGIL_WORKER_SLOT: the rdkafka runtime's stable transactional id per worker
     cpu_latency_us: int | None = None  # VIGIL_CPU_LATENCY_US: a PM QoS request held by the worker (cpu_latency.py)
 

@@ -164,7 +164,7 @@ class RdkafkaWorker:
         self.tables: dict[int, PartitionTables] = {}
         self.floors: dict[int, int | None] = {}  # per partition, the replay offset in its last commit
         self.stopping = threading.Event()
-        self.stats = LoopStats()
+        self.stats = LoopStats(self.timing.loop_stats_s)
         self.collections = FullCollections(self.timing.gc_full_s)
         self.producer: Producer | None = None
         self.announced = False

@@ -21,14 +21,15 @@ def test_every_timing_variable_is_read():
            "BROKER_HEARTBEAT_INTERVAL": "1", "VIGIL_WORKER_SLOT": " w3 ", "VIGIL_STATE_WRITE_SECONDS": "0",
            "VIGIL_STATE_WRITE_RECORDS": "1000", "VIGIL_STATE_WRITE_PATIENTS": "50", "VIGIL_GC_SECONDS": "0",
            "VIGIL_GIL_SWITCH": "0.002", "VIGIL_CPU_LATENCY_US": " 20 ", "VIGIL_SPIN_SECONDS": "0.05",
-           "VIGIL_SPIN_BUSY": "0.4", "VIGIL_POLL_RECORDS": "800", "VIGIL_RDKAFKA_STATS": "5"}
+           "VIGIL_SPIN_BUSY": "0.4", "VIGIL_POLL_RECORDS": "800", "VIGIL_RDKAFKA_STATS": "5",
+           "VIGIL_LOOP_STATS": "1"}
     assert Settings.from_env(env).timing == WorkerTiming(
         tick_s=2.0, commit_interval_s=0.1, txn_retry_backoff_s=0.005, txn_retry_backoff_max_s=0.02,
         txn_max_records=0.0, txn_min_interval_s=0.0, fetch_min_bytes=1.0,
         fetch_max_wait_s=0.02, poll_records=800.0, txn_timeout_s=30.0,
         session_timeout_s=10.0, heartbeat_interval_s=1.0, state_write_s=0.0, state_write_records=1000.0,
         state_write_patients=50.0, gc_full_s=0.0, gil_switch_s=0.002, spin_s=0.05, spin_busy=0.4,
-        rdkafka_stats_s=5.0, slot="w3", cpu_latency_us=20)
+        rdkafka_stats_s=5.0, loop_stats_s=1.0, slot="w3", cpu_latency_us=20)
 
 
 @pytest.mark.parametrize(("name", "text", "message"), [
@@ -43,6 +44,7 @@ def test_every_timing_variable_is_read():
     ("VIGIL_STATE_WRITE_PATIENTS", "-1", "VIGIL_STATE_WRITE_PATIENTS must be zero or more patients, not '-1'"),
     ("VIGIL_GIL_SWITCH", "0", "VIGIL_GIL_SWITCH must be a positive number of seconds, not '0'"),
     ("VIGIL_RDKAFKA_STATS", "-1", "VIGIL_RDKAFKA_STATS must be zero or more seconds, not '-1'"),
+    ("VIGIL_LOOP_STATS", "0", "VIGIL_LOOP_STATS must be a positive number of seconds, not '0'"),
     ("VIGIL_SPIN_SECONDS", "-0.1", "VIGIL_SPIN_SECONDS must be zero or more seconds, not '-0.1'"),
     ("VIGIL_SPIN_BUSY", "1.5", "VIGIL_SPIN_BUSY must be a share from 0 to 1, not '1.5'"),
     ("VIGIL_SPIN_BUSY", "-0.5", "VIGIL_SPIN_BUSY must be a share from 0 to 1, not '-0.5'"),

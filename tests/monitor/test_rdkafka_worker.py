@@ -300,6 +300,11 @@ def test_librdkafka_statistics_are_asked_for_only_with_vigil_rdkafka_stats(make_
     assert asked == {"statistics.interval.ms": 2500, "stats_cb": log_statistics}
 
 
+def test_the_loop_logs_its_line_as_often_as_vigil_loop_stats_says(make_worker):
+    assert make_worker().stats.every_s == 10.0
+    assert make_worker(timing=WorkerTiming(loop_stats_s=1.0)).stats.every_s == 1.0
+
+
 def test_statistics_are_logged_and_an_unreadable_document_is_a_warning_not_an_error(caplog):
     caplog.set_level(logging.INFO, logger="monitor.rdkafka_worker")
     log_statistics('{"name": "c#consumer-1", "type": "consumer", "brokers": {}}')
