@@ -115,6 +115,10 @@ class Latency:
     to_broker_p50_ms: float = 0.0
     to_broker_p99_ms: float = 0.0
     tail_to_broker_ms: float = 0.0
+    # the windows' start, the first measured reading's send (Unix seconds), and p99 per second from it: to line
+    # the delay up with the worker's log (VIGIL_LOOP_STATS=1)
+    windows_from_unix_s: float = 0.0
+    p99_by_second_ms: tuple[float, ...] = ()
 
 
 WINDOW_S = 5.0
@@ -264,13 +268,16 @@ def append_times(bootstrap: str, topic: str, wall_minus_perf: float, timeout_s: 
 
 
 def summarize(isolation: str, seen: list[Seen], sent: dict[str, float],
-              measured: set[str] | None = None, appended: dict[str, float] | None = None) -> Latency:
+              measured: set[str] | None = None, appended: dict[str, float] | None = None,
+              wall_minus_perf: float = 0.0) -> Latency:
     """Latency of the alerts caused by `measured` readings (all sent ones when None); `appended` (reading id ->
-    the broker's append time) splits the way to the worker's send at the broker."""
+    the broker's append time) splits the way to the worker's send at the broker; `wall_minus_perf` turns the
+    stamps' perf_counter clock into Unix time."""
     delays: list[float] = []
     legs: list[tuple[float, float, float]] = []  # (delay, to_send, after_send) of the alerts with a timestamp
     to_broker: list[tuple[float, float]] = []  # (delay, to the broker) of the alerts whose reading has an append time
     windows: dict[int, list[float]] = {}
+    seconds: dict[int, list[float]] = {}
     appended = appended or {}
     first = min((at for rid, at in sent.items() if measured is None or rid in measured), default=0.0)
     for arrived, produced, alert in seen:
@@ -280,6 +287,7 @@ def summarize(isolation: str, seen: list[Seen], sent: dict[str, float],
             delay = (arrived - stamp) * 1000
             delays.append(delay)
             windows.setdefault(int((stamp - first) // WINDOW_S), []).append(delay)
+            seconds.setdefault(int(stamp - first), []).append(delay)
             if produced is not None:
                 legs.append((delay, (produced - stamp) * 1000, (arrived - produced) * 1000))
             if newest in appended:
@@ -287,6 +295,7 @@ def summarize(isolation: str, seen: list[Seen], sent: dict[str, float],
     if not delays:
         return Latency(isolation, 0, 0.0, 0.0, 0.0, 0.0)
     by_window = tuple(percentile(windows[w], 99) if windows.get(w) else 0.0 for w in range(max(windows) + 1))
+    by_second = tuple(percentile(seconds[w], 99) if seconds.get(w) else 0.0 for w in range(max(seconds) + 1))
     split = {}
     if legs:
         tail = sorted(legs)[-max(1, len(legs) // 100):]
@@ -302,7 +311,8 @@ def summarize(isolation: str, seen: list[Seen], sent: dict[str, float],
                   "to_broker_p99_ms": percentile([b for _, b in to_broker], 99),
                   "tail_to_broker_ms": sum(b for _, b in slowest) / len(slowest)}
     return Latency(isolation, len(delays), percentile(delays, 50), percentile(delays, 95), percentile(delays, 99),
-                   max(delays), by_window, **split)
+                   max(delays), by_window, **split, windows_from_unix_s=first + wall_minus_perf,
+                   p99_by_second_ms=by_second)
 
 
 def measure(bootstrap: str, readings_topic: str, alerts_topic: str, readings: list[Reading], rate: float,
@@ -337,5 +347,6 @@ def measure(bootstrap: str, readings_topic: str, alerts_topic: str, readings: li
     measured, early = {r.reading_id for r in readings}, {r.reading_id for r in warmup}
     seen = [(c.isolation, c.alerts()) for c in clocks]  # each clock's records parsed once
     appended = append_times(bootstrap, readings_topic, clocks[0].wall_minus_perf)
-    return [*(summarize(iso, alerts, sent, measured, appended) for iso, alerts in seen),
-            *(summarize(f"{iso}, warm-up", alerts, sent, early, appended) for iso, alerts in seen if warmup)]
+    wall = clocks[0].wall_minus_perf
+    return [*(summarize(iso, alerts, sent, measured, appended, wall) for iso, alerts in seen),
+            *(summarize(f"{iso}, warm-up", alerts, sent, early, appended, wall) for iso, alerts in seen if warmup)]

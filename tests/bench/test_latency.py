@@ -31,6 +31,16 @@ def test_delay_is_from_the_newest_measured_reading_and_the_tail_is_split_by_send
     assert [round(x) for x in got.p99_by_window_ms] == [50, 300, 10]
 
 
+def test_the_tail_by_second_starts_at_the_first_measured_reading_in_unix_time():
+    sent = {"w": 0.0, "a": 10.0, "b": 10.4, "c": 12.5}
+    seen = [Seen(0.2, None, Alerted(("w",))), Seen(10.05, None, Alerted(("a",))),
+            Seen(10.6, None, Alerted(("b",))), Seen(12.52, None, Alerted(("c",)))]
+    got = summarize("read_committed", seen, sent, measured={"a", "b", "c"},  # type: ignore[arg-type]
+                    wall_minus_perf=1_700_000_000.0)
+    assert got.windows_from_unix_s == 1_700_000_010.0
+    assert [round(x) for x in got.p99_by_second_ms] == [200, 0, 20]  # no reading sent in the second second
+
+
 def test_delay_splits_where_the_worker_produced_the_alert_and_the_tail_names_its_leg():
     sent = {f"r{i}": float(i) for i in range(200)}
     # 197 alerts 20 ms to the worker's send and 30 after it; the three slowest wait 200 ms for their transaction
