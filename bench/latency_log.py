@@ -1,0 +1,132 @@
+"""(d)'s delay second by second beside the worker's own log lines, to tell a slow second of the loop's making (a
+long turn, a full collection, a busier loop) from one that came from outside it.
+
+Run the bench with `VIGIL_LOOP_STATS=1` (the workers inherit it), then:
+Usage: python -m bench.latency_log bench/results/bench-<tag>-<time>.json [--logs DIR]
+A log line stamped at t covers the second before it; the row of second i takes the first line after the start of
+second i + 1, so a row may be off by up to a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+LOOP_LINE = re.compile(
+    r"^\[(?P<at>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\] INFO monitor\.worker_loop: (?P<records>\d+) records in "
+    r"(?P<txns>\d+) transactions in \d+ s: scoring (?P<scoring>\d+) ms, commits (?P<commits>\d+) ms")
+LONGEST_TURN = re.compile(r"longest turn (?P<ms>\d+) ms \((?P<records>\d+) records")
+OLDEST = re.compile(r"oldest record of a poll \d+ ms old on average \(max (?P<ms>\d+) ms\)")
+COLLECTION = re.compile(r"full garbage collection\(s\), (?P<ms>\d+) ms")
+BUSY = re.compile(r"loop busy (?P<pct>\d+) %")
+
+
+@dataclass(frozen=True)
+class LoopLine:
+    """One of the worker loop's log lines (monitor/worker_loop.LoopStats), the parts a slow second is read by."""
+
+    at_unix_s: float
+    records: int
+    transactions: int
+    scoring_ms: int
+    commits_ms: int
+    oldest_ms: int | None = None
+    longest_turn_ms: int | None = None
+    longest_turn_records: int | None = None
+    collection_ms: int | None = None
+    busy_pct: int | None = None
+
+
+def _number(pattern: re.Pattern[str], text: str, group: str) -> int | None:
+    found = pattern.search(text)
+    return int(found.group(group)) if found else None
+
+
+def parse_line(text: str) -> LoopLine | None:
+    """The loop's line, or None for any other line of the log (the log's clock is UTC)."""
+    found = LOOP_LINE.match(text)
+    if found is None:
+        return None
+    at = datetime.strptime(found.group("at"), "%Y-%m-%d %H:%M:%S,%f").replace(tzinfo=UTC).timestamp()
+    return LoopLine(at, int(found.group("records")), int(found.group("txns")), int(found.group("scoring")),
+                    int(found.group("commits")), _number(OLDEST, text, "ms"), _number(LONGEST_TURN, text, "ms"),
+                    _number(LONGEST_TURN, text, "records"), _number(COLLECTION, text, "ms"),
+                    _number(BUSY, text, "pct"))
+
+
+def loop_lines(text: Iterable[str]) -> list[LoopLine]:
+    return [line for line in map(parse_line, text) if line is not None]
+
+
+def by_second(p99_by_second_ms: Sequence[float], from_unix_s: float,
+              lines: Sequence[LoopLine]) -> list[tuple[int, float, LoopLine | None]]:
+    """Each second of the feed: its p99 and the loop line that covers it (None where the log has none)."""
+    rows = []
+    for second, p99 in enumerate(p99_by_second_ms):
+        start = from_unix_s + second
+        line = next((x for x in lines if start < x.at_unix_s <= start + 2), None)
+        rows.append((second, p99, line))
+    return rows
+
+
+def describe(second: int, p99: float, line: LoopLine | None) -> str:
+    text = f"{second:3d} s  p99 {p99:5.0f} ms"
+    if line is None:
+        return text
+    us = 1000 * line.scoring_ms / max(1, line.records)
+    text += (f" | {line.records:6,} records, {line.transactions:3} transactions, scoring {us:4.1f} us a record, "
+             f"oldest {line.oldest_ms if line.oldest_ms is not None else '-':>4} ms, longest turn "
+             f"{line.longest_turn_ms if line.longest_turn_ms is not None else '-':>4} ms "
+             f"({line.longest_turn_records if line.longest_turn_records is not None else '-'} records)")
+    if line.busy_pct is not None:
+        text += f", busy {line.busy_pct} %"
+    if line.collection_ms is not None:
+        text += f", full collection {line.collection_ms} ms"
+    return text
+
+
+def covering_log(logs: dict[Path, list[LoopLine]], from_unix_s: float) -> Path | None:
+    """The worker log whose loop lines span the feed's start (each measured run has its own worker)."""
+    return next((path for path, lines in sorted(logs.items())
+                 if lines and lines[0].at_unix_s - 60 < from_unix_s < lines[-1].at_unix_s), None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.latency_log", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("result", type=Path, help="a bench result JSON with (d) runs")
+    ap.add_argument("--logs", type=Path, help="the worker logs' folder (default: the one the result names)")
+    args = ap.parse_args(argv)
+    try:
+        result: dict[str, Any] = json.loads(args.result.read_text())
+    except (OSError, ValueError) as exc:
+        ap.error(f"cannot read {args.result}: {exc}")
+    folder = args.logs or Path(result.get("worker_logs", ""))
+    if not folder.is_dir():
+        ap.error(f"no worker logs at {folder}: give --logs")
+    logs = {path: loop_lines(path.read_text(errors="replace").splitlines()) for path in folder.glob("*.log")}
+    for run in result.get("d_latency", []):
+        if run.get("rehearsal"):
+            continue
+        latency = run["results"][0]
+        if not latency.get("p99_by_second_ms"):
+            print(f"{run['variant']}: no p99 by second in this result (bench older than the thirtieth session)")
+            continue
+        start = latency["windows_from_unix_s"]
+        path = covering_log(logs, start)
+        print(f"{run['variant']}, {run['rate']:,.0f}/s, {latency['isolation']}: p99 {latency['p99_ms']:.0f} ms; "
+              f"log {path.name if path else 'none'}")
+        for row in by_second(latency["p99_by_second_ms"], start, logs.get(path, []) if path else []):
+            print(describe(*row))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""The worker loop's log lines as (d) lines them up with its delay by the second."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bench.latency_log import LoopLine, by_second, covering_log, parse_line
+
+FULL = ("[2026-11-29 07:51:27,939] INFO monitor.worker_loop: 30161 records in 34 transactions in 1 s: scoring 808 ms, "
+        "commits 276 ms (max 16 ms); oldest record of a poll 12 ms old on average (max 74 ms); loop waited 0 ms for "
+        "commits; longest turn 68 ms (1794 records, 64 ms on the CPU, begun 9 ms after the turn before, 7 of them "
+        "polling); turns off the CPU 43 ms; 1 full garbage collection(s), 34 ms; loop busy 76 % (spinning)")
+BARE = "[2026-11-29 07:51:28,000] INFO monitor.worker_loop: 0 records in 0 transactions in 10 s: scoring 0 ms, " \
+       "commits 0 ms (max 0 ms)"
+AT = datetime(2026, 11, 29, 7, 51, 27, 939_000, tzinfo=UTC).timestamp()
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    pytest.param(FULL, LoopLine(AT, 30161, 34, 808, 276, oldest_ms=74, longest_turn_ms=68, longest_turn_records=1794,
+                                collection_ms=34, busy_pct=76), id="every part"),
+    pytest.param(BARE, LoopLine(datetime(2026, 11, 29, 7, 51, 28, tzinfo=UTC).timestamp(), 0, 0, 0, 0),
+                 id="an idle loop's line"),
+    pytest.param("[2026-11-29 07:51:28,000] INFO monitor.rdkafka_worker: assigned partitions [0]", None,
+                 id="another line"),
+    pytest.param("vigil rdkafka worker: ready", None, id="not a log line"),
+])
+def test_a_log_line_becomes_the_loop_line_it_is(text, expected):
+    assert parse_line(text) == expected
+
+
+def test_each_second_takes_the_first_line_after_it_began():
+    lines = [LoopLine(100.5, 1, 1, 1, 1), LoopLine(101.5, 2, 2, 2, 2), LoopLine(104.5, 3, 3, 3, 3)]
+    rows = by_second([50.0, 60.0, 70.0], 100.0, lines)
+    assert rows == [(0, 50.0, lines[0]), (1, 60.0, lines[1]), (2, 70.0, None)]
+
+
+def test_the_covering_log_is_the_one_running_when_the_feed_began(tmp_path):
+    early, late = tmp_path / "a.log", tmp_path / "b.log"
+    logs = {early: [LoopLine(100.0, 1, 1, 1, 1), LoopLine(150.0, 1, 1, 1, 1)],
+            late: [LoopLine(200.0, 1, 1, 1, 1), LoopLine(260.0, 1, 1, 1, 1)], tmp_path / "c.log": []}
+    assert (covering_log(logs, 120.0), covering_log(logs, 190.0), covering_log(logs, 300.0)) == (early, late, None)
