@@ -566,7 +566,7 @@ class RdkafkaWorker:
                         self._send_next(consumer, committer)
                     collected = self.collections.collect()  # while the commit thread waits for the broker
                     if collected is not None:
-                        self.stats.collected(collected)
+                        self.stats.collected(*collected)
                 if self.busy.worked(time.perf_counter() - began - waited):  # a window closed: once a second
                     self.stats.busy(self.busy.share, self._spinning())
             self._settle()

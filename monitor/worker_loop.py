@@ -9,7 +9,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterable
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from monitor import topics, worker_core
 from monitor.config import Settings
@@ -96,6 +96,15 @@ def quick_handoffs(seconds: float) -> float:
     return previous
 
 
+class Collected(NamedTuple):
+    """One full collection: its pause, and the unreachable objects it found (cycles: reference counting frees
+    everything else, so a steady 0 says the collections could be rarer; thirtieth session: 0 after 300,000 readings
+    in process)."""
+
+    seconds: float
+    unreachable: int
+
+
 class FullCollections:
     """Full garbage collections when the loop chooses, not in the middle of a batch: Python's own took 65-124 ms
     each over the states a loaded worker holds (6 in a minute at 9,500 readings/s; bench/README.md, sixth session).
@@ -127,14 +136,14 @@ class FullCollections:
         if self.every_s > 0:
             gc.freeze()
 
-    def collect(self) -> float | None:
-        """A full collection if one is due; returns how long it took (seconds), None if none was due."""
+    def collect(self) -> Collected | None:
+        """A full collection if one is due: how long it took and what it found; None if none was due."""
         if self.every_s <= 0 or self.clock() < self.next:
             return None
         began = time.perf_counter()
-        gc.collect()
+        found = gc.collect()
         self.next = self.clock() + self.every_s
-        return time.perf_counter() - began
+        return Collected(time.perf_counter() - began, found)
 
 
 class BusyShare:
@@ -215,7 +224,7 @@ class LoopStats:
     def _reset(self, now: float) -> None:
         self.since, self.txns, self.records, self.score_s, self.commit_s, self.commit_max_s = now, 0, 0, 0.0, 0.0, 0.0
         self.polls, self.age_s, self.age_max_s, self.wait_s = 0, 0.0, 0.0, 0.0
-        self.collections, self.collection_max_s = 0, 0.0
+        self.collections, self.collection_max_s, self.collection_found = 0, 0.0, 0
         self.turn_max_s, self.turn_records, self.turn_cpu_s = 0.0, 0, 0.0
         self.turn_before_s: float | None = None  # the longest turn's start after the end of the one before
         self.turn_polling_s = 0.0  # ... and how much of that its poll took (waiting, spinning)
@@ -235,10 +244,11 @@ class LoopStats:
             self.turns_s += seconds
             self.turns_cpu_s += cpu_s
 
-    def collected(self, seconds: float) -> None:
+    def collected(self, seconds: float, unreachable: int = 0) -> None:
         """A full garbage collection the loop ran (FullCollections)."""
         self.collections += 1
         self.collection_max_s = max(self.collection_max_s, seconds)
+        self.collection_found += unreachable
 
     def busy(self, share: float, spinning: bool) -> None:
         """The loop's busy share over its last whole window (BusyShare), and whether it spins now."""
@@ -275,7 +285,8 @@ class LoopStats:
             if self.turns_s:
                 extra += f"; turns off the CPU {1000 * max(0.0, self.turns_s - self.turns_cpu_s):.0f} ms"
             if self.collections:
-                extra += f"; {self.collections} full garbage collection(s), {1000 * self.collection_max_s:.0f} ms"
+                extra += (f"; {self.collections} full garbage collection(s), {1000 * self.collection_max_s:.0f} ms, "
+                          f"{self.collection_found} unreachable objects found")
             if self.busy_share is not None:
                 extra += f"; loop busy {100 * self.busy_share:.0f} %{' (spinning)' if self.spinning else ''}"
             log.info("%d records in %d transactions in %.0f s: scoring %.0f ms, commits %.0f ms (max %.0f ms)%s",

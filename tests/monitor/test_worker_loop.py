@@ -60,8 +60,20 @@ def test_full_collections_run_when_due_and_not_on_their_own(python_gc):
     assert collections.collect() is None
     clock.now += 60
     took = collections.collect()
-    assert took is not None and took >= 0
+    assert took is not None and took.seconds >= 0 and took.unreachable >= 0
     assert collections.collect() is None and collections.next == clock.now + 60
+
+
+def test_a_full_collection_says_what_it_found_unreachable(python_gc):
+    clock = Clock()
+    collections = FullCollections(60.0, clock)
+    collections.install()
+    a: list[object] = []
+    a.append([a])  # a cycle: reference counting alone never frees it
+    del a
+    clock.now += 60
+    took = collections.collect()
+    assert took is not None and took.unreachable >= 2
 
 
 def test_zero_seconds_leaves_pythons_collector_alone(python_gc):
@@ -76,10 +88,11 @@ def test_zero_seconds_leaves_pythons_collector_alone(python_gc):
 def test_the_line_counts_the_loops_full_collections(caplog):
     stats = LoopStats(every_s=0.0)
     stats.polled(0.001)
-    stats.collected(0.080)
+    stats.collected(0.080, unreachable=3)
+    stats.collected(0.020, unreachable=2)
     with caplog.at_level(logging.INFO, logger="monitor.worker_loop"):
         stats.txn(records=1, score_s=0.0, commit_s=0.0)
-    assert caplog.messages[0].endswith("; 1 full garbage collection(s), 80 ms")
+    assert caplog.messages[0].endswith("; 2 full garbage collection(s), 80 ms, 5 unreachable objects found")
 
 
 def test_the_line_names_the_loops_longest_turn_and_its_records(caplog):
