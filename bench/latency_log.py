@@ -93,9 +93,12 @@ def describe(second: int, p99: float, line: LoopLine | None) -> str:
 
 
 def covering_log(logs: dict[Path, list[LoopLine]], from_unix_s: float) -> Path | None:
-    """The worker log whose loop lines span the feed's start (each measured run has its own worker)."""
-    return next((path for path, lines in sorted(logs.items())
-                 if lines and lines[0].at_unix_s - 60 < from_unix_s < lines[-1].at_unix_s), None)
+    """The worker log that scored the feed's first second (each measured run has its own worker; one that is
+    still running beside it scores nothing then)."""
+    busiest = {path: max((x.records for x in lines if from_unix_s < x.at_unix_s <= from_unix_s + 2), default=0)
+               for path, lines in logs.items()}
+    path = max(sorted(busiest), key=busiest.__getitem__, default=None)
+    return path if path is not None and busiest[path] > 0 else None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,8 +36,8 @@ def test_each_second_takes_the_first_line_after_it_began():
     assert rows == [(0, 50.0, lines[0]), (1, 60.0, lines[1]), (2, 70.0, None)]
 
 
-def test_the_covering_log_is_the_one_running_when_the_feed_began(tmp_path):
+def test_the_covering_log_is_the_one_that_scored_the_feeds_first_second(tmp_path):
     early, late = tmp_path / "a.log", tmp_path / "b.log"
-    logs = {early: [LoopLine(100.0, 1, 1, 1, 1), LoopLine(150.0, 1, 1, 1, 1)],
-            late: [LoopLine(200.0, 1, 1, 1, 1), LoopLine(260.0, 1, 1, 1, 1)], tmp_path / "c.log": []}
-    assert (covering_log(logs, 120.0), covering_log(logs, 190.0), covering_log(logs, 300.0)) == (early, late, None)
+    logs = {early: [LoopLine(100.5, 9000, 1, 1, 1), LoopLine(200.5, 0, 0, 0, 0)],  # idle beside the later feed
+            late: [LoopLine(190.0, 5, 1, 1, 1), LoopLine(200.5, 8000, 1, 1, 1)], tmp_path / "c.log": []}
+    assert (covering_log(logs, 100.0), covering_log(logs, 200.0), covering_log(logs, 300.0)) == (early, late, None)
