@@ -119,6 +119,7 @@ class Latency:
     # the delay up with the worker's log (VIGIL_LOOP_STATS=1)
     windows_from_unix_s: float = 0.0
     p99_by_second_ms: tuple[float, ...] = ()
+    after_send_p99_by_second_ms: tuple[float, ...] = ()  # ... of the leg after the worker's send (its commit)
 
 
 WINDOW_S = 5.0
@@ -278,6 +279,7 @@ def summarize(isolation: str, seen: list[Seen], sent: dict[str, float],
     to_broker: list[tuple[float, float]] = []  # (delay, to the broker) of the alerts whose reading has an append time
     windows: dict[int, list[float]] = {}
     seconds: dict[int, list[float]] = {}
+    after_send_by_second: dict[int, list[float]] = {}
     appended = appended or {}
     first = min((at for rid, at in sent.items() if measured is None or rid in measured), default=0.0)
     for arrived, produced, alert in seen:
@@ -290,12 +292,15 @@ def summarize(isolation: str, seen: list[Seen], sent: dict[str, float],
             seconds.setdefault(int(stamp - first), []).append(delay)
             if produced is not None:
                 legs.append((delay, (produced - stamp) * 1000, (arrived - produced) * 1000))
+                after_send_by_second.setdefault(int(stamp - first), []).append((arrived - produced) * 1000)
             if newest in appended:
                 to_broker.append((delay, (appended[newest] - stamp) * 1000))
     if not delays:
         return Latency(isolation, 0, 0.0, 0.0, 0.0, 0.0)
     by_window = tuple(percentile(windows[w], 99) if windows.get(w) else 0.0 for w in range(max(windows) + 1))
     by_second = tuple(percentile(seconds[w], 99) if seconds.get(w) else 0.0 for w in range(max(seconds) + 1))
+    after_by_second = tuple(percentile(after_send_by_second[w], 99) if after_send_by_second.get(w) else 0.0
+                            for w in range(max(seconds) + 1))
     split = {}
     if legs:
         tail = sorted(legs)[-max(1, len(legs) // 100):]
@@ -312,7 +317,7 @@ def summarize(isolation: str, seen: list[Seen], sent: dict[str, float],
                   "tail_to_broker_ms": sum(b for _, b in slowest) / len(slowest)}
     return Latency(isolation, len(delays), percentile(delays, 50), percentile(delays, 95), percentile(delays, 99),
                    max(delays), by_window, **split, windows_from_unix_s=first + wall_minus_perf,
-                   p99_by_second_ms=by_second)
+                   p99_by_second_ms=by_second, after_send_p99_by_second_ms=after_by_second)
 
 
 def measure(bootstrap: str, readings_topic: str, alerts_topic: str, readings: list[Reading], rate: float,

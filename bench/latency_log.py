@@ -65,19 +65,34 @@ def loop_lines(text: Iterable[str]) -> list[LoopLine]:
     return [line for line in map(parse_line, text) if line is not None]
 
 
-def by_second(p99_by_second_ms: Sequence[float], from_unix_s: float,
-              lines: Sequence[LoopLine]) -> list[tuple[int, float, LoopLine | None]]:
-    """Each second of the feed: its p99 and the loop line that covers it (None where the log has none)."""
+@dataclass(frozen=True)
+class Second:
+    """One second of the feed: the p99 of its alerts, of their leg after the worker's send (None for a result
+    without it), and the loop's line that covers it (None where the log has none)."""
+
+    second: int
+    p99_ms: float
+    after_send_p99_ms: float | None
+    line: LoopLine | None
+
+
+def by_second(p99_by_second_ms: Sequence[float], from_unix_s: float, lines: Sequence[LoopLine],
+              after_send_p99_by_second_ms: Sequence[float] = ()) -> list[Second]:
+    """Each second of the feed beside the loop line that covers it."""
     rows = []
     for second, p99 in enumerate(p99_by_second_ms):
         start = from_unix_s + second
         line = next((x for x in lines if start < x.at_unix_s <= start + 2), None)
-        rows.append((second, p99, line))
+        after = after_send_p99_by_second_ms[second] if second < len(after_send_p99_by_second_ms) else None
+        rows.append(Second(second, p99, after, line))
     return rows
 
 
-def describe(second: int, p99: float, line: LoopLine | None) -> str:
-    text = f"{second:3d} s  p99 {p99:5.0f} ms"
+def describe(row: Second) -> str:
+    line = row.line
+    text = f"{row.second:3d} s  p99 {row.p99_ms:5.0f} ms"
+    if row.after_send_p99_ms is not None:
+        text += f" ({row.after_send_p99_ms:4.0f} after the send)"
     if line is None:
         return text
     us = 1000 * line.scoring_ms / max(1, line.records)
@@ -126,8 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         path = covering_log(logs, start)
         print(f"{run['variant']}, {run['rate']:,.0f}/s, {latency['isolation']}: p99 {latency['p99_ms']:.0f} ms; "
               f"log {path.name if path else 'none'}")
-        for row in by_second(latency["p99_by_second_ms"], start, logs.get(path, []) if path else []):
-            print(describe(*row))
+        for row in by_second(latency["p99_by_second_ms"], start, logs.get(path, []) if path else [],
+                             latency.get("after_send_p99_by_second_ms", ())):
+            print(describe(row))
     return 0
 
 

@@ -33,12 +33,13 @@ def test_delay_is_from_the_newest_measured_reading_and_the_tail_is_split_by_send
 
 def test_the_tail_by_second_starts_at_the_first_measured_reading_in_unix_time():
     sent = {"w": 0.0, "a": 10.0, "b": 10.4, "c": 12.5}
-    seen = [Seen(0.2, None, Alerted(("w",))), Seen(10.05, None, Alerted(("a",))),
-            Seen(10.6, None, Alerted(("b",))), Seen(12.52, None, Alerted(("c",)))]
+    seen = [Seen(0.2, None, Alerted(("w",))), Seen(10.05, 10.04, Alerted(("a",))),
+            Seen(10.6, 10.5, Alerted(("b",))), Seen(12.52, None, Alerted(("c",)))]  # c: no record timestamp
     got = summarize("read_committed", seen, sent, measured={"a", "b", "c"},  # type: ignore[arg-type]
                     wall_minus_perf=1_700_000_000.0)
     assert got.windows_from_unix_s == 1_700_000_010.0
     assert [round(x) for x in got.p99_by_second_ms] == [200, 0, 20]  # no reading sent in the second second
+    assert [round(x) for x in got.after_send_p99_by_second_ms] == [100, 0, 0]
 
 
 def test_delay_splits_where_the_worker_produced_the_alert_and_the_tail_names_its_leg():

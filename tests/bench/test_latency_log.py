@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bench.latency_log import LoopLine, by_second, covering_log, parse_line
+from bench.latency_log import LoopLine, Second, by_second, covering_log, describe, parse_line
 
 FULL = ("[2026-11-29 07:51:27,939] INFO monitor.worker_loop: 30161 records in 34 transactions in 1 s: scoring 808 ms, "
         "commits 276 ms (max 16 ms); oldest record of a poll 12 ms old on average (max 74 ms); loop waited 0 ms for "
@@ -32,8 +32,17 @@ def test_a_log_line_becomes_the_loop_line_it_is(text, expected):
 
 def test_each_second_takes_the_first_line_after_it_began():
     lines = [LoopLine(100.5, 1, 1, 1, 1), LoopLine(101.5, 2, 2, 2, 2), LoopLine(104.5, 3, 3, 3, 3)]
-    rows = by_second([50.0, 60.0, 70.0], 100.0, lines)
-    assert rows == [(0, 50.0, lines[0]), (1, 60.0, lines[1]), (2, 70.0, None)]
+    rows = by_second([50.0, 60.0, 70.0], 100.0, lines, after_send_p99_by_second_ms=[9.0, 30.0])
+    assert rows == [Second(0, 50.0, 9.0, lines[0]), Second(1, 60.0, 30.0, lines[1]), Second(2, 70.0, None, None)]
+
+
+def test_a_second_reads_as_its_delay_its_commit_and_the_loops_line():
+    line = LoopLine(0.0, 30161, 34, 808, 276, oldest_ms=74, longest_turn_ms=68, longest_turn_records=1794,
+                    collection_ms=34, busy_pct=76)
+    assert describe(Second(12, 146.0, 21.0, line)) == (
+        " 12 s  p99   146 ms (  21 after the send) | 30,161 records,  34 transactions, scoring 26.8 us a record, "
+        "oldest   74 ms, longest turn   68 ms (1794 records), busy 76 %, full collection 34 ms")
+    assert describe(Second(3, 60.0, None, None)) == "  3 s  p99    60 ms"
 
 
 def test_the_covering_log_is_the_one_that_scored_the_feeds_first_second(tmp_path):
