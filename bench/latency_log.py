@@ -1,10 +1,11 @@
 """(d)'s delay second by second beside the worker's own log lines, to tell a slow second of the loop's making (a
 long turn, a full collection, a busier loop) from one that came from outside it.
 
-Run the bench with `VIGIL_LOOP_STATS=1` (the workers inherit it), then:
+Run the bench with `VIGIL_LOOP_STATS=1` (the workers inherit it; `VIGIL_RDKAFKA_STATS=1` adds the slowest fetch
+and the records fetched but not yet polled of each second), then:
 Usage: python -m bench.latency_log bench/results/bench-<tag>-<time>.json [--logs DIR]
-A log line stamped at t covers the second before it; the row of second i takes the first line after the start of
-second i + 1, so a row may be off by up to a second.
+A log line stamped at t covers the second before it; the row of second i takes the first line stamped in the two
+seconds after second i began, so a row may be off by up to a second.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ LONGEST_TURN = re.compile(r"longest turn (?P<ms>\d+) ms \((?P<records>\d+) recor
 OLDEST = re.compile(r"oldest record of a poll \d+ ms old on average \(max (?P<ms>\d+) ms\)")
 COLLECTION = re.compile(r"full garbage collection\(s\), (?P<ms>\d+) ms")
 BUSY = re.compile(r"loop busy (?P<pct>\d+) %")
+FETCHES = re.compile(
+    r"^\[(?P<at>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\] INFO monitor\.rdkafka_worker: librdkafka consumer .*?"
+    r"max (?P<max>[\d.]+) ms.*?; (?P<unpolled>\d+) records fetched and not yet polled")
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,28 @@ class LoopLine:
     busy_pct: int | None = None
 
 
+@dataclass(frozen=True)
+class FetchLine:
+    """The worker consumer's librdkafka statistics line (VIGIL_RDKAFKA_STATS): its slowest fetch of the interval,
+    and the records fetched but not yet polled at its end."""
+
+    at_unix_s: float
+    fetch_max_ms: float
+    unpolled: int
+
+
+def _unix_s(stamp: str) -> float:
+    return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").replace(tzinfo=UTC).timestamp()
+
+
+def parse_fetch_line(text: str) -> FetchLine | None:
+    """The consumer's statistics line, or None (a broker's line with no connection has no maximum: None too)."""
+    found = FETCHES.match(text)
+    if found is None:
+        return None
+    return FetchLine(_unix_s(found.group("at")), float(found.group("max")), int(found.group("unpolled")))
+
+
 def _number(pattern: re.Pattern[str], text: str, group: str) -> int | None:
     found = pattern.search(text)
     return int(found.group(group)) if found else None
@@ -54,15 +80,18 @@ def parse_line(text: str) -> LoopLine | None:
     found = LOOP_LINE.match(text)
     if found is None:
         return None
-    at = datetime.strptime(found.group("at"), "%Y-%m-%d %H:%M:%S,%f").replace(tzinfo=UTC).timestamp()
-    return LoopLine(at, int(found.group("records")), int(found.group("txns")), int(found.group("scoring")),
-                    int(found.group("commits")), _number(OLDEST, text, "ms"), _number(LONGEST_TURN, text, "ms"),
-                    _number(LONGEST_TURN, text, "records"), _number(COLLECTION, text, "ms"),
-                    _number(BUSY, text, "pct"))
+    return LoopLine(_unix_s(found.group("at")), int(found.group("records")), int(found.group("txns")),
+                    int(found.group("scoring")), int(found.group("commits")), _number(OLDEST, text, "ms"),
+                    _number(LONGEST_TURN, text, "ms"), _number(LONGEST_TURN, text, "records"),
+                    _number(COLLECTION, text, "ms"), _number(BUSY, text, "pct"))
 
 
 def loop_lines(text: Iterable[str]) -> list[LoopLine]:
     return [line for line in map(parse_line, text) if line is not None]
+
+
+def fetch_lines(text: Iterable[str]) -> list[FetchLine]:
+    return [line for line in map(parse_fetch_line, text) if line is not None]
 
 
 @dataclass(frozen=True)
@@ -74,17 +103,19 @@ class Second:
     p99_ms: float
     after_send_p99_ms: float | None
     line: LoopLine | None
+    fetches: FetchLine | None = None
 
 
 def by_second(p99_by_second_ms: Sequence[float], from_unix_s: float, lines: Sequence[LoopLine],
-              after_send_p99_by_second_ms: Sequence[float] = ()) -> list[Second]:
-    """Each second of the feed beside the loop line that covers it."""
+              after_send_p99_by_second_ms: Sequence[float] = (), fetches: Sequence[FetchLine] = ()) -> list[Second]:
+    """Each second of the feed beside the loop line (and the consumer's statistics line) that covers it."""
     rows = []
     for second, p99 in enumerate(p99_by_second_ms):
         start = from_unix_s + second
         line = next((x for x in lines if start < x.at_unix_s <= start + 2), None)
+        fetch = next((x for x in fetches if start < x.at_unix_s <= start + 2), None)
         after = after_send_p99_by_second_ms[second] if second < len(after_send_p99_by_second_ms) else None
-        rows.append(Second(second, p99, after, line))
+        rows.append(Second(second, p99, after, line, fetch))
     return rows
 
 
@@ -104,6 +135,8 @@ def describe(row: Second) -> str:
         text += f", busy {line.busy_pct} %"
     if line.collection_ms is not None:
         text += f", full collection {line.collection_ms} ms"
+    if row.fetches is not None:
+        text += f"; fetch max {row.fetches.fetch_max_ms:.0f} ms, {row.fetches.unpolled} unpolled"
     return text
 
 
@@ -129,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     folder = args.logs or Path(result.get("worker_logs", ""))
     if not folder.is_dir():
         ap.error(f"no worker logs at {folder}: give --logs")
-    logs = {path: loop_lines(path.read_text(errors="replace").splitlines()) for path in folder.glob("*.log")}
+    texts = {path: path.read_text(errors="replace").splitlines() for path in folder.glob("*.log")}
+    logs = {path: loop_lines(text) for path, text in texts.items()}
     for run in result.get("d_latency", []):
         if run.get("rehearsal"):
             continue
@@ -142,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{run['variant']}, {run['rate']:,.0f}/s, {latency['isolation']}: p99 {latency['p99_ms']:.0f} ms; "
               f"log {path.name if path else 'none'}")
         for row in by_second(latency["p99_by_second_ms"], start, logs.get(path, []) if path else [],
-                             latency.get("after_send_p99_by_second_ms", ())):
+                             latency.get("after_send_p99_by_second_ms", ()),
+                             fetch_lines(texts[path]) if path else []):
             print(describe(row))
     return 0
 

@@ -6,7 +6,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bench.latency_log import LoopLine, Second, by_second, covering_log, describe, parse_line
+from bench.latency_log import (
+    FetchLine,
+    LoopLine,
+    Second,
+    by_second,
+    covering_log,
+    describe,
+    parse_fetch_line,
+    parse_line,
+)
 
 FULL = ("[2026-11-29 07:51:27,939] INFO monitor.worker_loop: 30161 records in 34 transactions in 1 s: scoring 808 ms, "
         "commits 276 ms (max 16 ms); oldest record of a poll 12 ms old on average (max 74 ms); loop waited 0 ms for "
@@ -50,3 +59,26 @@ def test_the_covering_log_is_the_one_that_scored_the_feeds_first_second(tmp_path
     logs = {early: [LoopLine(100.5, 9000, 1, 1, 1), LoopLine(200.5, 0, 0, 0, 0)],  # idle beside the later feed
             late: [LoopLine(190.0, 5, 1, 1, 1), LoopLine(200.5, 8000, 1, 1, 1)], tmp_path / "c.log": []}
     assert (covering_log(logs, 100.0), covering_log(logs, 200.0), covering_log(logs, 300.0)) == (early, late, None)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    pytest.param("[2026-11-29 07:51:28,000] INFO monitor.rdkafka_worker: librdkafka consumer vigil-eos#consumer-2: "
+                 "broker 1: 87 round trips, avg 10.9 p99 24.0 max 201.0 ms, 1 unanswered; 152 records fetched and not "
+                 "yet polled", FetchLine(datetime(2026, 11, 29, 7, 51, 28, tzinfo=UTC).timestamp(), 201.0, 152),
+                 id="the consumer's line"),
+    pytest.param("[2026-11-29 07:51:28,000] INFO monitor.rdkafka_worker: librdkafka producer vigil-eos#producer-1: "
+                 "broker 1: 40 round trips, avg 1.0 p99 2.9 max 3.0 ms, 0 unanswered; records queued p99 0.1 ms, "
+                 "requests before the socket p99 0.1 ms", None, id="the producer's line"),
+    pytest.param("[2026-11-29 07:51:28,000] INFO monitor.rdkafka_worker: librdkafka consumer c: no broker connection; "
+                 "0 records fetched and not yet polled", None, id="not connected: no slowest fetch"),
+])
+def test_the_consumers_statistics_line_gives_its_slowest_fetch_and_the_records_not_yet_polled(text, expected):
+    assert parse_fetch_line(text) == expected
+
+
+def test_a_second_with_statistics_names_its_slowest_fetch():
+    fetch = FetchLine(100.5, 201.0, 152)
+    row = by_second([300.0], 100.0, [], fetches=[fetch])[0]
+    assert row == Second(0, 300.0, None, None, fetch)
+    assert describe(Second(0, 300.0, None, LoopLine(0.0, 1000, 1, 20, 5), fetch)).endswith(
+        "; fetch max 201 ms, 152 unpolled")
