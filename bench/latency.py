@@ -268,6 +268,11 @@ def append_times(bootstrap: str, topic: str, wall_minus_perf: float, timeout_s: 
     return times
 
 
+def _p99_each(groups: dict[int, list[float]], count: int) -> tuple[float, ...]:
+    """p99 of groups 0..count-1 (a window or a second of the feed); 0 where a group had no alert."""
+    return tuple(percentile(groups[g], 99) if groups.get(g) else 0.0 for g in range(count))
+
+
 def summarize(isolation: str, seen: list[Seen], sent: dict[str, float],
               measured: set[str] | None = None, appended: dict[str, float] | None = None,
               wall_minus_perf: float = 0.0) -> Latency:
@@ -297,10 +302,9 @@ def summarize(isolation: str, seen: list[Seen], sent: dict[str, float],
                 to_broker.append((delay, (appended[newest] - stamp) * 1000))
     if not delays:
         return Latency(isolation, 0, 0.0, 0.0, 0.0, 0.0)
-    by_window = tuple(percentile(windows[w], 99) if windows.get(w) else 0.0 for w in range(max(windows) + 1))
-    by_second = tuple(percentile(seconds[w], 99) if seconds.get(w) else 0.0 for w in range(max(seconds) + 1))
-    after_by_second = tuple(percentile(after_send_by_second[w], 99) if after_send_by_second.get(w) else 0.0
-                            for w in range(max(seconds) + 1))
+    by_window = _p99_each(windows, max(windows) + 1)
+    by_second = _p99_each(seconds, max(seconds) + 1)
+    after_by_second = _p99_each(after_send_by_second, max(seconds) + 1)
     split = {}
     if legs:
         tail = sorted(legs)[-max(1, len(legs) // 100):]

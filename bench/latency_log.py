@@ -106,14 +106,20 @@ class Second:
     fetches: FetchLine | None = None
 
 
+def covers(at_unix_s: float, start_unix_s: float) -> bool:
+    """Whether a log line stamped at `at_unix_s` covers the second that began at `start_unix_s`: the first line in
+    the two seconds after it (a line covers the second before its stamp)."""
+    return start_unix_s < at_unix_s <= start_unix_s + 2
+
+
 def by_second(p99_by_second_ms: Sequence[float], from_unix_s: float, lines: Sequence[LoopLine],
               after_send_p99_by_second_ms: Sequence[float] = (), fetches: Sequence[FetchLine] = ()) -> list[Second]:
     """Each second of the feed beside the loop line (and the consumer's statistics line) that covers it."""
     rows = []
     for second, p99 in enumerate(p99_by_second_ms):
         start = from_unix_s + second
-        line = next((x for x in lines if start < x.at_unix_s <= start + 2), None)
-        fetch = next((x for x in fetches if start < x.at_unix_s <= start + 2), None)
+        line = next((x for x in lines if covers(x.at_unix_s, start)), None)
+        fetch = next((x for x in fetches if covers(x.at_unix_s, start)), None)
         after = after_send_p99_by_second_ms[second] if second < len(after_send_p99_by_second_ms) else None
         rows.append(Second(second, p99, after, line, fetch))
     return rows
@@ -143,7 +149,7 @@ def describe(row: Second) -> str:
 def covering_log(logs: dict[Path, list[LoopLine]], from_unix_s: float) -> Path | None:
     """The worker log that scored the feed's first second (each measured run has its own worker; one that is
     still running beside it scores nothing then)."""
-    busiest = {path: max((x.records for x in lines if from_unix_s < x.at_unix_s <= from_unix_s + 2), default=0)
+    busiest = {path: max((x.records for x in lines if covers(x.at_unix_s, from_unix_s)), default=0)
                for path, lines in logs.items()}
     path = max(sorted(busiest), key=busiest.__getitem__, default=None)
     return path if path is not None and busiest[path] > 0 else None
