@@ -130,17 +130,16 @@ def describe(row: Second) -> str:
     text = f"{row.second:3d} s  p99 {row.p99_ms:5.0f} ms"
     if row.after_send_p99_ms is not None:
         text += f" ({row.after_send_p99_ms:4.0f} after the send)"
-    if line is None:
-        return text
-    us = 1000 * line.scoring_ms / max(1, line.records)
-    text += (f" | {line.records:6,} records, {line.transactions:3} transactions, scoring {us:4.1f} us a record, "
-             f"oldest {line.oldest_ms if line.oldest_ms is not None else '-':>4} ms, longest turn "
-             f"{line.longest_turn_ms if line.longest_turn_ms is not None else '-':>4} ms "
-             f"({line.longest_turn_records if line.longest_turn_records is not None else '-'} records)")
-    if line.busy_pct is not None:
-        text += f", busy {line.busy_pct} %"
-    if line.collection_ms is not None:
-        text += f", full collection {line.collection_ms} ms"
+    if line is not None:
+        us = 1000 * line.scoring_ms / max(1, line.records)
+        text += (f" | {line.records:6,} records, {line.transactions:3} transactions, scoring {us:4.1f} us a record, "
+                 f"oldest {line.oldest_ms if line.oldest_ms is not None else '-':>4} ms, longest turn "
+                 f"{line.longest_turn_ms if line.longest_turn_ms is not None else '-':>4} ms "
+                 f"({line.longest_turn_records if line.longest_turn_records is not None else '-'} records)")
+        if line.busy_pct is not None:
+            text += f", busy {line.busy_pct} %"
+        if line.collection_ms is not None:
+            text += f", full collection {line.collection_ms} ms"
     if row.fetches is not None:
         text += f"; fetch max {row.fetches.fetch_max_ms:.0f} ms, {row.fetches.unpolled} unpolled"
     return text

@@ -82,3 +82,9 @@ def test_a_second_with_statistics_names_its_slowest_fetch():
     assert row == Second(0, 300.0, None, None, fetch)
     assert describe(Second(0, 300.0, None, LoopLine(0.0, 1000, 1, 20, 5), fetch)).endswith(
         "; fetch max 201 ms, 152 unpolled")
+
+
+def test_a_second_with_statistics_but_no_loop_line_still_names_its_slowest_fetch():
+    # VIGIL_RDKAFKA_STATS=1 without VIGIL_LOOP_STATS=1: a statistics line every second, a loop line every ten
+    assert describe(Second(4, 250.0, None, None, FetchLine(104.5, 17.0, 27_108))) == (
+        "  4 s  p99   250 ms; fetch max 17 ms, 27108 unpolled")
