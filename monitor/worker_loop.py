@@ -213,9 +213,10 @@ class SpreadTicks:
 
 
 class LoopStats:
-    """Where the lanes' time goes, logged every `every_s` seconds at INFO (operators read it to tune)."""
+    """Where the lanes' time goes, logged every `every_s` seconds at INFO (operators read it to tune;
+    VIGIL_LOOP_STATS, WorkerTiming.loop_stats_s)."""
 
-    def __init__(self, every_s: float = 10.0) -> None:
+    def __init__(self, every_s: float) -> None:
         self.every_s = every_s
         self.busy_share: float | None = None  # the loop's latest, not summed per line: kept across lines
         self.spinning = False
