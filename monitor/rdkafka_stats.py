@@ -31,7 +31,7 @@ class ClientWindow:
     name: str
     kind: str  # "consumer" or "producer"
     brokers: tuple[BrokerWindow, ...]
-    fetched_unpolled: int  # every partition's fetch queue at the snapshot (consumers)
+    fetched_unpolled: int  # the consumer's queue at the snapshot: records fetched, not yet polled (consumers)
 
 
 def _window_ms(stats: Mapping[str, Any], key: str, field: str) -> float:
@@ -54,14 +54,19 @@ def _broker(stats: Mapping[str, Any]) -> BrokerWindow:
 def client_window(stats: Mapping[str, Any]) -> ClientWindow:
     """The parts of one statistics document that say where records waited. Only the connections to real
     brokers: not the bootstrap entries (node -1) nor the logical coordinator connections, which carry heartbeats,
-    not records. Partition -1 is librdkafka's internal unassigned partition."""
+    not records. Partition -1 is librdkafka's internal unassigned partition.
+
+    A subscribed consumer's partition fetch queues are forwarded to its one consumer queue, and librdkafka reports
+    that queue's length as every partition's `fetchq_cnt` (`rd_kafka_q_len` follows the forwarding): the largest is
+    the queue, a sum counts it once per assigned partition (the thirtieth session's "27,108" was 753 x 36)."""
     brokers = stats.get("brokers")
     topics = stats.get("topics")
     real = [b for b in (brokers.values() if isinstance(brokers, Mapping) else ())
             if isinstance(b, Mapping) and int(b.get("nodeid", -1)) >= 0 and b.get("source") != "logical"]
-    unpolled = sum(int(p.get("fetchq_cnt", 0))
-                   for t in (topics.values() if isinstance(topics, Mapping) else ()) if isinstance(t, Mapping)
-                   for key, p in (t.get("partitions") or {}).items() if key != "-1" and isinstance(p, Mapping))
+    unpolled = max((int(p.get("fetchq_cnt", 0))
+                    for t in (topics.values() if isinstance(topics, Mapping) else ()) if isinstance(t, Mapping)
+                    for key, p in (t.get("partitions") or {}).items() if key != "-1" and isinstance(p, Mapping)),
+                   default=0)
     return ClientWindow(str(stats.get("name", "")), str(stats.get("type", "")),
                         tuple(sorted((_broker(b) for b in real), key=lambda b: b.node)), unpolled)
 

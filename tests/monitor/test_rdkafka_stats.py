@@ -28,9 +28,10 @@ PRODUCER_BROKER = {"name": "127.0.0.1:9092/1", "nodeid": 1, "source": "learned",
 
 CONSUMER = {"name": "vigil-eos#consumer-2", "type": "consumer", "brokers": {
     BOOTSTRAP["name"]: BOOTSTRAP, BROKER_1["name"]: BROKER_1, COORDINATOR["name"]: COORDINATOR},
-    "topics": {"readings": {"topic": "readings", "partitions": {"0": {"fetchq_cnt": 120}, "7": {"fetchq_cnt": 30},
+    # every assigned partition reports the one consumer queue its fetch queue is forwarded to, each read at its moment
+    "topics": {"readings": {"topic": "readings", "partitions": {"0": {"fetchq_cnt": 150}, "7": {"fetchq_cnt": 152},
                                                                 "-1": {"fetchq_cnt": 999}}},
-               "consent": {"topic": "consent", "partitions": {"0": {"fetchq_cnt": 2}}}}}
+               "consent": {"topic": "consent", "partitions": {"0": {"fetchq_cnt": 152}}}}}
 PRODUCER = {"name": "vigil-eos#producer-1", "type": "producer",
             "brokers": {BOOTSTRAP["name"]: BOOTSTRAP, PRODUCER_BROKER["name"]: PRODUCER_BROKER}, "topics": {}}
 
@@ -39,7 +40,7 @@ PRODUCER = {"name": "vigil-eos#producer-1", "type": "producer",
     pytest.param(CONSUMER, ClientWindow("vigil-eos#consumer-2", "consumer", (
         BrokerWindow(node=1, requests=812, rtt_avg_ms=10.4, rtt_p99_ms=31.25, rtt_max_ms=48.0, queued_p99_ms=0.0,
                      outbuf_p99_ms=0.06, waiting=1, sent_total=9_120),), fetched_unpolled=152),
-                 id="consumer: not the bootstrap, the coordinator nor the unassigned partition"),
+                 id="consumer: the queue once; not the bootstrap, the coordinator nor the unassigned partition"),
     pytest.param(PRODUCER, ClientWindow("vigil-eos#producer-1", "producer", (
         BrokerWindow(node=1, requests=200, rtt_avg_ms=2.0, rtt_p99_ms=7.5, rtt_max_ms=9.0, queued_p99_ms=2.1,
                      outbuf_p99_ms=0.15, waiting=0, sent_total=4_410),), fetched_unpolled=0), id="producer"),
