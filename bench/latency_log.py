@@ -27,6 +27,8 @@ LONGEST_TURN = re.compile(r"longest turn (?P<ms>\d+) ms \((?P<records>\d+) recor
 OLDEST = re.compile(r"oldest record of a poll \d+ ms old on average \(max (?P<ms>\d+) ms\)")
 COLLECTION = re.compile(r"full garbage collection\(s\), (?P<ms>\d+) ms")
 BUSY = re.compile(r"loop busy (?P<pct>\d+) %")
+LOOP_THREAD = re.compile(r"loop thread user \d+ ms, kernel (?P<kernel>\d+) ms, (?P<faults>\d+) page faults "
+                         r"\(\d+ major\), waited (?P<waited>\d+) ms for its core")
 FETCHES = re.compile(
     r"^\[(?P<at>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\] INFO monitor\.rdkafka_worker: librdkafka consumer .*?"
     r"max (?P<max>[\d.]+) ms.*?; (?P<unpolled>\d+) records fetched and not yet polled")
@@ -46,6 +48,9 @@ class LoopLine:
     longest_turn_records: int | None = None
     collection_ms: int | None = None
     busy_pct: int | None = None
+    kernel_ms: int | None = None  # the loop thread's time in the kernel (thirty-first session on)
+    page_faults: int | None = None
+    core_wait_ms: int | None = None  # ... and runnable, waiting for its core
 
 
 @dataclass(frozen=True)
@@ -83,7 +88,8 @@ def parse_line(text: str) -> LoopLine | None:
     return LoopLine(_unix_s(found.group("at")), int(found.group("records")), int(found.group("txns")),
                     int(found.group("scoring")), int(found.group("commits")), _number(OLDEST, text, "ms"),
                     _number(LONGEST_TURN, text, "ms"), _number(LONGEST_TURN, text, "records"),
-                    _number(COLLECTION, text, "ms"), _number(BUSY, text, "pct"))
+                    _number(COLLECTION, text, "ms"), _number(BUSY, text, "pct"), _number(LOOP_THREAD, text, "kernel"),
+                    _number(LOOP_THREAD, text, "faults"), _number(LOOP_THREAD, text, "waited"))
 
 
 def loop_lines(text: Iterable[str]) -> list[LoopLine]:
@@ -140,6 +146,9 @@ def describe(row: Second) -> str:
             text += f", busy {line.busy_pct} %"
         if line.collection_ms is not None:
             text += f", full collection {line.collection_ms} ms"
+        if line.kernel_ms is not None:
+            text += (f", kernel {line.kernel_ms} ms, {line.page_faults} faults, "
+                     f"{line.core_wait_ms} ms waiting for the core")
     if row.fetches is not None:
         text += f"; fetch max {row.fetches.fetch_max_ms:.0f} ms, {row.fetches.unpolled} unpolled"
     return text

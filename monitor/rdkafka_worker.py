@@ -26,6 +26,7 @@ no metadata and would miss what waited: stop rdkafka workers with SIGTERM before
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -49,7 +50,7 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # not in its __all__
 
-from monitor import rdkafka_stats, topics, worker_core
+from monitor import rdkafka_stats, thread_times, topics, worker_core
 from monitor.config import Settings
 from monitor.security import KafkaSecurity
 from monitor.state_cache import StateCache
@@ -540,6 +541,7 @@ class RdkafkaWorker:
         consumer.subscribe(list(self.names.kind), on_assign=self._on_assign, on_revoke=self._on_revoke,
                            on_lost=self._on_revoke)
         self.ticks = SpreadTicks(self.tick_seconds, time.monotonic())
+        self.stats.watch(functools.partial(thread_times.read, threading.get_native_id()))  # this thread: the loop's
         committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vigil-commit")
         try:
             ended = time.perf_counter()  # the last turn's end

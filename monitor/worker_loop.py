@@ -13,6 +13,7 @@ from typing import Generic, NamedTuple, TypeVar
 
 from monitor import topics, worker_core
 from monitor.config import Settings
+from monitor.thread_times import ThreadTimes
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +221,15 @@ class LoopStats:
         self.every_s = every_s
         self.busy_share: float | None = None  # the loop's latest, not summed per line: kept across lines
         self.spinning = False
+        self.loop_thread: Callable[[], ThreadTimes | None] | None = None
+        self.loop_times: ThreadTimes | None = None  # at the last line
         self._reset(time.monotonic())
+
+    def watch(self, loop_thread: Callable[[], ThreadTimes | None]) -> None:
+        """Each line says from now on what the loop's thread did in the kernel's eyes since the line before
+        (thread_times.read of the loop's native thread id): user and kernel time, page faults, waits for its core."""
+        self.loop_thread = loop_thread
+        self.loop_times = loop_thread()
 
     def _reset(self, now: float) -> None:
         self.since, self.txns, self.records, self.score_s, self.commit_s, self.commit_max_s = now, 0, 0, 0.0, 0.0, 0.0
@@ -290,7 +299,19 @@ class LoopStats:
                           f"{self.collection_found} unreachable objects found")
             if self.busy_share is not None:
                 extra += f"; loop busy {100 * self.busy_share:.0f} %{' (spinning)' if self.spinning else ''}"
+            extra += self._loop_thread_part()
             log.info("%d records in %d transactions in %.0f s: scoring %.0f ms, commits %.0f ms (max %.0f ms)%s",
                      self.records, self.txns, now - self.since, 1000 * self.score_s, 1000 * self.commit_s,
                      1000 * self.commit_max_s, extra)
             self._reset(now)
+
+    def _loop_thread_part(self) -> str:
+        """The loop thread's counters since the line before, when watched and readable."""
+        now = self.loop_thread() if self.loop_thread is not None else None
+        before, self.loop_times = self.loop_times, now
+        if now is None or before is None:
+            return ""
+        spent = now - before
+        return (f"; loop thread user {1000 * spent.user_s:.0f} ms, kernel {1000 * spent.system_s:.0f} ms, "
+                f"{spent.minor_faults} page faults ({spent.major_faults} major), "
+                f"waited {1000 * spent.waiting_s:.0f} ms for its core")

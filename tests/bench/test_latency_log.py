@@ -24,11 +24,15 @@ FULL = ("[2026-11-29 07:51:27,939] INFO monitor.worker_loop: 30161 records in 34
 BARE = "[2026-11-29 07:51:28,000] INFO monitor.worker_loop: 0 records in 0 transactions in 10 s: scoring 0 ms, " \
        "commits 0 ms (max 0 ms)"
 AT = datetime(2026, 11, 29, 7, 51, 27, 939_000, tzinfo=UTC).timestamp()
+WATCHED = FULL + ("; loop thread user 790 ms, kernel 30 ms, 1204 page faults (0 major), waited 41 ms for its core")
 
 
 @pytest.mark.parametrize(("text", "expected"), [
     pytest.param(FULL, LoopLine(AT, 30161, 34, 808, 276, oldest_ms=74, longest_turn_ms=68, longest_turn_records=1794,
                                 collection_ms=34, busy_pct=76), id="every part"),
+    pytest.param(WATCHED, LoopLine(AT, 30161, 34, 808, 276, oldest_ms=74, longest_turn_ms=68,
+                                   longest_turn_records=1794, collection_ms=34, busy_pct=76, kernel_ms=30,
+                                   page_faults=1204, core_wait_ms=41), id="with the loop thread's counters"),
     pytest.param(BARE, LoopLine(datetime(2026, 11, 29, 7, 51, 28, tzinfo=UTC).timestamp(), 0, 0, 0, 0),
                  id="an idle loop's line"),
     pytest.param("[2026-11-29 07:51:28,000] INFO monitor.rdkafka_worker: assigned partitions [0]", None,
@@ -52,6 +56,12 @@ def test_a_second_reads_as_its_delay_its_commit_and_the_loops_line():
         " 12 s  p99   146 ms (  21 after the send) | 30,161 records,  34 transactions, scoring 26.8 us a record, "
         "oldest   74 ms, longest turn   68 ms (1794 records), busy 76 %, full collection 34 ms")
     assert describe(Second(3, 60.0, None, None)) == "  3 s  p99    60 ms"
+
+
+def test_a_second_with_the_loop_threads_counters_names_them():
+    line = LoopLine(0.0, 30161, 34, 808, 276, busy_pct=76, kernel_ms=30, page_faults=1204, core_wait_ms=41)
+    assert describe(Second(12, 146.0, 21.0, line)).endswith(
+        "(- records), busy 76 %, kernel 30 ms, 1204 faults, 41 ms waiting for the core")
 
 
 def test_the_covering_log_is_the_one_that_scored_the_feeds_first_second(tmp_path):

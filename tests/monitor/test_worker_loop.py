@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
+from monitor.thread_times import ThreadTimes
 from monitor.worker_core import ALERTS, STATE, Out
 from monitor.worker_loop import BusyShare, FullCollections, LoopStats, NextTransaction, SpreadTicks, quick_handoffs
 
@@ -266,3 +267,26 @@ def test_a_loop_late_by_more_than_a_period_skips_no_patient_and_keeps_its_schedu
     ticks.due(10.0, patients)
     assert ticks.due(35.0, patients) == [(0, "a"), (0, "b"), (0, "a")]  # the round that began at 30: half owed
     assert ticks.due(39.0, patients) == [(0, "b")]
+
+
+def test_the_line_says_what_the_loop_thread_did_since_the_line_before(caplog):
+    readings = iter([ThreadTimes(10.0, 1.0, 500, 0, 2.0), ThreadTimes(10.7, 1.04, 1_734, 1, 2.012),
+                     ThreadTimes(11.3, 1.05, 1_800, 1, 2.02)])
+    stats = LoopStats(every_s=0.0)
+    stats.watch(lambda: next(readings))
+    with caplog.at_level(logging.INFO, logger="monitor.worker_loop"):
+        stats.txn(records=1, score_s=0.0, commit_s=0.0)
+        stats.txn(records=1, score_s=0.0, commit_s=0.0)
+    assert [m.partition("; ")[2] for m in caplog.messages] == [
+        "loop thread user 700 ms, kernel 40 ms, 1234 page faults (1 major), waited 12 ms for its core",
+        "loop thread user 600 ms, kernel 10 ms, 66 page faults (0 major), waited 8 ms for its core"]
+
+
+def test_an_unreadable_loop_thread_leaves_its_part_out(caplog):
+    readings = iter([ThreadTimes(10.0, 1.0, 500, 0, 2.0), None, ThreadTimes(10.7, 1.04, 1_734, 1, 2.012)])
+    stats = LoopStats(every_s=0.0)
+    stats.watch(lambda: next(readings))
+    with caplog.at_level(logging.INFO, logger="monitor.worker_loop"):
+        stats.txn(records=1, score_s=0.0, commit_s=0.0)
+        stats.txn(records=1, score_s=0.0, commit_s=0.0)  # nothing to compare with: the line before had none
+    assert not any("loop thread" in m for m in caplog.messages)
