@@ -105,7 +105,7 @@ def test_the_line_names_the_loops_longest_turn_and_its_records(caplog):
         stats.txn(records=1, score_s=0.0, commit_s=0.0)
         stats.txn(records=1, score_s=0.0, commit_s=0.0)  # a new line starts counting again
     assert caplog.messages[0].endswith("; longest turn 104 ms (4000 records)")
-    assert "longest turn" not in caplog.messages[1]
+    assert "longest turn" not in caplog.messages[-1]
 
 
 @pytest.mark.parametrize(("turns", "tail"), [
@@ -290,3 +290,32 @@ def test_an_unreadable_loop_thread_leaves_its_part_out(caplog):
         stats.txn(records=1, score_s=0.0, commit_s=0.0)
         stats.txn(records=1, score_s=0.0, commit_s=0.0)  # nothing to compare with: the line before had none
     assert not any("loop thread" in m for m in caplog.messages)
+
+
+def test_a_long_turn_comes_with_the_turns_before_it(caplog):
+    stats = LoopStats(every_s=0.0)
+    stats.turn(records=0, seconds=0.0)  # before the trace's reach: LoopStats.TRACE_TURNS turns before the long one
+    for _ in range(LoopStats.TRACE_TURNS - 2):
+        stats.turn(records=1, seconds=0.001)
+    stats.polled(0.012)
+    stats.turn(records=500, seconds=0.016, before_s=0.011, polling_s=0.010)
+    stats.polled(0.144)
+    stats.turn(records=3753, seconds=0.139, before_s=0.011, polling_s=0.010)
+    stats.turn(records=300, seconds=0.010)  # after it: not in its trace
+    with caplog.at_level(logging.INFO, logger="monitor.worker_loop"):
+        stats.txn(records=1, score_s=0.0, commit_s=0.0)
+        stats.txn(records=1, score_s=0.0, commit_s=0.0)  # the next line has no long turn: no trace
+    assert len(caplog.messages) == 3
+    assert caplog.messages[1] == (
+        f"the longest turn and the {LoopStats.TRACE_TURNS} before it: "
+        + "; ".join(["0 records, 0 ms"] + ["1 records, 1 ms"] * (LoopStats.TRACE_TURNS - 2))
+        + "; +11 ms (10 polling) 500 records, first 12 ms old, 16 ms; +11 ms (10 polling) 3753 records, "
+          "first 144 ms old, 139 ms")
+
+
+def test_a_line_whose_longest_turn_is_short_has_no_trace(caplog):
+    stats = LoopStats(every_s=0.0)
+    stats.turn(records=500, seconds=LoopStats.TRACE_S / 2)
+    with caplog.at_level(logging.INFO, logger="monitor.worker_loop"):
+        stats.txn(records=1, score_s=0.0, commit_s=0.0)
+    assert len(caplog.messages) == 1
