@@ -119,6 +119,13 @@ def _broker_property(text: str) -> tuple[str, str]:
     return key, value.strip()
 
 
+def _jvm_size(text: str) -> str:
+    """A JVM heap size as -Xmx takes it: a number of bytes, or with k, m or g (768m, 3g)."""
+    if not re.fullmatch(r"[1-9][0-9]*[kKmMgG]?", text):
+        raise argparse.ArgumentTypeError(f"must be a heap size such as 768m or 3g, not {text!r}")
+    return text
+
+
 JIT_QUIET_CORES = 0.05  # the broker's compiler threads' cores over a whole warm-up round (its set-up included)
 # below which the broker counts as warm
 
@@ -190,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--broker-property", type=_broker_property, action="append", default=[], metavar="KEY=VALUE",
                     help="a server.properties setting for the bench's broker, after vigil's own (repeatable; "
                          "e.g. num.io.threads=2)")
+    ap.add_argument("--broker-heap", type=_jvm_size, default=cluster.BROKER_HEAP, metavar="SIZE",
+                    help="the bench broker's heap, -Xmx (default %(default)s; e.g. 3g: its collector runs rarer "
+                         "with more room)")
     ap.add_argument("--broker-dir", type=Path, default=None, metavar="DIR",
                     help=f"where the bench's broker keeps its data (default: {kafka_local.MEMORY_ROOT} when it is "
                          f"a tmpfs with {cluster.BROKER_MIN_FREE >> 30} GiB free, else the system's temporary "
@@ -277,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     params["clock_fetch_wait_ms"] = args.clock_fetch_wait_ms
     params["clocks"] = list(latency.BOTH_CLOCKS if args.uncommitted_clock else latency.CLOCKS)
     params["broker_properties"] = dict(args.broker_property)
+    params["broker_heap"] = args.broker_heap
     broker_root = args.broker_dir or cluster.default_broker_root()
     if not broker_root.is_dir():
         ap.error(f"--broker-dir {broker_root}: not a folder")
@@ -296,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         print("bench: warning: the workers score in plain Python, about half the compiled speed; run "
               "`make compiled` first to measure what a deployment runs", file=sys.stderr, flush=True)
     started = time.monotonic()
-    with cluster.broker(properties=params["broker_properties"], root=broker_root) as kafka:
+    with cluster.broker(heap=params["broker_heap"], properties=params["broker_properties"], root=broker_root) as kafka:
         boot = kafka.bootstrap
         broker_pid = kafka.pid()
         assert broker_pid is not None, "the broker it just started is not running"

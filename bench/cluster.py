@@ -36,8 +36,11 @@ def default_broker_root() -> Path:
     return scratch_root(BROKER_MIN_FREE)
 
 
+BROKER_HEAP = "768m"  # the bench broker's -Xmx unless --broker-heap
+
+
 @contextmanager
-def broker(heap: str = "768m", properties: dict[str, str] | None = None,
+def broker(heap: str = BROKER_HEAP, properties: dict[str, str] | None = None,
            root: Path | None = None) -> Iterator[LocalKafka]:
     """A fresh single-node broker on free ports in a temporary folder under `root` (default:
     `default_broker_root()`; `properties` after vigil's own); stopped and deleted afterwards."""

@@ -81,6 +81,35 @@ def test_broker_properties_reach_the_benchs_broker(monkeypatch):
     assert started == [{"num.io.threads": "2"}]
 
 
+@pytest.mark.parametrize("text", ["0", "3 g", "3gb", "0.5g", "large"])
+def test_a_broker_heap_the_jvm_would_refuse_is_refused_at_once(capsys, text):
+    with pytest.raises(SystemExit) as stopped:
+        bench_main.main(["--only", "latency", "--broker-heap", text])
+    assert stopped.value.code == 2
+    assert f"must be a heap size such as 768m or 3g, not {text!r}" in capsys.readouterr().err
+
+
+def test_the_broker_heap_reaches_the_benchs_broker(monkeypatch):
+    heaps: list[str] = []
+
+    class FakeKafka:
+        def __init__(self, state, heap: str, **_: object) -> None:
+            heaps.append(heap)
+
+        def up(self, extra_properties=None):
+            return "127.0.0.1:1"
+
+        def destroy(self) -> None:
+            pass
+
+    monkeypatch.setattr(cluster, "LocalKafka", FakeKafka)
+    with cluster.broker():
+        pass
+    with cluster.broker(heap="3g"):
+        pass
+    assert heaps == [cluster.BROKER_HEAP, "3g"]
+
+
 @pytest.mark.parametrize("text", ["-1", "1.5", "long"])
 def test_a_broker_warmup_limit_that_is_not_whole_seconds_is_refused_at_once(capsys, text):
     with pytest.raises(SystemExit) as stopped:
