@@ -36,7 +36,12 @@ def default_broker_root() -> Path:
     return scratch_root(BROKER_MIN_FREE)
 
 
-BROKER_HEAP = "768m"  # the bench broker's -Xmx unless --broker-heap
+# The bench broker's -Xmx unless --broker-heap. At 768 MB (until the thirty-first session) ZGC collected every
+# 4.5-5 s at half load, each cycle 0.3-0.6 s of concurrent marking on the one core the broker shares with the
+# feeder and the clocks; that core went 55-60 % -> 76-99 % busy, and each cycle showed as a bump in (d)'s p99 of
+# that second (+15-70 ms; the worker's transactional round trips p99 40-58 ms against 5-10 in two of them).
+# At 3 GB a cycle comes every 45-60 s. Kafka's operations guide runs brokers with 6 GB.
+BROKER_HEAP = "3g"
 
 
 @contextmanager
