@@ -200,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--broker-heap", type=_jvm_size, default=cluster.BROKER_HEAP, metavar="SIZE",
                     help="the bench broker's heap, -Xmx (default %(default)s: at 768m its collector's cycle every "
                          "~5 s showed in the p99 of each second it ran, bench/README.md)")
+    ap.add_argument("--no-broker-gc", action="store_true",
+                    help="(d): do not collect the broker's garbage before each measured feed (jcmd GC.run; "
+                         "without it a collector cycle may fall in the feed and show in its p99, bench/README.md)")
     ap.add_argument("--broker-dir", type=Path, default=None, metavar="DIR",
                     help=f"where the bench's broker keeps its data (default: {kafka_local.MEMORY_ROOT} when it is "
                          f"a tmpfs with {cluster.BROKER_MIN_FREE >> 30} GiB free, else the system's temporary "
@@ -436,6 +439,7 @@ def main(argv: list[str] | None = None) -> int:
                         cpu_before = worker.cpu_s()
                         assert worker.proc is not None
                         load: dict[str, float] = {}  # the broker, the feed and the clocks share the machine
+                        broker_gc_s = None if args.no_broker_gc else cluster.collect_broker_garbage(broker_pid)
                         lats = latency.measure(boot, namespaced(READINGS, ns), namespaced(ALERTS, ns), lat_feed,
                                                rate, warmup=warm_feed, load=load,
                                                pids={"worker": worker.proc.pid, "broker": broker_pid,
@@ -449,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
                                                 "commit_interval_s": interval, "variant": label,
                                                 "warmup_readings": len(warm_feed), "worker_cpu_ms_per_reading": cpu_ms,
                                                 "machine": load, "rehearsal": label.startswith("rehearsal"),
+                                                "broker_gc_before_s": broker_gc_s,
                                                 "results": [asdict(x) for x in lats]})
                     rows.append((f"(d) {share:.0%} load ({rate:,.0f}/s), {label}, worker cpu ms/reading",
                                  f"{cpu_ms:.3f}", f"paced; while sent: machine {load['machine_busy']:.0%} busy of "
@@ -459,7 +464,9 @@ def main(argv: list[str] | None = None) -> int:
                                  f"{load['feeder_requests_per_s']:,.0f} requests/s, "
                                  f"linger {args.feeder_linger_ms:g} ms (records queued p99 "
                                  f"{load['feeder_queued_p99_ms']:.0f} ms), produce round trip p99 "
-                                 f"{load['feeder_rtt_p99_ms']:.0f} max {load['feeder_rtt_max_ms']:.0f} ms"))
+                                 f"{load['feeder_rtt_p99_ms']:.0f} max {load['feeder_rtt_max_ms']:.0f} ms; "
+                                 + ("broker's heap not collected before" if broker_gc_s is None else
+                                    f"broker's heap collected before in {broker_gc_s:.1f} s")))
                     for x in lats:
                         rows.append((f"(d) {share:.0%} load ({rate:,.0f}/s), {label}, {x.isolation}, ms",
                                      f"{x.p50_ms:.0f}/{x.p95_ms:.0f}/{x.p99_ms:.0f}",

@@ -44,6 +44,21 @@ def default_broker_root() -> Path:
 BROKER_HEAP = "3g"
 
 
+def collect_broker_garbage(pid: int, timeout_s: float = 60.0) -> float | None:
+    """A full collection in the broker's JVM now (`jcmd <pid> GC.run`, as JMH forces one between iterations), so
+    that a measured feed starts with the broker's heap empty: at 3 GB its next cycle is then ~45 s away, past a
+    20-s feed. Returns the seconds it took, or None without the JDK's jcmd (a JRE only), or if it failed."""
+    jcmd = shutil.which("jcmd")
+    if jcmd is None:
+        return None
+    began = time.perf_counter()
+    try:
+        subprocess.run([jcmd, str(pid), "GC.run"], check=True, capture_output=True, timeout=timeout_s)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return time.perf_counter() - began
+
+
 @contextmanager
 def broker(heap: str = BROKER_HEAP, properties: dict[str, str] | None = None,
            root: Path | None = None) -> Iterator[LocalKafka]:

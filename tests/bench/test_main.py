@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import types
+from pathlib import Path
 
 import pytest
 
@@ -206,3 +208,27 @@ def test_a_broker_dir_that_is_not_a_folder_is_refused_at_once(capsys, tmp_path):
         bench_main.main(["--only", "latency", "--broker-dir", str(tmp_path / "nowhere")])
     assert stopped.value.code == 2
     assert f"--broker-dir {tmp_path / 'nowhere'}: not a folder" in capsys.readouterr().err
+
+
+def _fake_jcmd(tmp_path, monkeypatch, status: int) -> Path:
+    """A jcmd on the PATH that records its arguments and exits with `status`."""
+    called = tmp_path / "called"
+    jcmd = tmp_path / "jcmd"
+    jcmd.write_text(f"#!/bin/sh\necho \"$@\" > {called}\nexit {status}\n")
+    jcmd.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    return called
+
+
+def test_the_brokers_garbage_is_collected_through_jcmd(tmp_path, monkeypatch):
+    called = _fake_jcmd(tmp_path, monkeypatch, 0)
+    took = cluster.collect_broker_garbage(4242)
+    assert took is not None and took >= 0
+    assert called.read_text() == "4242 GC.run\n"
+
+
+def test_a_failed_or_missing_jcmd_collects_nothing_and_says_so(tmp_path, monkeypatch):
+    _fake_jcmd(tmp_path, monkeypatch, 1)
+    assert cluster.collect_broker_garbage(4242) is None
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    assert cluster.collect_broker_garbage(4242) is None
