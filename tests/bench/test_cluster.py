@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import pytest
 
@@ -92,23 +91,11 @@ def test_a_runtime_variant_with_a_value_the_worker_refuses_names_it_without_a_se
                                   "not '2'")
 
 
-def test_the_broker_state_folder_is_made_under_the_root_it_is_given_and_removed_after(monkeypatch, tmp_path):
-    states: list[Path] = []
-
-    class FakeKafka:
-        def __init__(self, state, **_: object) -> None:
-            states.append(state)
-
-        def up(self, extra_properties=None):
-            return "127.0.0.1:1"
-
-        def destroy(self) -> None:
-            pass
-
-    monkeypatch.setattr(cluster, "LocalKafka", FakeKafka)
+def test_the_broker_state_folder_is_made_under_the_root_it_is_given_and_removed_after(started_brokers, tmp_path):
     with cluster.broker(root=tmp_path):
-        assert states[0].parent == tmp_path and states[0].is_dir()
-    assert not states[0].exists()
+        state = started_brokers[0]["state"]
+        assert state.parent == tmp_path and state.is_dir()
+    assert not state.exists()
 
 
 def test_the_load_between_two_snapshots_gives_busy_and_stolen_shares_of_the_machine_and_each_process_cores():

@@ -39,85 +39,34 @@ def test_pin_worker_with_a_part_it_would_distort_is_refused_at_once(capsys, part
     assert "--pin-worker is for one worker a part" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("text", ["0", "-2", "two"])
-def test_saturation_runs_below_one_are_refused_at_once(capsys, text):
+def _refused(option: str, message: str, *texts: str) -> list:
+    return [pytest.param(option, text, message.format(text=text), id=f"{option} {text}") for text in texts]
+
+
+@pytest.mark.parametrize(("option", "text", "message"), [
+    *_refused("--saturation-runs", "must be a whole number of at least 1, not {text!r}", "0", "-2", "two"),
+    *_refused("--clock-fetch-wait-ms", "must be whole milliseconds from 0 to 300000, not {text!r}",
+              "-1", "300001", "5.5", "soon"),
+    *_refused("--broker-property", "must be a broker property as KEY=VALUE, e.g. num.io.threads=2, not {text!r}",
+              "num.io.threads", "=2", "Num.io.threads=2", "num.io.threads= ", "a b=1"),
+    *_refused("--broker-heap", "must be a heap size such as 768m or 3g, not {text!r}",
+              "0", "3 g", "3gb", "0.5g", "large"),
+    *_refused("--broker-warmup-max-s", "must be whole seconds of at least 0, not {text!r}", "-1", "1.5", "long"),
+])
+def test_an_option_value_the_bench_would_fail_on_later_is_refused_at_once(capsys, option, text, message):
     with pytest.raises(SystemExit) as stopped:
-        bench_main.main(["--saturation-runs", text])
+        bench_main.main(["--only", "latency", f"{option}={text}"])
     assert stopped.value.code == 2
-    assert f"must be a whole number of at least 1, not {text!r}" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("text", ["-1", "300001", "5.5", "soon"])
-def test_a_clock_fetch_wait_librdkafka_would_refuse_is_refused_at_once(capsys, text):
-    with pytest.raises(SystemExit) as stopped:
-        bench_main.main(["--only", "latency", "--clock-fetch-wait-ms", text])
-    assert stopped.value.code == 2
-    assert f"must be whole milliseconds from 0 to 300000, not {text!r}" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("text", ["num.io.threads", "=2", "Num.io.threads=2", "num.io.threads= ", "a b=1"])
-def test_a_broker_property_not_written_as_key_equals_value_is_refused_at_once(capsys, text):
-    with pytest.raises(SystemExit) as stopped:
-        bench_main.main(["--only", "latency", "--broker-property", text])
-    assert stopped.value.code == 2
-    assert f"must be a broker property as KEY=VALUE, e.g. num.io.threads=2, not {text!r}" in capsys.readouterr().err
-
-
-def test_broker_properties_reach_the_benchs_broker(monkeypatch):
-    started: list[dict[str, str] | None] = []
-
-    class FakeKafka:
-        def __init__(self, state, **_: object) -> None:
-            self.state = state
-
-        def up(self, extra_properties=None):
-            started.append(extra_properties)
-            return "127.0.0.1:1"
-
-        def destroy(self) -> None:
-            pass
-
-    monkeypatch.setattr(cluster, "LocalKafka", FakeKafka)
+def test_broker_properties_and_heap_reach_the_benchs_broker(started_brokers):
     with cluster.broker(properties={"num.io.threads": "2"}):
         pass
-    assert started == [{"num.io.threads": "2"}]
-
-
-@pytest.mark.parametrize("text", ["0", "3 g", "3gb", "0.5g", "large"])
-def test_a_broker_heap_the_jvm_would_refuse_is_refused_at_once(capsys, text):
-    with pytest.raises(SystemExit) as stopped:
-        bench_main.main(["--only", "latency", "--broker-heap", text])
-    assert stopped.value.code == 2
-    assert f"must be a heap size such as 768m or 3g, not {text!r}" in capsys.readouterr().err
-
-
-def test_the_broker_heap_reaches_the_benchs_broker(monkeypatch):
-    heaps: list[str] = []
-
-    class FakeKafka:
-        def __init__(self, state, heap: str, **_: object) -> None:
-            heaps.append(heap)
-
-        def up(self, extra_properties=None):
-            return "127.0.0.1:1"
-
-        def destroy(self) -> None:
-            pass
-
-    monkeypatch.setattr(cluster, "LocalKafka", FakeKafka)
-    with cluster.broker():
+    with cluster.broker(heap="768m"):
         pass
-    with cluster.broker(heap="3g"):
-        pass
-    assert heaps == [cluster.BROKER_HEAP, "3g"]
-
-
-@pytest.mark.parametrize("text", ["-1", "1.5", "long"])
-def test_a_broker_warmup_limit_that_is_not_whole_seconds_is_refused_at_once(capsys, text):
-    with pytest.raises(SystemExit) as stopped:
-        bench_main.main(["--only", "latency", "--broker-warmup-max-s", text])
-    assert stopped.value.code == 2
-    assert f"must be whole seconds of at least 0, not {text!r}" in capsys.readouterr().err
+    assert [(b["heap"], b["properties"]) for b in started_brokers] == [
+        (cluster.BROKER_HEAP, {"num.io.threads": "2"}), ("768m", None)]
 
 
 class _WarmupFakes:
