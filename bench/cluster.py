@@ -38,16 +38,16 @@ def default_broker_root() -> Path:
 
 # The bench broker's -Xmx unless --broker-heap. At 768 MB (until the thirty-first session) ZGC collected every
 # 4.5-5 s at half load, each cycle 0.3-0.6 s of concurrent marking on the one core the broker shares with the
-# feeder and the clocks; that core went 55-60 % -> 76-99 % busy, and each cycle showed as a bump in (d)'s p99 of
-# that second (+15-70 ms; the worker's transactional round trips p99 40-58 ms against 5-10 in two of them).
-# At 3 GB a cycle comes every 45-60 s. Kafka's operations guide runs brokers with 6 GB.
+# feeder and the clocks; that core went 55-65 % -> 76-99 % busy, and each cycle showed as a bump in (d)'s p99 of
+# that second (+10-30 ms mostly, up to +70; twice the worker's transactional round trips went to p99 40-58 ms
+# against 5-10). At 3 GB a cycle comes every 45-60 s. Kafka's operations guide runs brokers with 6 GB.
 BROKER_HEAP = "3g"
 
 
 def collect_broker_garbage(pid: int, timeout_s: float = 60.0) -> float | None:
     """A full collection in the broker's JVM now (`jcmd <pid> GC.run`, as JMH forces one between iterations), so
-    that a measured feed starts with the broker's heap empty: at 3 GB its next cycle is then ~45 s away, past a
-    20-s feed. Returns the seconds it took, or None without the JDK's jcmd (a JRE only), or if it failed."""
+    that a measured feed starts with the broker's heap empty: at 3 GB its next cycle then came 53-60 s later,
+    past most 20-s feeds. Returns the seconds it took, or None without the JDK's jcmd (a JRE only), or if it failed."""
     jcmd = shutil.which("jcmd")
     if jcmd is None:
         return None
