@@ -439,14 +439,20 @@ def main(argv: list[str] | None = None) -> int:
                         cpu_before = worker.cpu_s()
                         assert worker.proc is not None
                         load: dict[str, float] = {}  # the broker, the feed and the clocks share the machine
-                        broker_gc_s = None if args.no_broker_gc else cluster.collect_broker_garbage(broker_pid)
+                        broker_gc: list[float | None] = []  # filled right before the feed's first reading
+
+                        def collect_broker_garbage(into: list[float | None] = broker_gc) -> None:
+                            into.append(cluster.collect_broker_garbage(broker_pid))
+
                         lats = latency.measure(boot, namespaced(READINGS, ns), namespaced(ALERTS, ns), lat_feed,
                                                rate, warmup=warm_feed, load=load,
                                                pids={"worker": worker.proc.pid, "broker": broker_pid,
                                                      "clocks": os.getpid()},  # this process: the alert clocks
                                                linger_ms=args.feeder_linger_ms,
                                                clock_wait_ms=args.clock_fetch_wait_ms,
-                                               isolations=tuple(params["clocks"]))
+                                               isolations=tuple(params["clocks"]),
+                                               before_feed=None if args.no_broker_gc else collect_broker_garbage)
+                        broker_gc_s = broker_gc[0] if broker_gc else None
                         # paced readings each pay their own state write: compare with the drained CPU per reading
                         cpu_ms = 1000 * (worker.cpu_s() - cpu_before) / (len(lat_feed) + len(warm_feed))
                     result["d_latency"].append({"rate": rate, "share_of_b": share, "readings": len(lat_feed),

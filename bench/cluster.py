@@ -46,8 +46,11 @@ BROKER_HEAP = "3g"
 
 def collect_broker_garbage(pid: int, timeout_s: float = 60.0) -> float | None:
     """A full collection in the broker's JVM now (`jcmd <pid> GC.run`, as JMH forces one between iterations), so
-    that a measured feed starts with the broker's heap empty: at 3 GB its next cycle then came 53-60 s later,
-    past most 20-s feeds. Returns the seconds it took, or None without the JDK's jcmd (a JRE only), or if it failed."""
+    that a measured feed starts with the broker's heap empty: at 3 GB the next cycle comes 53-63 s later, past the
+    warm-up and the feed (25 s) when it runs right before the first reading is sent (latency.measure's
+    before_feed; until 12:20 of the thirty-first session it ran ~40-50 s earlier, before the feeder had started,
+    and a cycle still fell in every feed). Returns the seconds it took, or None without the JDK's jcmd (a JRE
+    only), or if it failed."""
     jcmd = shutil.which("jcmd")
     if jcmd is None:
         return None

@@ -10,6 +10,7 @@ import queue
 import threading
 import time
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -149,24 +150,33 @@ class _FeederStats:
             self.queued_p99_ms = max(self.queued_p99_ms, b.queued_p99_ms)
 
 
+READY = "ready to send"  # the feeder child's first hand-over: its readings are encoded, the feed can begin
+
+
 def _feeder(bootstrap: str, topic: str, readings: list[Reading], rate: float, pids: dict[str, int], out: Any,
-            linger_ms: float, release: Any) -> None:
+            linger_ms: float, release: Any, go: Any) -> None:
+    def ready() -> None:
+        out.put(READY)
+        go.wait()  # the parent's before_feed is done
+
     load: dict[str, float] = {}
-    stamps = paced_send(bootstrap, topic, readings, rate, pids, load, linger_ms)
+    stamps = paced_send(bootstrap, topic, readings, rate, pids, load, linger_ms, ready)
     out.put(load)
     release.wait()  # the parent has stopped its clocks
     out.put(stamps.tobytes())
 
 
 def paced_send(bootstrap: str, topic: str, readings: list[Reading], rate: float, pids: dict[str, int] | None = None,
-               load: dict[str, float] | None = None, linger_ms: float = FEEDER_LINGER_MS) -> array:
+               load: dict[str, float] | None = None, linger_ms: float = FEEDER_LINGER_MS,
+               ready: Callable[[], None] | None = None) -> array:
     """Sends readings at `rate` per second: every 5 ms the due readings are handed to a librdkafka producer
     (idempotent, acks=all, Java's murmur2 partitioner), each stamped when handed over; returns the send times in
     feed order. (A kafka-python producer costs ~70 us a record and aiokafka's record batches ~15 us of Python;
     librdkafka ~2 us: the feeder shares the box's two cores with the worker and the broker, and its CPU is not
     vigil's.) `load` gets the machine's busy share and each of `pids`' cores from the first send to the last
     delivery: not the seconds before, when the feeder starts and encodes its payloads (until 2026-11-26 11:30 they
-    were counted, and made the box look idle and the worker short of CPU)."""
+    were counted, and made the box look idle and the worker short of CPU). `ready` is called once the payloads are
+    encoded, right before the first send."""
     requests = _FeederStats()
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
                          "linger.ms": linger_ms, "partitioner": "murmur2_random",
@@ -176,6 +186,8 @@ def paced_send(bootstrap: str, topic: str, readings: list[Reading], rate: float,
     # 47 ms at 699,050 readings, and sent the readings of the stall at once (twenty-ninth session)
     stamps = array("d", bytes(8 * len(payloads)))
     pids = {**(pids or {}), "feeder": os.getpid()}  # the feeder's own core share, beside the others'
+    if ready is not None:
+        ready()
     before = cluster.CpuSnapshot.take(pids)
     start = time.perf_counter()
     i = 0
@@ -207,16 +219,25 @@ class PacedFeeder:
     its clock thread was still stamping the last alerts."""
 
     def __init__(self, bootstrap: str, topic: str, readings: list[Reading], rate: float,
-                 pids: dict[str, int] | None = None, linger_ms: float = FEEDER_LINGER_MS) -> None:
+                 pids: dict[str, int] | None = None, linger_ms: float = FEEDER_LINGER_MS,
+                 before_feed: Callable[[], object] | None = None) -> None:
         ctx = multiprocessing.get_context("spawn")  # the parent already runs consumer threads
         self.reading_ids = [r.reading_id for r in readings]
-        self._out, self._release = ctx.Queue(), ctx.Event()
+        self.before_feed = before_feed
+        self._out, self._release, self._go = ctx.Queue(), ctx.Event(), ctx.Event()
         self._child = ctx.Process(target=_feeder, daemon=True, args=(
-            bootstrap, topic, readings, rate, pids or {}, self._out, linger_ms, self._release))
+            bootstrap, topic, readings, rate, pids or {}, self._out, linger_ms, self._release, self._go))
         self._child.start()
 
     def delivered(self) -> dict[str, float]:
-        """Waits until the whole feed was delivered; returns the machine's load while it was sent."""
+        """Runs `before_feed` once the child is ready to send (its start-up and encoding take tens of seconds at
+        600,000 readings), lets it send, waits until the whole feed was delivered; returns the machine's load
+        while it was sent."""
+        if self._next() != READY:
+            raise RuntimeError("the paced feeder handed over something before it was ready to send")
+        if self.before_feed is not None:
+            self.before_feed()
+        self._go.set()
         load: dict[str, float] = self._next()
         return load
 
@@ -328,16 +349,17 @@ def measure(bootstrap: str, readings_topic: str, alerts_topic: str, readings: li
             settle_s: float = 3.0, warmup: list[Reading] | None = None,
             load: dict[str, float] | None = None, pids: dict[str, int] | None = None,
             linger_ms: float = FEEDER_LINGER_MS, clock_wait_ms: int = CLOCK_FETCH_WAIT_MS,
-            isolations: tuple[str, ...] = CLOCKS) -> list[Latency]:
+            isolations: tuple[str, ...] = CLOCKS, before_feed: Callable[[], object] | None = None) -> list[Latency]:
     """Runs the paced feed against a ready worker and returns latency for each clock's isolation level (the
     first one's count is awaited), then the same for the warm-up: readings sent first in the same paced stream,
     whose alerts are not counted in the first ones (a worker's first seconds: coordinator look-ups, the first
-    transactions). `load` gets the machine's busy share and each of `pids`' cores while the feed was sent."""
+    transactions). `load` gets the machine's busy share and each of `pids`' cores while the feed was sent.
+    `before_feed` runs right before the first reading is sent."""
     clocks = [AlertClock(bootstrap, alerts_topic, iso, clock_wait_ms) for iso in isolations]
     for c in clocks:
         c.start()
     warmup = warmup or []
-    feeder = PacedFeeder(bootstrap, readings_topic, [*warmup, *readings], rate, pids, linger_ms)
+    feeder = PacedFeeder(bootstrap, readings_topic, [*warmup, *readings], rate, pids, linger_ms, before_feed)
     sending = feeder.delivered()
     if load is not None:
         load.update(sending)
