@@ -4,15 +4,20 @@ long turn, a full collection, a busier loop) from one that came from outside it.
 Run the bench with `VIGIL_LOOP_STATS=1` (the workers inherit it; `VIGIL_RDKAFKA_STATS=1` adds the slowest fetch
 and the records fetched but not yet polled of each second), then:
 Usage: python -m bench.latency_log bench/results/bench-<tag>-<time>.json [--logs DIR]
+       python -m bench.latency_log --bands bench/results/bench-*.json
 A log line stamped at t covers the second before it; the row of second i takes the first line stamped in the two
 seconds after second i began, so a row may be off by up to a second.
+--bands sorts every worker's seconds by how dear a reading was to score in them against that worker's median, and
+says how often each band's p99 missed the goal: whether the misses sit in the worker's slow seconds.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import re
+import statistics
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -154,6 +159,58 @@ def describe(row: Second) -> str:
     return text
 
 
+BAND_EDGES = (1.1, 1.2, 1.3)  # a second's scoring cost a reading, as a multiple of the worker's median
+GOAL_MS = 100.0  # issue 9: p99 from reading to alert at half load
+
+
+@dataclass(frozen=True)
+class Band:
+    """The seconds whose scoring cost fell in one band: how many, how many had a p99 over the goal, their median
+    p99."""
+
+    label: str
+    seconds: int
+    over_goal: int
+    median_p99_ms: float
+
+
+def cost_ratios(rows: Sequence[Second]) -> list[tuple[float, float]]:
+    """(scoring cost a reading / the worker's median, p99) for each second with a loop line that scored records."""
+    scored = [(row.line.scoring_ms / row.line.records, row.p99_ms) for row in rows
+              if row.line is not None and row.line.records > 0]
+    if not scored:
+        return []
+    median = statistics.median(cost for cost, _ in scored)
+    return [(cost / median if median else 1.0, p99) for cost, p99 in scored]
+
+
+def band_label(ratio: float, edges: Sequence[float] = BAND_EDGES) -> str:
+    """A ratio's band, e.g. "< 1.1x", "1.1-1.2x", ">= 1.3x"."""
+    if ratio < edges[0]:
+        return f"< {edges[0]}x"
+    for low, high in itertools.pairwise(edges):
+        if ratio < high:
+            return f"{low}-{high}x"
+    return f">= {edges[-1]}x"
+
+
+def bands(ratios: Iterable[tuple[float, float]], goal_ms: float = GOAL_MS,
+          edges: Sequence[float] = BAND_EDGES) -> list[Band]:
+    """The seconds of every worker by band of scoring cost, cheapest band first (empty bands left out)."""
+    grouped: dict[str, list[float]] = {}
+    for ratio, p99 in ratios:
+        grouped.setdefault(band_label(ratio, edges), []).append(p99)
+    order = [band_label(edges[0] - 1, edges), *(band_label(edge, edges) for edge in edges)]
+    return [Band(label, len(p99s), sum(p99 > goal_ms for p99 in p99s), statistics.median(p99s))
+            for label in order if (p99s := grouped.get(label))]
+
+
+def describe_band(band: Band) -> str:
+    share = 100 * band.over_goal / band.seconds
+    return (f"scoring {band.label:>9} the worker's median: {band.seconds:5,} seconds, p99 over {GOAL_MS:.0f} ms in "
+            f"{band.over_goal:4,} ({share:3.0f} %), median p99 {band.median_p99_ms:.0f} ms")
+
+
 def covering_log(logs: dict[Path, list[LoopLine]], from_unix_s: float) -> Path | None:
     """The worker log that scored the feed's first second (each measured run has its own worker; one that is
     still running beside it scores nothing then)."""
@@ -166,16 +223,43 @@ def covering_log(logs: dict[Path, list[LoopLine]], from_unix_s: float) -> Path |
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.latency_log", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("result", type=Path, help="a bench result JSON with (d) runs")
-    ap.add_argument("--logs", type=Path, help="the worker logs' folder (default: the one the result names)")
+    ap.add_argument("results", type=Path, nargs="+", metavar="result",
+                    help="a bench result JSON with (d) runs (several with --bands)")
+    ap.add_argument("--logs", type=Path, help="the worker logs' folder (default: the one each result names)")
+    ap.add_argument("--bands", action="store_true",
+                    help="only the seconds of every run by band of scoring cost, with their misses of the goal")
     args = ap.parse_args(argv)
-    try:
-        result: dict[str, Any] = json.loads(args.result.read_text())
-    except (OSError, ValueError) as exc:
-        ap.error(f"cannot read {args.result}: {exc}")
-    folder = args.logs or Path(result.get("worker_logs", ""))
-    if not folder.is_dir():
-        ap.error(f"no worker logs at {folder}: give --logs")
+    if len(args.results) > 1 and not args.bands:
+        ap.error("several results need --bands (one result's seconds are listed at a time)")
+    ratios: list[tuple[float, float]] = []
+    used = 0
+    for result_path in args.results:
+        try:
+            result: dict[str, Any] = json.loads(result_path.read_text())
+        except (OSError, ValueError) as exc:
+            ap.error(f"cannot read {result_path}: {exc}")
+        folder = args.logs or Path(result.get("worker_logs", ""))
+        if not folder.is_dir():
+            if args.bands:  # an old result whose logs are gone: the others still count
+                print(f"{result_path.name}: no worker logs at {folder}, left out", file=sys.stderr)
+                continue
+            ap.error(f"no worker logs at {folder}: give --logs")
+        used += 1
+        for variant, rows in _runs(result, folder, quiet=args.bands):
+            ratios.extend(cost_ratios(rows))
+            if not args.bands:
+                print(variant)
+                for row in rows:
+                    print(describe(row))
+    if args.bands:
+        print(f"{used} result(s) with their logs, {len(ratios):,} seconds with a loop line")
+        for band in bands(ratios):
+            print(describe_band(band))
+    return 0
+
+
+def _runs(result: dict[str, Any], folder: Path, quiet: bool) -> Iterable[tuple[str, list[Second]]]:
+    """Each measured (d) run of a result: its heading and its seconds beside the log of the worker that scored it."""
     texts = {path: path.read_text(errors="replace").splitlines() for path in folder.glob("*.log")}
     logs = {path: loop_lines(text) for path, text in texts.items()}
     for run in result.get("d_latency", []):
@@ -183,17 +267,16 @@ def main(argv: list[str] | None = None) -> int:
             continue
         latency = run["results"][0]
         if not latency.get("p99_by_second_ms"):
-            print(f"{run['variant']}: no p99 by second in this result (bench older than the thirtieth session)")
+            if not quiet:
+                print(f"{run['variant']}: no p99 by second in this result (bench older than the thirtieth session)")
             continue
         start = latency["windows_from_unix_s"]
         path = covering_log(logs, start)
-        print(f"{run['variant']}, {run['rate']:,.0f}/s, {latency['isolation']}: p99 {latency['p99_ms']:.0f} ms; "
-              f"log {path.name if path else 'none'}")
-        for row in by_second(latency["p99_by_second_ms"], start, logs.get(path, []) if path else [],
-                             latency.get("after_send_p99_by_second_ms", ()),
-                             fetch_lines(texts[path]) if path else []):
-            print(describe(row))
-    return 0
+        heading = (f"{run['variant']}, {run['rate']:,.0f}/s, {latency['isolation']}: p99 {latency['p99_ms']:.0f} ms; "
+                   f"log {path.name if path else 'none'}")
+        yield heading, by_second(latency["p99_by_second_ms"], start, logs.get(path, []) if path else [],
+                                 latency.get("after_send_p99_by_second_ms", ()),
+                                 fetch_lines(texts[path]) if path else [])
 
 
 if __name__ == "__main__":

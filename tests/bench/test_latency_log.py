@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
 
 from bench.latency_log import (
+    Band,
     FetchLine,
     LoopLine,
     Second,
+    band_label,
+    bands,
     by_second,
+    cost_ratios,
     covering_log,
     describe,
+    describe_band,
+    main,
     parse_fetch_line,
     parse_line,
 )
@@ -98,3 +105,82 @@ def test_a_second_with_statistics_but_no_loop_line_still_names_its_slowest_fetch
     # VIGIL_RDKAFKA_STATS=1 without VIGIL_LOOP_STATS=1: a statistics line every second, a loop line every ten
     assert describe(Second(4, 250.0, None, None, FetchLine(104.5, 17.0, 27_108))) == (
         "  4 s  p99   250 ms; fetch max 17 ms, 27108 unpolled")
+
+
+def _second(p99_ms, scoring_ms, records=1000):
+    return Second(0, p99_ms, None, LoopLine(0.0, records, 40, scoring_ms, 300))
+
+
+def test_a_seconds_cost_is_measured_against_its_own_workers_median():
+    rows = [_second(60.0, 20), _second(70.0, 25), _second(150.0, 40), Second(3, 300.0, None, None),
+            _second(90.0, 0, records=0)]  # no line, and a line of an idle second: not costed
+    ratios = cost_ratios(rows)
+    assert [p99 for _, p99 in ratios] == [60.0, 70.0, 150.0]
+    assert [ratio for ratio, _ in ratios] == pytest.approx([0.8, 1.0, 1.6])
+    assert cost_ratios([Second(0, 50.0, None, None)]) == []
+
+
+@pytest.mark.parametrize(("ratio", "label"), [
+    (0.5, "< 1.1x"), (1.09, "< 1.1x"), (1.1, "1.1-1.2x"), (1.25, "1.2-1.3x"), (1.3, ">= 1.3x"), (4.0, ">= 1.3x"),
+])
+def test_a_ratio_falls_in_the_band_between_its_edges(ratio, label):
+    assert band_label(ratio) == label
+
+
+def test_bands_count_the_misses_of_the_goal_cheapest_band_first():
+    ratios = [(1.0, 60.0), (0.9, 120.0), (1.05, 70.0), (1.5, 150.0), (1.4, 90.0), (1.35, 130.0)]
+    assert bands(ratios) == [Band("< 1.1x", 3, 1, 70.0), Band(">= 1.3x", 3, 2, 130.0)]
+    assert describe_band(Band(">= 1.3x", 21, 17, 145.0)) == (
+        "scoring   >= 1.3x the worker's median:    21 seconds, p99 over 100 ms in   17 ( 81 %), median p99 145 ms")
+
+
+def _result(tmp_path, name, p99s, scoring_ms):
+    """A result of one (d) run whose worker log has a loop line for each second, and the folder of that log."""
+    logs = tmp_path / f"logs-{name}"
+    logs.mkdir()
+    start = datetime(2026, 11, 29, 7, 51, 0, tzinfo=UTC)
+    lines = [f"[2026-11-29 07:51:{second:02d},500] INFO monitor.worker_loop: 1000 records in 40 transactions in "
+             f"1 s: scoring {ms} ms, commits 300 ms (max 9 ms)" for second, ms in enumerate(scoring_ms)]
+    (logs / "w0.log").write_text("\n".join(lines) + "\n")
+    latency = {"isolation": "read_committed", "p99_ms": max(p99s), "p99_by_second_ms": p99s,
+               "windows_from_unix_s": start.timestamp()}
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps({"worker_logs": str(logs), "d_latency": [
+        {"variant": "commit as configured", "rate": 30000.0, "results": [latency]}]}))
+    return path
+
+
+def test_bands_of_several_results_add_their_seconds_up(tmp_path, capsys):
+    one = _result(tmp_path, "one", [60.0, 65.0, 140.0], [20, 20, 30])
+    two = _result(tmp_path, "two", [70.0, 110.0], [22, 22])
+    assert main(["--bands", str(one), str(two)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "2 result(s) with their logs, 5 seconds with a loop line",
+        "scoring    < 1.1x the worker's median:     4 seconds, p99 over 100 ms in    1 ( 25 %), median p99 68 ms",
+        "scoring   >= 1.3x the worker's median:     1 seconds, p99 over 100 ms in    1 (100 %), median p99 140 ms"]
+
+
+def test_a_result_whose_logs_are_gone_is_left_out_of_the_bands(tmp_path, capsys):
+    kept = _result(tmp_path, "kept", [60.0], [20])
+    gone = tmp_path / "gone.json"
+    gone.write_text(json.dumps({"worker_logs": str(tmp_path / "nowhere"), "d_latency": []}))
+    assert main(["--bands", str(kept), str(gone)]) == 0
+    captured = capsys.readouterr()
+    assert "gone.json: no worker logs at" in captured.err
+    assert "1 result(s) with their logs, 1 seconds with a loop line" in captured.out
+
+
+def test_several_results_without_bands_is_a_usage_error(tmp_path, capsys):
+    one = _result(tmp_path, "one", [60.0], [20])
+    with pytest.raises(SystemExit) as exited:
+        main([str(one), str(one)])
+    assert exited.value.code == 2
+    assert "several results need --bands" in capsys.readouterr().err
+
+
+def test_one_result_lists_its_seconds(tmp_path, capsys):
+    one = _result(tmp_path, "one", [60.0, 140.0], [20, 30])
+    assert main([str(one)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "commit as configured, 30,000/s, read_committed: p99 140 ms; log w0.log"
+    assert out[2].startswith("  1 s  p99   140 ms |  1,000 records,  40 transactions, scoring 30.0 us a record")
