@@ -194,14 +194,13 @@ def band_label(ratio: float, edges: Sequence[float] = BAND_EDGES) -> str:
     return f">= {edges[-1]}x"
 
 
-def bands(ratios: Iterable[tuple[float, float]], goal_ms: float = GOAL_MS,
-          edges: Sequence[float] = BAND_EDGES) -> list[Band]:
+def bands(ratios: Iterable[tuple[float, float]], edges: Sequence[float] = BAND_EDGES) -> list[Band]:
     """The seconds of every worker by band of scoring cost, cheapest band first (empty bands left out)."""
     grouped: dict[str, list[float]] = {}
     for ratio, p99 in ratios:
         grouped.setdefault(band_label(ratio, edges), []).append(p99)
     order = [band_label(edges[0] - 1, edges), *(band_label(edge, edges) for edge in edges)]
-    return [Band(label, len(p99s), sum(p99 > goal_ms for p99 in p99s), statistics.median(p99s))
+    return [Band(label, len(p99s), sum(p99 > GOAL_MS for p99 in p99s), statistics.median(p99s))
             for label in order if (p99s := grouped.get(label))]
 
 
@@ -245,10 +244,10 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             ap.error(f"no worker logs at {folder}: give --logs")
         used += 1
-        for variant, rows in _runs(result, folder, quiet=args.bands):
+        for heading, rows in _runs(result, folder, quiet=args.bands):
             ratios.extend(cost_ratios(rows))
             if not args.bands:
-                print(variant)
+                print(heading)
                 for row in rows:
                     print(describe(row))
     if args.bands:
