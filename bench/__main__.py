@@ -108,6 +108,7 @@ def _whole(least: int, most: int | None = None, unit: str = "number") -> Callabl
 
 _fetch_wait_ms = _whole(0, 300_000, "milliseconds")  # librdkafka's range for fetch.wait.max.ms
 _positive_int = _whole(1)
+_feed_seconds = _whole(1, 3600, "seconds")
 
 
 def _broker_property(text: str) -> tuple[str, str]:
@@ -187,6 +188,10 @@ def main(argv: list[str] | None = None) -> int:
                          "also warms the broker")
     ap.add_argument("--saturation-runs", type=_positive_int, default=None, metavar="N",
                     help="drains of the latency feed whose median rate is (d)'s 100 %% (default 3, --quick 1)")
+    ap.add_argument("--latency-seconds", type=_feed_seconds, default=None, metavar="S",
+                    help=f"how long each measured (d) feed runs (default {FULL['latency_s']:g}, --quick "
+                         f"{QUICK['latency_s']:g}); a longer one weighs a slow spell of the host less in its p99, "
+                         "and prints more 5-s windows to show the spread")
     ap.add_argument("--feeder-linger-ms", type=float, default=latency.FEEDER_LINGER_MS,
                     help="linger.ms of (d)'s paced feeder (default %(default)g; the wait counts as latency)")
     ap.add_argument("--clock-fetch-wait-ms", type=_fetch_wait_ms, default=latency.CLOCK_FETCH_WAIT_MS,
@@ -243,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.sweep:
         params["sweep"] = args.sweep
     params["saturation_runs"] = args.saturation_runs or (1 if args.quick else 3)
+    if args.latency_seconds is not None:
+        params["latency_s"] = float(args.latency_seconds)
     if args.load_shares:
         if not all(0 < share <= 1 for share in args.load_shares):
             ap.error("--load-shares must be in (0, 1]")

@@ -52,6 +52,7 @@ def _refused(option: str, message: str, *texts: str) -> list:
     *_refused("--broker-heap", "must be a heap size such as 768m or 3g, not {text!r}",
               "0", "3 g", "3gb", "0.5g", "large"),
     *_refused("--broker-warmup-max-s", "must be whole seconds of at least 0, not {text!r}", "-1", "1.5", "long"),
+    *_refused("--latency-seconds", "must be whole seconds from 1 to 3600, not {text!r}", "0", "3601", "1.5", "long"),
 ])
 def test_an_option_value_the_bench_would_fail_on_later_is_refused_at_once(capsys, option, text, message):
     with pytest.raises(SystemExit) as stopped:
