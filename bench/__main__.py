@@ -433,6 +433,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(rows[-1], flush=True)
             for share in params["load_shares"]:
                 rate = share * feed_rate
+                too_big = latency.feeder_memory_error(rate, params["latency_s"], params["warmup_s"],
+                                                      latency.mem_available())
+                if too_big is not None:
+                    raise SystemExit(f"bench: {too_big}")
                 lat_feed = workload.readings(dippers, max(200, int(rate * params["latency_s"])), first_step=60)
                 # other patients first, in the same paced stream: a worker's first seconds are reported apart
                 # and it crosses a UTC midnight (step 288), so the worker's first daily summaries are written in it:

@@ -12,6 +12,7 @@ import time
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from confluent_kafka import OFFSET_BEGINNING, TIMESTAMP_LOG_APPEND_TIME, Consumer, KafkaError, Producer, TopicPartition
@@ -129,6 +130,38 @@ WINDOW_S = 5.0
 # load and about 0.13 of its cores on this 2-core box (fourteenth session, broker JMX and librdkafka statistics). 20 ms
 # batches them to ~500/s. The readings are stamped when handed over, so the wait counts against vigil's latency.
 FEEDER_LINGER_MS = 20.0
+
+# a paced feed's memory a reading: its Reading objects here (~1.7 KB), and the spawned feeder's own copy of them
+# with their payloads (~8.4 KB: thirty-third session, the kernel killed a feeder of 1.96 million readings at 16.4 GB)
+FEEDER_BYTES_PER_READING = 10_000
+
+
+def mem_available(meminfo: Path = Path("/proc/meminfo")) -> int | None:
+    """The kernel's estimate of the bytes that can be allocated without swapping, or None where it gives none."""
+    try:
+        for line in meminfo.read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name == "MemAvailable":
+                return int(value.split()[0]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def feeder_memory_error(rate: float, latency_s: float, warmup_s: float, available: int | None,
+                        share: float = 0.8) -> str | None:
+    """Why a paced feeder of `warmup_s` and then `latency_s` seconds at `rate` readings a second would not fit in
+    `share` of `available` bytes, or None if it would or nobody knows: a feeder the kernel kills takes the run
+    with it, minutes in."""
+    readings = int(rate * (latency_s + warmup_s))
+    needed = readings * FEEDER_BYTES_PER_READING
+    if available is None or needed <= share * available:
+        return None
+    most_s = int(share * available / (FEEDER_BYTES_PER_READING * rate) - warmup_s)
+    advice = (f"give --latency-seconds {most_s} or less at this rate" if most_s >= 1
+              else "the warm-up alone does not fit: free some memory")
+    return (f"the paced feeder of {readings:,} readings needs about {needed / 2**30:.1f} GiB and "
+            f"{available / 2**30:.1f} GiB are available: {advice}")
 
 
 class _FeederStats:

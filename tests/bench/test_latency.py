@@ -7,7 +7,16 @@ from dataclasses import dataclass
 
 import pytest
 
-from bench.latency import WINDOW_S, Seen, _FeederStats, percentile, summarize
+from bench.latency import (
+    FEEDER_BYTES_PER_READING,
+    WINDOW_S,
+    Seen,
+    _FeederStats,
+    feeder_memory_error,
+    mem_available,
+    percentile,
+    summarize,
+)
 
 
 @dataclass(frozen=True)
@@ -91,3 +100,31 @@ def test_the_way_to_the_worker_splits_where_the_broker_appended_the_newest_readi
 def test_without_append_times_the_broker_leg_is_zero():
     got = summarize("read_committed", [Seen(1.1, 1.05, Alerted(("a",)))], {"a": 1.0})  # type: ignore[arg-type]
     assert (got.samples, got.to_broker_p50_ms, got.tail_to_broker_ms) == (1, 0.0, 0.0)
+
+
+GIB = 2**30
+
+
+def test_a_feed_that_fits_in_the_memory_available_goes_ahead():
+    assert feeder_memory_error(30_000, 20.0, 5.0, 20 * GIB) is None
+    assert feeder_memory_error(30_000, 20.0, 5.0, None) is None  # unknown: the run goes ahead as before
+
+
+def test_a_feed_the_kernel_would_kill_is_refused_with_the_longest_that_fits():
+    # a 60-s feed at 30,000/s and its 5-s warm-up: killed at 16.4 GB on a 24 GB box
+    needed = 1_950_000 * FEEDER_BYTES_PER_READING / GIB
+    most_s = int(0.8 * 16 * GIB / (FEEDER_BYTES_PER_READING * 30_000) - 5)
+    assert feeder_memory_error(30_000, 60.0, 5.0, 16 * GIB) == (
+        f"the paced feeder of 1,950,000 readings needs about {needed:.1f} GiB and 16.0 GiB are available: "
+        f"give --latency-seconds {most_s} or less at this rate")
+    assert most_s == 40
+    assert feeder_memory_error(30_000, 60.0, 5.0, 1 * GIB).endswith("the warm-up alone does not fit: free some memory")
+
+
+def test_the_memory_available_is_the_kernels_estimate(tmp_path):
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24684096 kB\nMemFree:        16326544 kB\nMemAvailable:   16244240 kB\n")
+    assert mem_available(meminfo) == 16244240 * 1024
+    meminfo.write_text("MemTotal:       24684096 kB\n")
+    assert mem_available(meminfo) is None
+    assert mem_available(tmp_path / "nowhere") is None
