@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latency-seconds", type=_feed_seconds, default=None, metavar="S",
                     help=f"how long each measured (d) feed runs (default {FULL['latency_s']:g}, --quick "
                          f"{QUICK['latency_s']:g}); a longer one weighs a slow spell of the host less in its p99, "
-                         "and prints more 5-s windows to show the spread. The paced feeder holds ~10 KB a reading: "
+                         "and prints more 5-s windows to show the spread. A feed takes ~12 KB of memory a reading: "
                          "a feed that would not fit in the memory available is refused")
     ap.add_argument("--feeder-linger-ms", type=float, default=latency.FEEDER_LINGER_MS,
                     help="linger.ms of (d)'s paced feeder (default %(default)g; the wait counts as latency)")

@@ -131,9 +131,10 @@ WINDOW_S = 5.0
 # batches them to ~500/s. The readings are stamped when handed over, so the wait counts against vigil's latency.
 FEEDER_LINGER_MS = 20.0
 
-# a paced feed's memory a reading: its Reading objects here (~1.7 KB), and the spawned feeder's own copy of them
-# with their payloads (~8.4 KB: thirty-third session, the kernel killed a feeder of 1.96 million readings at 16.4 GB)
-FEEDER_BYTES_PER_READING = 10_000
+# a paced feed's memory a reading: its Reading objects here, the spawned feeder's own copy of them with their
+# payloads, the broker's tmpfs (thirty-third session: a 40-s feed of 1.34 million readings took 16.3 GB of the
+# memory available; the kernel killed the feeder of a 60-s feed, 1.96 million, at 16.4 GB of its own)
+FEEDER_BYTES_PER_READING = 12_000
 
 
 def mem_available(meminfo: Path = Path("/proc/meminfo")) -> int | None:
